@@ -1,0 +1,107 @@
+import { Hono } from "hono";
+import { z } from "zod";
+import { faultRuleSchema } from "../shared/faults";
+import { parseBody, parseQuery, validate } from "../shared/http";
+import { alertInputSchema } from "./alert";
+import { deleteWorld, getWorld, resetWorld, worldOptionsSchema, type World } from "./world";
+
+/** Most alerts one append call may generate: enough for a large "new detections" burst. */
+const MAX_APPEND_COUNT = 10_000;
+/** Most explicit alerts one append call may carry. */
+const MAX_APPEND_ALERTS = 1_000;
+/** Most ids one touch call may carry. */
+const MAX_TOUCH_IDS = 10_000;
+/** World labels are DNS labels, as in `<label>.api.cynet.com`. */
+const LABEL_PATTERN = /^[a-z0-9-]{1,63}$/i;
+
+const labelSchema = z.string().regex(LABEL_PATTERN, "expected a DNS label").transform((l) => l.toLowerCase());
+const simFaultRuleSchema = faultRuleSchema(["token", "alerts", "file"]);
+const appendSchema = z
+  .strictObject({
+    count: z.number().int().min(1).max(MAX_APPEND_COUNT).optional(),
+    alerts: z.array(alertInputSchema).min(1).max(MAX_APPEND_ALERTS).optional(),
+  })
+  .refine((b) => (b.count === undefined) !== (b.alerts === undefined), { message: "give either count or alerts", path: ["count"] });
+const touchSchema = z.strictObject({ clientDbIds: z.array(z.number().int()).min(1).max(MAX_TOUCH_IDS) });
+const digits = z.string().regex(/^\d+$/, "expected a whole number").transform(Number);
+const listQuerySchema = z.strictObject({ offset: digits.optional(), limit: digits.optional() });
+
+function describe(world: World, nowMs: number) {
+  const { users, epochMs, ...rest } = world.config;
+  return {
+    label: world.label,
+    config: {
+      ...rest,
+      epoch: new Date(epochMs).toISOString(),
+      users: users.map((u) => ({ username: u.username, apiPermission: u.apiPermission })),
+    },
+    alerts: world.alerts.length,
+    files: world.files.size,
+    counters: world.counters,
+    liveTokens: world.liveTokens(nowMs),
+    faults: world.faults.entries(),
+  };
+}
+
+function labelOf(raw: string): string {
+  return validate(labelSchema, raw, "label");
+}
+
+/** The simulator's control API (`/__sim/...`). */
+export const control = new Hono();
+
+control.get("/__sim/health", (c) => c.json({ ok: true }));
+
+control.put("/__sim/worlds/:label", async (c) => {
+  const label = labelOf(c.req.param("label"));
+  const options = await parseBody(c.req.raw, worldOptionsSchema);
+  const now = Date.now();
+  return c.json(describe(resetWorld(label, options, now), now));
+});
+
+control.get("/__sim/worlds/:label", (c) => {
+  const now = Date.now();
+  return c.json(describe(getWorld(labelOf(c.req.param("label")), now), now));
+});
+
+control.delete("/__sim/worlds/:label", (c) => c.json({ deleted: deleteWorld(labelOf(c.req.param("label"))) }));
+
+control.get("/__sim/worlds/:label/alerts", (c) => {
+  const world = getWorld(labelOf(c.req.param("label")), Date.now());
+  const { offset = 0, limit = world.alerts.length } = parseQuery(c.req.url, listQuerySchema);
+  return c.json({ total: world.alerts.length, alerts: world.alerts.slice(offset, offset + limit) });
+});
+
+control.post("/__sim/worlds/:label/alerts", async (c) => {
+  const world = getWorld(labelOf(c.req.param("label")), Date.now());
+  const body = await parseBody(c.req.raw, appendSchema);
+  const added = body.alerts === undefined ? world.appendGenerated(body.count ?? 0, Date.now()) : world.append(body.alerts, Date.now());
+  return c.json({ alerts: added }, 201);
+});
+
+control.post("/__sim/worlds/:label/alerts/touch", async (c) => {
+  const world = getWorld(labelOf(c.req.param("label")), Date.now());
+  const { clientDbIds } = await parseBody(c.req.raw, touchSchema);
+  const missing = world.touch(clientDbIds, Date.now());
+  if (missing.length > 0) return c.json({ error: "unknown_alert", message: `no alert with ClientDbId ${missing.join(", ")}`, missing }, 404);
+  return c.json({ touched: clientDbIds });
+});
+
+control.post("/__sim/worlds/:label/faults", async (c) => {
+  const world = getWorld(labelOf(c.req.param("label")), Date.now());
+  world.faults.add(await parseBody(c.req.raw, simFaultRuleSchema));
+  return c.json({ faults: world.faults.entries() }, 201);
+});
+
+control.get("/__sim/worlds/:label/faults", (c) => {
+  return c.json({ faults: getWorld(labelOf(c.req.param("label")), Date.now()).faults.entries() });
+});
+
+control.delete("/__sim/worlds/:label/faults", (c) => {
+  return c.json({ cleared: getWorld(labelOf(c.req.param("label")), Date.now()).faults.clear() });
+});
+
+control.post("/__sim/worlds/:label/expire-tokens", (c) => {
+  const now = Date.now();
+  return c.json({ expired: getWorld(labelOf(c.req.param("label")), now).expireTokens(now) });
+});

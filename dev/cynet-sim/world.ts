@@ -1,0 +1,223 @@
+import { z } from "zod";
+import { FaultBook } from "../shared/faults";
+import { alertFileHash, type AlertInput, type SimAlert } from "./alert";
+import { FIRST_CLIENT_DB_ID, fileForHash, generateAlerts, generateBatch, type SimFile } from "./generate";
+
+/** Largest world: enough for a backfill benchmark, small enough for one local isolate. */
+export const MAX_ALERT_COUNT = 200_000;
+/** Most users a world holds: a handful is all a test needs. */
+const MAX_USERS = 100;
+/** Longest token lifetime: a day covers any expiry test. */
+const MAX_TOKEN_TTL_SECONDS = 86_400;
+/** Longest username or password: far beyond any real credential. */
+const MAX_CREDENTIAL_LENGTH = 256;
+/** Largest seed: PRNG seeds are unsigned 32-bit. */
+const MAX_SEED = 0xffff_ffff;
+/** Client ID: digits that fit a signed 64-bit integer (cynet-api.md). */
+const CLIENT_ID_PATTERN = /^\d{1,19}$/;
+/** Bytes of randomness in an access token: unguessable, like the real opaque ones. */
+const TOKEN_BYTES = 24;
+
+const userSchema = z.strictObject({
+  username: z.string().min(1).max(MAX_CREDENTIAL_LENGTH),
+  password: z.string().min(1).max(MAX_CREDENTIAL_LENGTH),
+  apiPermission: z.boolean(),
+});
+
+/** Body of `PUT /__sim/worlds/:label`: every field optional, defaults below. */
+export const worldOptionsSchema = z.strictObject({
+  seed: z.number().int().min(0).max(MAX_SEED).optional(),
+  alertCount: z.number().int().min(0).max(MAX_ALERT_COUNT).optional(),
+  clientId: z.string().regex(CLIENT_ID_PATTERN, "expected 1 to 19 digits").optional(),
+  users: z.array(userSchema).max(MAX_USERS).optional(),
+  tokenTtlSeconds: z.number().int().min(1).max(MAX_TOKEN_TTL_SECONDS).optional(),
+  ordering: z.enum(["id_asc", "last_seen_desc"]).optional(),
+  epoch: z.iso.datetime({ offset: true }).optional(),
+});
+
+/** Options a world is (re)created with. */
+export type WorldOptions = z.infer<typeof worldOptionsSchema>;
+/** A world's settled configuration. */
+export type WorldConfig = Required<Omit<WorldOptions, "epoch">> & { epochMs: number };
+/** An endpoint of the Cynet API, for counters and faults. */
+export type CynetEndpoint = "token" | "alerts" | "file";
+
+/** Alerts in a default world: a few pages at Limit=100, quick to sync. */
+const DEFAULT_ALERT_COUNT = 250;
+/** Client ID of a default world. */
+const DEFAULT_CLIENT_ID = "123456";
+/** Token lifetime of a default world: Cynet's tokens last about an hour (cynet-api.md). */
+const DEFAULT_TOKEN_TTL_SECONDS = 3_600;
+/** The epoch is rounded down to this, so worlds made in the same minute match. */
+const EPOCH_ROUNDING_MS = 60_000;
+
+const DEFAULT_USERS: WorldConfig["users"] = [
+  { username: "operator@acme.example", password: "Operator-Pass-1", apiPermission: true },
+  { username: "viewer@acme.example", password: "Viewer-Pass-1", apiPermission: false },
+];
+
+/** FNV-1a: a deterministic default seed from the label. */
+function labelSeed(label: string): number {
+  let h = 0x811c9dc5;
+  for (const ch of label) h = Math.imul(h ^ (ch.codePointAt(0) ?? 0), 0x01000193) >>> 0;
+  return h;
+}
+
+function settle(label: string, options: WorldOptions, nowMs: number): WorldConfig {
+  return {
+    seed: options.seed ?? labelSeed(label),
+    alertCount: options.alertCount ?? DEFAULT_ALERT_COUNT,
+    clientId: options.clientId ?? DEFAULT_CLIENT_ID,
+    users: options.users ?? DEFAULT_USERS,
+    tokenTtlSeconds: options.tokenTtlSeconds ?? DEFAULT_TOKEN_TTL_SECONDS,
+    ordering: options.ordering ?? "id_asc",
+    epochMs: options.epoch === undefined ? Math.floor(nowMs / EPOCH_ROUNDING_MS) * EPOCH_ROUNDING_MS : Date.parse(options.epoch),
+  };
+}
+
+function randomToken(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(TOKEN_BYTES));
+  return btoa(String.fromCharCode(...bytes)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+}
+
+/** One simulated Cynet tenant. */
+export class World {
+  readonly config: WorldConfig;
+  readonly alerts: SimAlert[];
+  readonly files = new Map<string, SimFile>();
+  readonly counters: Record<CynetEndpoint, number> = { token: 0, alerts: 0, file: 0 };
+  readonly faults = new FaultBook();
+  readonly #tokens = new Map<string, number>();
+  #lastSeenMs: number[];
+  #nextId: number;
+
+  constructor(
+    readonly label: string,
+    options: WorldOptions,
+    nowMs: number,
+  ) {
+    this.config = settle(label, options, nowMs);
+    const { alerts, files } = generateAlerts(this.config.seed, this.config.alertCount, this.config.epochMs);
+    this.alerts = alerts;
+    this.#lastSeenMs = alerts.map((a) => Date.parse(a.LastSeenUtc));
+    for (const file of files) this.files.set(file.sha256, file);
+    this.#nextId = FIRST_CLIENT_DB_ID + alerts.length;
+  }
+
+  /** The user with this name (case-insensitive), if any. */
+  findUser(username: string): WorldConfig["users"][number] | undefined {
+    return this.config.users.find((u) => u.username.toLowerCase() === username.toLowerCase());
+  }
+
+  /** Issues a new access token valid for the world's TTL. */
+  issueToken(nowMs: number): string {
+    const token = randomToken();
+    this.#tokens.set(token, nowMs + this.config.tokenTtlSeconds * 1000);
+    return token;
+  }
+
+  /** Whether `token` was issued here and has not expired. */
+  tokenValid(token: string | undefined, nowMs: number): boolean {
+    const expires = token === undefined ? undefined : this.#tokens.get(token);
+    return expires !== undefined && expires > nowMs;
+  }
+
+  /** Number of tokens still valid. */
+  liveTokens(nowMs: number): number {
+    return [...this.#tokens.values()].filter((e) => e > nowMs).length;
+  }
+
+  /** Expires every token; returns how many were live. */
+  expireTokens(nowMs: number): number {
+    const live = this.liveTokens(nowMs);
+    this.#tokens.clear();
+    return live;
+  }
+
+  /** Alerts seen at or after `sinceMs`, in the world's order, sliced by offset/limit. */
+  page(sinceMs: number, offset: number, limit: number): SimAlert[] {
+    const hits = this.alerts.map((_, i) => i).filter((i) => (this.#lastSeenMs[i] ?? 0) >= sinceMs);
+    if (this.config.ordering === "last_seen_desc") {
+      hits.sort((a, b) => (this.#lastSeenMs[b] ?? 0) - (this.#lastSeenMs[a] ?? 0) || b - a);
+    }
+    return hits.slice(offset, offset + limit).map((i) => this.alerts[i] as SimAlert);
+  }
+
+  /** Appends alerts built from `inputs`, with new ids and LastSeenUtc = now. */
+  append(inputs: AlertInput[], nowMs: number): SimAlert[] {
+    const now = new Date(nowMs).toISOString();
+    const added = inputs.map((input) => ({ ...input, ClientDbId: this.#nextId++, LastSeenUtc: now }));
+    for (const alert of added) this.#learnFile(alert, now);
+    this.alerts.push(...added);
+    this.#lastSeenMs.push(...added.map(() => nowMs));
+    return added;
+  }
+
+  /** Appends `count` generated alerts (new files, new ids), all seen now. */
+  appendGenerated(count: number, nowMs: number): SimAlert[] {
+    // Mixing in the next id (golden-ratio multiplier) gives every append its own file pool.
+    const seed = (this.config.seed + Math.imul(this.#nextId, 0x9e37_79b1)) >>> 0;
+    const { alerts, files } = generateBatch(seed, this.#nextId, count, nowMs, nowMs);
+    for (const file of files) this.files.set(file.sha256, file);
+    this.#nextId += count;
+    this.alerts.push(...alerts);
+    this.#lastSeenMs.push(...alerts.map(() => nowMs));
+    return alerts;
+  }
+
+  /** Marks the alerts as seen again now; returns the ids it does not know (and then touches none). */
+  touch(ids: number[], nowMs: number): number[] {
+    const index = new Map(this.alerts.map((a, i) => [a.ClientDbId, i]));
+    const missing = ids.filter((id) => !index.has(id));
+    if (missing.length > 0) return missing;
+    const now = new Date(nowMs).toISOString();
+    for (const id of ids) {
+      const i = index.get(id) ?? 0;
+      const alert = this.alerts[i] as SimAlert;
+      this.alerts[i] = { ...alert, LastSeenUtc: now, LastSeen: now, DateChanged: now };
+      this.#lastSeenMs[i] = nowMs;
+    }
+    return [];
+  }
+
+  #learnFile(alert: SimAlert, now: string): void {
+    const hash = alertFileHash(alert);
+    if (hash === null || this.files.has(hash)) return;
+    const fileName = alert.File?.CommonFileName ?? "unknown.bin";
+    this.files.set(hash, fileForHash(hash, fileName, alert.Path ?? `C:\\${fileName}`, now));
+  }
+}
+
+const worlds = new Map<string, World>();
+
+/** The world for `label`, created with defaults on first use. */
+export function getWorld(label: string, nowMs: number): World {
+  const existing = worlds.get(label);
+  if (existing !== undefined) return existing;
+  const world = new World(label, {}, nowMs);
+  worlds.set(label, world);
+  return world;
+}
+
+/** (Re)creates the world for `label`: fresh alerts, no faults, zero counters, no tokens. */
+export function resetWorld(label: string, options: WorldOptions, nowMs: number): World {
+  const world = new World(label, options, nowMs);
+  worlds.set(label, world);
+  return world;
+}
+
+/** Forgets the world for `label`; returns whether it existed. */
+export function deleteWorld(label: string): boolean {
+  return worlds.delete(label);
+}
+
+/** Label used when the host is not `<label>.api.cynet.com` (127.0.0.1, localhost). */
+export const DEFAULT_LABEL = "acme";
+const TENANT_HOST = /^([a-z0-9-]+)\.api\.cynet\.com$/i;
+
+/** The world label a request addresses: from X-Forwarded-Host, else the URL's host. */
+export function worldLabel(request: Request): string {
+  const forwarded = request.headers.get("x-forwarded-host")?.split(",")[0]?.trim();
+  const host = forwarded ? forwarded.replace(/:\d+$/, "") : new URL(request.url).hostname;
+  return TENANT_HOST.exec(host)?.[1]?.toLowerCase() ?? DEFAULT_LABEL;
+}

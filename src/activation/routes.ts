@@ -1,0 +1,139 @@
+/**
+ * Enablement, Connect, deactivation and status (host contract §2): what the host's Settings >
+ * Bundles and Channels page calls for a tenant's Cynet channel.
+ */
+import { verifyCredentials } from "./connect";
+import { ActivationRequest, ChannelStatus, EnablementRequest } from "./schemas";
+import { channelStatus } from "./status";
+import { cacheTokenStatement, PASSWORD_PURPOSE, sealToken } from "../cynet/session";
+import { cynetTarget } from "../cynet/transport";
+import { ApiError, ErrorBody } from "../http/errors";
+import type { AppContext, Route } from "../http/context";
+import { parseBody, SIGNED_ERRORS, tenantIdOf } from "../http/routes";
+import { CHANNEL_BUNDLE_IDS, manifest } from "../manifest";
+import { resetSyncStateStatement } from "../sync/state";
+import { database } from "../storage/db";
+import { loadKeyRing, seal } from "../storage/secrets";
+import { appendHistory, deleteSecret, findTenant, saveEnablement, upsertSecret } from "../storage/tenants";
+import { tenants } from "../storage/schema";
+import { eq } from "drizzle-orm";
+import { requestSync } from "../sync/enqueue";
+
+async function status(c: AppContext): Promise<Response> {
+  const tenantId = tenantIdOf(c);
+  const row = await findTenant(database(c.env.DB), tenantId);
+  return c.json(channelStatus(tenantId, row), 200);
+}
+
+async function putEnablement(c: AppContext): Promise<Response> {
+  const tenantId = tenantIdOf(c);
+  const body = parseBody(c, c.get("rawBody"), EnablementRequest);
+  const bundles = [...new Set(body.bundles)];
+  if (body.enabled && !bundles.some((b) => CHANNEL_BUNDLE_IDS.has(b))) {
+    throw new ApiError(400, "invalid_request", `Enabling the channel needs at least one assigned bundle that includes Cynet (${[...CHANNEL_BUNDLE_IDS].join(", ")}).`, "bundles");
+  }
+  const db = database(c.env.DB);
+  await saveEnablement(db, tenantId, body.enabled, bundles, new Date());
+  return c.json(channelStatus(tenantId, await findTenant(db, tenantId)), 200);
+}
+
+async function postActivation(c: AppContext): Promise<Response> {
+  const tenantId = tenantIdOf(c);
+  const db = database(c.env.DB);
+  const row = await findTenant(db, tenantId);
+  if (!row?.enabled) {
+    throw new ApiError(409, "channel_not_enabled", "The Cynet channel is not enabled for this organization: assign a bundle that includes Cynet first.");
+  }
+  const input = parseBody(c, c.get("rawBody"), ActivationRequest, "The activation form");
+  const ring = await loadKeyRing(c.env.CREDENTIALS_KEY).catch(() => {
+    throw new ApiError(503, "not_configured", "The Cynet channel cannot store credentials: its CREDENTIALS_KEY is missing or invalid. Ask the operator to set it.");
+  });
+  const now = new Date();
+  const session = await verifyCredentials(cynetTarget(c.env, input.orgUrl), input, now);
+
+  const sealedPassword = await seal(ring, tenantId, PASSWORD_PURPOSE, input.password);
+  const sealedToken = await sealToken(ring, tenantId, session.accessToken);
+  const reconnect = row.state !== "inactive";
+  // Another Cynet organization or site means another alert stream: start it from the lookback.
+  const sameSource = row.orgUrl === input.orgUrl && row.clientId === input.clientId;
+  const settings = { orgUrl: input.orgUrl, clientId: input.clientId, username: input.username };
+  // Credentials, cached token, channel state and history land together or not at all.
+  await db.batch([
+    upsertSecret(db, tenantId, "password", sealedPassword, now, null),
+    cacheTokenStatement(db, tenantId, sealedToken, now),
+    db
+      .update(tenants)
+      .set({ ...settings, state: "active", activatedAt: now, errorCode: null, errorMessage: null, errorAt: null, updatedAt: now })
+      .where(eq(tenants.id, tenantId)),
+    appendHistory(db, { tenantId, action: reconnect ? "reconnected" : "connected", ...settings, at: now }),
+    resetSyncStateStatement(db, tenantId, manifest.sync.initialLookbackDays, now, !sameSource),
+  ]);
+  await requestSync(c.env, tenantId, "activation", now);
+  return c.json(channelStatus(tenantId, await findTenant(db, tenantId)), 200);
+}
+
+async function deleteActivation(c: AppContext): Promise<Response> {
+  const tenantId = tenantIdOf(c);
+  const db = database(c.env.DB);
+  const row = await findTenant(db, tenantId);
+  if (!row) throw new ApiError(404, "unknown_tenant", "The Cynet channel was never enabled for this organization.");
+  const now = new Date();
+  await db.batch([
+    deleteSecret(db, tenantId, "password"),
+    deleteSecret(db, tenantId, "token"),
+    db
+      .update(tenants)
+      .set({ state: "inactive", username: null, errorCode: null, errorMessage: null, errorAt: null, updatedAt: now })
+      .where(eq(tenants.id, tenantId)),
+    appendHistory(db, { tenantId, action: "deactivated", orgUrl: row.orgUrl, clientId: row.clientId, username: row.username, at: now }),
+  ]);
+  return c.json(channelStatus(tenantId, await findTenant(db, tenantId)), 200);
+}
+
+const statusAnswer = { description: "The channel's status; never the password.", schema: ChannelStatus };
+
+/** The routes of this module. */
+export const activationRoutes: Route[] = [
+  {
+    spec: { method: "get", path: "/v1/tenants/:tenantId/status", summary: "Channel status for the Enabled Channels row", signed: true, responses: { 200: statusAnswer, ...SIGNED_ERRORS } },
+    handler: status,
+  },
+  {
+    spec: {
+      method: "put",
+      path: "/v1/tenants/:tenantId/enablement",
+      summary: "A bundle including Cynet was assigned or unassigned",
+      signed: true,
+      body: EnablementRequest,
+      responses: { 200: statusAnswer, ...SIGNED_ERRORS },
+    },
+    handler: putEnablement,
+  },
+  {
+    spec: {
+      method: "post",
+      path: "/v1/tenants/:tenantId/activation",
+      summary: "Connect: check the credentials against Cynet, store them encrypted, set the channel Active",
+      signed: true,
+      body: ActivationRequest,
+      responses: {
+        200: statusAnswer,
+        ...SIGNED_ERRORS,
+        409: { description: "channel_not_enabled: no assigned bundle includes Cynet.", schema: ErrorBody },
+        422: { description: "Cynet refused the credentials: invalid_credentials (password), missing_api_permission (username) or invalid_client_id (clientId).", schema: ErrorBody },
+        502: { description: "cynet_unreachable or cynet_unavailable: Cynet could not be reached at that URL or is failing.", schema: ErrorBody },
+      },
+    },
+    handler: postActivation,
+  },
+  {
+    spec: {
+      method: "delete",
+      path: "/v1/tenants/:tenantId/activation",
+      summary: "Deactivate: destroy the credentials and cached token, stop syncing, keep history",
+      signed: true,
+      responses: { 200: statusAnswer, ...SIGNED_ERRORS, 404: { description: "unknown_tenant", schema: ErrorBody } },
+    },
+    handler: deleteActivation,
+  },
+];

@@ -1,0 +1,76 @@
+/** Request and answer bodies of the enablement, activation and status routes (host contract §2). */
+import { z } from "zod";
+import { CHANNEL_STATES } from "../storage/schema";
+import { normalizeOrgUrl } from "./org-url";
+
+/** Most bundles one tenant can have assigned that include the channel; the manifest lists a handful. */
+const MAX_BUNDLES = 50;
+/** Longest Cynet username accepted; Cynet usernames are e-mail addresses (RFC 5321: 254). */
+const MAX_USERNAME_LENGTH = 254;
+/** Longest password accepted; long passphrases are fine, megabytes are not. */
+const MAX_PASSWORD_LENGTH = 1024;
+/** Largest Client ID: Cynet's ids fit a signed 64-bit integer. */
+const MAX_CLIENT_ID = 9223372036854775807n;
+
+/** PUT /v1/tenants/{tenantId}/enablement */
+export const EnablementRequest = z
+  .object({
+    enabled: z.boolean(),
+    bundles: z.array(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, "a bundle id")).max(MAX_BUNDLES),
+  })
+  .strict()
+  .meta({ id: "EnablementRequest" });
+
+/** POST /v1/tenants/{tenantId}/activation: what the admin typed in the Cynet Activation dialog. */
+export const ActivationRequest = z
+  .object({
+    orgUrl: z
+      .string({ error: "Enter your organization's URL in Cynet" })
+      .max(2048)
+      .transform((value, ctx) => {
+        const result = normalizeOrgUrl(value);
+        if (result.ok) return result.url;
+        ctx.addIssue({ code: "custom", message: result.reason });
+        return z.NEVER;
+      }),
+    clientId: z
+      .union([z.string(), z.number().int().nonnegative()], { error: "Enter the numeric Client ID" })
+      .transform((v) => String(v).trim())
+      .refine((v) => /^\d{1,19}$/.test(v) && BigInt(v) <= MAX_CLIENT_ID && BigInt(v) > 0n, "The Client ID is a number, e.g. 123456"),
+    username: z
+      .string({ error: "Enter the Cynet username" })
+      .trim()
+      .min(1, "Enter the Cynet username")
+      .max(MAX_USERNAME_LENGTH, `The username is longer than ${MAX_USERNAME_LENGTH} characters`),
+    password: z
+      .string({ error: "Enter the password" })
+      .min(1, "Enter the password")
+      .max(MAX_PASSWORD_LENGTH, `The password is longer than ${MAX_PASSWORD_LENGTH} characters`),
+  })
+  .strict()
+  .meta({ id: "ActivationRequest" });
+export type ActivationRequest = z.output<typeof ActivationRequest>;
+
+/** The stored, non-secret settings of a connected channel. */
+export const ChannelSettings = z.object({
+  orgUrl: z.string().describe("Normalized https://<label>.api.cynet.com"),
+  clientId: z.string(),
+  username: z.string(),
+});
+
+/** An error an admin can act on, with when it was recorded. */
+export const ChannelError = z.object({ code: z.string(), message: z.string(), at: z.iso.datetime() });
+
+/** GET /v1/tenants/{tenantId}/status (and the answer of enablement and activation). */
+export const ChannelStatus = z
+  .object({
+    tenantId: z.string(),
+    status: z.enum(["not_enabled", ...CHANNEL_STATES]),
+    enabled: z.boolean(),
+    bundles: z.array(z.string()),
+    settings: ChannelSettings.nullable(),
+    activatedAt: z.iso.datetime().nullable(),
+    error: ChannelError.nullable(),
+  })
+  .meta({ id: "ChannelStatus" });
+export type ChannelStatus = z.infer<typeof ChannelStatus>;

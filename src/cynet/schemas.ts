@@ -1,0 +1,77 @@
+/**
+ * Cynet's answers as cynet-api.md describes them, parsed rather than cast. Every alert field
+ * may be missing, null or of an unexpected type: a field that does not fit reads as absent
+ * instead of throwing away the whole alert.
+ */
+import { z } from "zod";
+
+/** A field that reads as `undefined` when missing, null or not of the expected type. */
+const tolerant = <T extends z.ZodType>(schema: T) => schema.optional().catch(undefined);
+const str = tolerant(z.string());
+const int = tolerant(z.number().int());
+const num = tolerant(z.number());
+
+/** POST /api/account/token → 200. */
+export const TokenResponse = z.object({ access_token: z.string().min(1).max(8192) });
+
+/** The `File` object inside an alert. */
+export const CynetAlertFile = z.object({
+  Sha256: str,
+  CommonFileName: str,
+  RiskLevel: num,
+  VtRiskLevel: num,
+  Antivirus: str,
+  EndPoints: num,
+  DateIn: str,
+  LastSeen: str,
+});
+
+/** One alert from /api/alerts/bulk. */
+export const CynetAlert = z.object({
+  ClientDbId: int,
+  Uniqueness: str,
+  AlertType: int,
+  Sha256: str,
+  Sha256Hex: str,
+  Path: str,
+  File: tolerant(CynetAlertFile),
+  HostName: str,
+  HostIp: str,
+  HostId: int,
+  UserName: str,
+  DateIn: str,
+  FirstSeenUtc: str,
+  LastSeenUtc: str,
+  LastSeen: str,
+  DateChanged: str,
+  Severity: int,
+  Status: int,
+  IncidentName: str,
+  IncidentJsonDescription: str,
+});
+export type CynetAlert = z.infer<typeof CynetAlert>;
+
+/** Most entities accepted in one page; guards memory against a server ignoring Limit. */
+export const MAX_ENTITIES_PER_PAGE = 1000;
+
+/** GET /api/alerts/bulk → 200. Entities stay raw here; each is parsed on its own. */
+export const AlertsPage = z.object({
+  SyncTimeUtc: z.string().refine((s) => !Number.isNaN(Date.parse(s)), "not a date-time"),
+  Entities: z.array(z.unknown()).max(MAX_ENTITIES_PER_PAGE),
+});
+export type AlertsPage = z.infer<typeof AlertsPage>;
+
+/** GET /api/full/file → 200: the hashes and names Cynet knows for a file. */
+export const FileRecord = z.object({
+  sha256: z.string(),
+  md5: tolerant(z.string()),
+  sha1: tolerant(z.string()),
+  common_filename: str,
+  common_path: str,
+  first_seen: str,
+  last_seen: str,
+  risk_level: num,
+  av_detections: num,
+  is_whitelisted: str,
+});
+export type FileRecord = z.infer<typeof FileRecord>;

@@ -1,0 +1,29 @@
+/**
+ * Every binding, secret and variable the Worker reads. Names are fixed by the host contract §6
+ * so a host operator can deploy the plugin without reading its code.
+ */
+import type { SyncMessage } from "./sync/messages";
+import type { DispatchMessage } from "./dispatch/messages";
+
+export interface Env {
+  /** The plugin's database (migrations/, applied with `wrangler d1 migrations apply DB`). */
+  DB: D1Database;
+  /** Per-tenant sync work: cron fan-out, "sync now" and continuations of long backlogs. */
+  SYNC_QUEUE: Queue<SyncMessage>;
+  /** Deliveries to the host: events, scan notes and IR requests. */
+  DISPATCH_QUEUE: Queue<DispatchMessage>;
+  /** Base URL of the host API (contract §4). */
+  HOST_API_URL: string;
+  /** Bearer token the plugin presents to the host API. Secret. */
+  HOST_API_TOKEN: string;
+  /** HMAC key the host signs its calls with (contract §2). Secret. */
+  HOST_SIGNING_SECRET: string;
+  /**
+   * Key ring that seals Cynet passwords and tokens at rest. Secret. Either one base64 key of
+   * 32 bytes (key version 1), or "v<N>:<base64>" entries separated by commas, the first being
+   * the key new writes use, the rest kept to read older rows during a rotation.
+   */
+  CREDENTIALS_KEY: string;
+  /** Development only: send every Cynet call to this origin (the local simulator). */
+  CYNET_ORIGIN_OVERRIDE?: string;
+}

@@ -1,0 +1,110 @@
+/**
+ * Calls to the host API (contract §4): bearer token, an Idempotency-Key on every POST, every
+ * answer validated. Failures are sorted into "retry later" and "will not get better".
+ */
+import type { z } from "zod";
+import type { Env } from "../env";
+import {
+  EventsBatchRequest,
+  EventsBatchResponse,
+  type HostEvent,
+  IrRequest,
+  IrResponse,
+  NoteRequest,
+  NoteResponse,
+  ScansSearchRequest,
+  ScansSearchResponse,
+} from "./schemas";
+
+/** Longest the plugin waits for the host; a stuck host is retried later, not waited on. */
+export const HOST_TIMEOUT_MS = 15_000;
+/** How much of a host error body is kept in the failure record. */
+const MAX_ERROR_DETAIL = 300;
+/** Statuses that say "try again later" (contract §4); every other 4xx is permanent. */
+const RETRYABLE_4XX = new Set([408, 409, 429]);
+
+/** A failed host call. `retryable` says whether sending it again may succeed. */
+export class HostError extends Error {
+  override name = "HostError";
+  constructor(
+    readonly retryable: boolean,
+    readonly status: number | undefined,
+    readonly detail: string,
+    readonly retryAfterSeconds?: number,
+  ) {
+    super(`host call failed${status === undefined ? "" : `: HTTP ${status}`}: ${detail}`);
+  }
+}
+
+function retryAfter(value: string | null): number | undefined {
+  if (value === null) return undefined;
+  const seconds = Number(value);
+  if (Number.isFinite(seconds) && seconds >= 0) return seconds;
+  const at = Date.parse(value);
+  return Number.isNaN(at) ? undefined : Math.max(0, Math.ceil((at - Date.now()) / 1000));
+}
+
+async function post<T>(env: Env, path: string, body: unknown, idempotencyKey: string, answer: z.ZodType<T>): Promise<T> {
+  const url = new URL(path, env.HOST_API_URL.endsWith("/") ? env.HOST_API_URL : `${env.HOST_API_URL}/`);
+  let response: Response;
+  try {
+    response = await fetch(url, {
+      method: "POST",
+      headers: {
+        authorization: `Bearer ${env.HOST_API_TOKEN}`,
+        "content-type": "application/json",
+        accept: "application/json",
+        "idempotency-key": idempotencyKey,
+      },
+      body: JSON.stringify(body),
+      redirect: "manual",
+      signal: AbortSignal.timeout(HOST_TIMEOUT_MS),
+    });
+  } catch (err) {
+    const timeout = err instanceof Error && (err.name === "TimeoutError" || err.name === "AbortError");
+    throw new HostError(true, undefined, timeout ? "the host did not answer in time" : "the host could not be reached");
+  }
+  let text = "";
+  try {
+    text = await response.text();
+  } catch {
+    throw new HostError(true, response.status, "the host's answer could not be read");
+  }
+  if (response.status >= 500 || RETRYABLE_4XX.has(response.status)) {
+    throw new HostError(true, response.status, text.slice(0, MAX_ERROR_DETAIL), retryAfter(response.headers.get("retry-after")));
+  }
+  if (response.status < 200 || response.status >= 300) {
+    throw new HostError(false, response.status, text.slice(0, MAX_ERROR_DETAIL) || `HTTP ${response.status}`);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    throw new HostError(true, response.status, "the host's answer was not JSON");
+  }
+  const parsed = answer.safeParse(json);
+  if (!parsed.success) throw new HostError(true, response.status, "the host's answer did not match the contract");
+  return parsed.data;
+}
+
+const tenantPath = (tenantId: string, rest: string) => `v1/tenants/${encodeURIComponent(tenantId)}/${rest}`;
+
+/** POST events/batch: up to 100 events, each with its own idempotency key. */
+export function postEventsBatch(env: Env, tenantId: string, events: HostEvent[], idempotencyKey: string) {
+  return post(env, tenantPath(tenantId, "events/batch"), EventsBatchRequest.parse({ events }), idempotencyKey, EventsBatchResponse);
+}
+
+/** POST scans/search: which of the tenant's scans included these hashes (≤ 100 in all). */
+export function searchScans(env: Env, tenantId: string, hashes: z.input<typeof ScansSearchRequest>, idempotencyKey: string) {
+  return post(env, tenantPath(tenantId, "scans/search"), ScansSearchRequest.parse(hashes), idempotencyKey, ScansSearchResponse);
+}
+
+/** POST scans/{scanId}/notes: a note on a scan's details. */
+export function postScanNote(env: Env, tenantId: string, scanId: string, note: NoteRequest, idempotencyKey: string) {
+  return post(env, tenantPath(tenantId, `scans/${encodeURIComponent(scanId)}/notes`), NoteRequest.parse(note), idempotencyKey, NoteResponse);
+}
+
+/** POST ir-requests: a request to the IR team. */
+export function postIrRequest(env: Env, tenantId: string, request: IrRequest, idempotencyKey: string) {
+  return post(env, tenantPath(tenantId, "ir-requests"), IrRequest.parse(request), idempotencyKey, IrResponse);
+}

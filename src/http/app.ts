@@ -1,0 +1,50 @@
+/**
+ * The plugin's HTTP surface: unsigned health, manifest and OpenAPI; everything under
+ * /v1/tenants/ signed by the host.
+ */
+import { Hono } from "hono";
+import { activationRoutes } from "../activation/routes";
+import { manifest } from "../manifest";
+import { handleError, handleNotFound } from "./errors";
+import type { AppEnv, Route } from "./context";
+import { openApiDocument } from "./routes";
+import { requireHostSignature } from "./signature";
+import { warnIfDevelopmentOverride } from "./startup";
+
+/** Every signed route, in the order the OpenAPI document lists them. */
+export const tenantRoutes: Route[] = [...activationRoutes];
+
+const publicRoutes: Route[] = [
+  {
+    spec: { method: "get", path: "/healthz", summary: "Liveness", signed: false, responses: { 200: { description: "ok" } } },
+    handler: (c) => c.json({ ok: true, channel: manifest.channel.id, version: manifest.channel.version }),
+  },
+  {
+    spec: { method: "get", path: "/v1/manifest", summary: "plugin.manifest.json", signed: false, responses: { 200: { description: "The manifest" } } },
+    handler: (c) => c.json(manifest),
+  },
+  {
+    spec: { method: "get", path: "/v1/openapi.json", summary: "This document", signed: false, responses: { 200: { description: "OpenAPI 3.1" } } },
+    handler: (c) => c.json(openapi),
+  },
+];
+
+const openapi = openApiDocument([...publicRoutes, ...tenantRoutes].map((r) => r.spec), {
+  title: "Cynet channel plugin",
+  version: manifest.channel.version,
+  description: manifest.channel.description,
+});
+
+/** Builds the Hono app. */
+export function createApp() {
+  const app = new Hono<AppEnv>();
+  app.onError(handleError);
+  app.notFound(handleNotFound);
+  app.use("*", async (c, next) => {
+    warnIfDevelopmentOverride(c.env);
+    await next();
+  });
+  app.use("/v1/tenants/*", requireHostSignature());
+  for (const route of [...publicRoutes, ...tenantRoutes]) app.on(route.spec.method.toUpperCase(), route.spec.path, route.handler);
+  return app;
+}

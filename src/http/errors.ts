@@ -1,0 +1,64 @@
+/**
+ * The contract's error shape, `{"error", "message", "field"?}`, and the one place that turns
+ * anything thrown into it. Details meant for operators go to the log, never to the client.
+ */
+import type { Context } from "hono";
+import type { ContentfulStatusCode } from "hono/utils/http-status";
+import { z } from "zod";
+
+/** The JSON body of every error answer (host contract §2). */
+export const ErrorBody = z
+  .object({
+    error: z.string().describe("Stable machine-readable code."),
+    message: z.string().describe("A sentence an admin can act on."),
+    field: z.string().optional().describe("The request field that was wrong, when one was."),
+  })
+  .meta({ id: "Error" });
+export type ErrorBody = z.infer<typeof ErrorBody>;
+
+/** An error whose status, code and message are meant for the caller as they are. */
+export class ApiError extends Error {
+  constructor(
+    readonly status: ContentfulStatusCode,
+    readonly code: string,
+    message: string,
+    readonly field?: string,
+  ) {
+    super(message);
+    this.name = "ApiError";
+  }
+
+  /** The body sent to the client. */
+  toBody(): ErrorBody {
+    return this.field === undefined
+      ? { error: this.code, message: this.message }
+      : { error: this.code, message: this.message, field: this.field };
+  }
+}
+
+/** Hono error handler: ApiError as it is, anything else as a generic 500 with the detail logged. */
+export function handleError(err: unknown, c: Context): Response {
+  if (err instanceof ApiError) return c.json(err.toBody(), err.status);
+  console.error(JSON.stringify({ level: "error", msg: "unhandled error", route: c.req.routePath, error: describeError(err), stack: err instanceof Error ? err.stack?.slice(0, 2000) : undefined }));
+  return c.json({ error: "internal_error", message: "The Cynet channel hit an unexpected error. Try again; if it persists, contact support." }, 500);
+}
+
+/** Hono not-found handler in the contract's shape. */
+export function handleNotFound(c: Context): Response {
+  return c.json({ error: "not_found", message: `No route for ${c.req.method} ${new URL(c.req.url).pathname}.` }, 404);
+}
+
+/** A short, secret-free description of a thrown value for logs. */
+export function describeError(err: unknown): string {
+  if (err instanceof Error) return `${err.name}: ${err.message}`.slice(0, 500);
+  return String(err).slice(0, 500);
+}
+
+/** Turns a zod failure into a 400 naming the first wrong field (its dotted path). */
+export function validationError(error: z.ZodError, what: string): ApiError {
+  const issue = error.issues[0];
+  const field = issue && issue.path.length > 0 ? issue.path.map(String).join(".") : undefined;
+  const detail = (issue ? issue.message : "invalid").replace(/\.$/, "");
+  const message = field ? `"${field}" is invalid: ${detail}.` : `${what} is invalid: ${detail}.`;
+  return new ApiError(400, "invalid_request", message, field);
+}

@@ -1,0 +1,48 @@
+/**
+ * The shape of plugin.manifest.json (host contract §1). The host reads the manifest at install
+ * time; the same schema is exported as JSON Schema in docs/plugin.manifest.schema.json.
+ */
+import { z } from "zod";
+
+const Id = z.string().regex(/^[a-z0-9][a-z0-9-]{0,63}$/, "lower-case letters, digits and hyphens");
+
+/** One input of the activation dialog, as the host renders it. */
+export const ActivationField = z.object({
+  name: z.enum(["orgUrl", "clientId", "username", "password"]),
+  label: z.string().min(1),
+  type: z.enum(["url", "text", "password"]),
+  required: z.boolean(),
+  secret: z.boolean(),
+  placeholder: z.string(),
+  help: z.string().min(1),
+});
+export type ActivationField = z.infer<typeof ActivationField>;
+
+/** A five-field cron expression as Cloudflare Cron Triggers take it. */
+const Cron = z.string().regex(/^(\S+\s+){4}\S+$/, "five cron fields");
+
+/** plugin.manifest.json. */
+export const PluginManifest = z
+  .object({
+    $schema: z.string().optional(),
+    manifestVersion: z.literal(1),
+    channel: z.object({
+      id: z.literal("cynet"),
+      name: z.literal("Cynet"),
+      description: z.string().min(1).max(500),
+      version: z.string().regex(/^\d+\.\d+\.\d+$/),
+      vendor: z.string().min(1),
+    }),
+    bundles: z.array(z.object({ id: Id, name: z.string().min(1) })).min(1),
+    activation: z.object({
+      title: z.literal("Cynet Activation"),
+      submitLabel: z.literal("Connect"),
+      fields: z.array(ActivationField).length(4),
+    }),
+    events: z.array(z.object({ type: z.string().min(1), severity: z.enum(["low", "medium", "high", "critical"]), description: z.string() })).min(1),
+    sync: z.object({ schedule: Cron, initialLookbackDays: z.number().int().min(1).max(365) }),
+    hostApis: z.array(z.string().regex(/^(GET|POST|PUT|DELETE) \/v1\//)).min(1),
+    routes: z.record(z.string(), z.string()),
+  })
+  .meta({ id: "PluginManifest", title: "Cynet channel plugin manifest" });
+export type PluginManifest = z.infer<typeof PluginManifest>;

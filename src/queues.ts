@@ -1,0 +1,27 @@
+/** Routes each queue batch to its consumer by queue name. */
+import type { Env } from "./env";
+import { DispatchMessage } from "./dispatch/messages";
+import { SyncMessage } from "./sync/messages";
+import { consumeSyncBatch } from "./sync/consumer";
+import { consumeDispatchBatch, consumeDeadLetterBatch } from "./dispatch/consumer";
+
+/** Any message on the plugin's queues. */
+export type QueueMessage = SyncMessage | DispatchMessage;
+
+/** Queue names as wrangler.toml declares them. */
+export const QUEUES = { sync: "cynet-sync", dispatch: "cynet-dispatch", deadLetter: "cynet-dead-letter" } as const;
+
+/** The Worker's queue handler. */
+export async function handleQueue(batch: MessageBatch<QueueMessage>, env: Env, ctx: ExecutionContext): Promise<void> {
+  switch (batch.queue) {
+    case QUEUES.sync:
+      return consumeSyncBatch(batch, env, ctx);
+    case QUEUES.dispatch:
+      return consumeDispatchBatch(batch, env, ctx);
+    case QUEUES.deadLetter:
+      return consumeDeadLetterBatch(batch, env, ctx);
+    default:
+      console.error(JSON.stringify({ level: "error", msg: "message from an unknown queue left for retry", queue: batch.queue }));
+      batch.retryAll();
+  }
+}

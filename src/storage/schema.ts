@@ -1,0 +1,178 @@
+/**
+ * The plugin's D1 schema, in one place. drizzle-kit generates migrations/ from this file;
+ * docs/storage-schema.md describes every record and who writes it.
+ */
+import { sql } from "drizzle-orm";
+import { index, integer, primaryKey, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
+
+/** Lifecycle of a tenant's channel once enabled: never connected, connected, or stopped by an error an admin must fix. */
+export const CHANNEL_STATES = ["inactive", "active", "error"] as const;
+
+/** One row per tenant the host has told us about: enablement, the non-secret settings and the channel state. */
+export const tenants = sqliteTable("tenants", {
+  id: text("id").primaryKey(),
+  enabled: integer("enabled", { mode: "boolean" }).notNull().default(false),
+  /** Ids of the assigned bundles that include the channel, as the host last reported them. */
+  bundles: text("bundles", { mode: "json" }).$type<string[]>().notNull().default(sql`'[]'`),
+  state: text("state", { enum: CHANNEL_STATES }).notNull().default("inactive"),
+  orgUrl: text("org_url"),
+  clientId: text("client_id"),
+  username: text("username"),
+  activatedAt: integer("activated_at", { mode: "timestamp_ms" }),
+  /** Set when state is "error": a stable code and a sentence an admin can act on. */
+  errorCode: text("error_code"),
+  errorMessage: text("error_message"),
+  errorAt: integer("error_at", { mode: "timestamp_ms" }),
+  createdAt: integer("created_at", { mode: "timestamp_ms" }).notNull(),
+  updatedAt: integer("updated_at", { mode: "timestamp_ms" }).notNull(),
+});
+
+/**
+ * Secrets sealed with AES-GCM (see storage/secrets.ts): the Cynet password and the cached
+ * Cynet access token. Only ciphertext is stored; the IV is random per write.
+ */
+export const SECRET_KINDS = ["password", "token"] as const;
+export const secrets = sqliteTable(
+  "secrets",
+  {
+    tenantId: text("tenant_id").notNull().references(() => tenants.id),
+    kind: text("kind", { enum: SECRET_KINDS }).notNull(),
+    keyVersion: integer("key_version").notNull(),
+    iv: text("iv").notNull(),
+    ciphertext: text("ciphertext").notNull(),
+    /** When the secret stops being usable (the token's lifetime); null for the password. */
+    expiresAt: integer("expires_at", { mode: "timestamp_ms" }),
+    updatedAt: integer("updated_at", { mode: "timestamp_ms" }).notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.tenantId, t.kind] })],
+);
+
+/** What happened to a tenant's activation, for the admin's audit trail. Never holds a secret. */
+export const ACTIVATION_ACTIONS = ["enabled", "disabled", "connected", "reconnected", "deactivated", "credentials_rejected"] as const;
+export const activationHistory = sqliteTable(
+  "activation_history",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    tenantId: text("tenant_id").notNull(),
+    action: text("action", { enum: ACTIVATION_ACTIONS }).notNull(),
+    orgUrl: text("org_url"),
+    clientId: text("client_id"),
+    username: text("username"),
+    detail: text("detail"),
+    at: integer("at", { mode: "timestamp_ms" }).notNull(),
+  },
+  (t) => [index("activation_history_tenant_at").on(t.tenantId, t.at)],
+);
+
+/** Where each tenant's sync stands: the cursor, the lease, the run in progress and the backoff. */
+export const syncState = sqliteTable("sync_state", {
+  tenantId: text("tenant_id").primaryKey().references(() => tenants.id),
+  /** The `LastSeen` the next run starts from; null until the first run completes (then the lookback applies). */
+  cursor: integer("cursor", { mode: "timestamp_ms" }),
+  /** How far back a run starts when there is no cursor. */
+  lookbackDays: integer("lookback_days").notNull(),
+  /** The invocation holding the tenant's sync, and until when; an expired lease is taken over. */
+  leaseId: text("lease_id"),
+  leaseExpiresAt: integer("lease_expires_at", { mode: "timestamp_ms" }),
+  /** The run in progress (continued across invocations), its fixed LastSeen, the first page's SyncTimeUtc and the next Offset. */
+  runId: integer("run_id"),
+  runLastSeen: integer("run_last_seen", { mode: "timestamp_ms" }),
+  runSyncTime: integer("run_sync_time", { mode: "timestamp_ms" }),
+  runOffset: integer("run_offset").notNull().default(0),
+  consecutiveFailures: integer("consecutive_failures").notNull().default(0),
+  backoffUntil: integer("backoff_until", { mode: "timestamp_ms" }),
+  nextRunAt: integer("next_run_at", { mode: "timestamp_ms" }).notNull(),
+  lastRunAt: integer("last_run_at", { mode: "timestamp_ms" }),
+  lastSuccessAt: integer("last_success_at", { mode: "timestamp_ms" }),
+});
+
+/** Outcome of a sync run. */
+export const RUN_OUTCOMES = ["running", "succeeded", "failed"] as const;
+
+/** One row per sync run: what it read, stored, skipped and queued, and how it ended. */
+export const syncRuns = sqliteTable(
+  "sync_runs",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    tenantId: text("tenant_id").notNull(),
+    reason: text("reason").notNull(),
+    startedAt: integer("started_at", { mode: "timestamp_ms" }).notNull(),
+    finishedAt: integer("finished_at", { mode: "timestamp_ms" }),
+    outcome: text("outcome", { enum: RUN_OUTCOMES }).notNull().default("running"),
+    lastSeenFrom: integer("last_seen_from", { mode: "timestamp_ms" }).notNull(),
+    invocations: integer("invocations").notNull().default(0),
+    pages: integer("pages").notNull().default(0),
+    fetched: integer("fetched").notNull().default(0),
+    newDetections: integer("new_detections").notNull().default(0),
+    duplicates: integer("duplicates").notNull().default(0),
+    /** Alerts that were not malicious files, by reason (see sync/rule.ts). */
+    skipped: text("skipped", { mode: "json" }).$type<Record<string, number>>().notNull().default(sql`'{}'`),
+    eventsQueued: integer("events_queued").notNull().default(0),
+    errorCode: text("error_code"),
+    errorMessage: text("error_message"),
+  },
+  (t) => [index("sync_runs_tenant_started").on(t.tenantId, t.startedAt)],
+);
+
+/**
+ * The malicious files learned from Cynet, one row per Cynet alert. The primary key is the
+ * dedup key (cynet-api.md: ClientDbId), so a re-read alert is never stored twice.
+ */
+export const detections = sqliteTable(
+  "detections",
+  {
+    tenantId: text("tenant_id").notNull(),
+    alertId: integer("alert_id").notNull(),
+    sha256: text("sha256").notNull(),
+    fileName: text("file_name"),
+    path: text("path"),
+    hostName: text("host_name"),
+    hostIp: text("host_ip"),
+    hostId: integer("host_id"),
+    userName: text("user_name"),
+    cynetSeverity: integer("cynet_severity"),
+    cynetStatus: integer("cynet_status"),
+    incidentName: text("incident_name"),
+    detectedAt: integer("detected_at", { mode: "timestamp_ms" }).notNull(),
+    firstSeenAt: integer("first_seen_at", { mode: "timestamp_ms" }),
+    lastSeenAt: integer("last_seen_at", { mode: "timestamp_ms" }),
+    runId: integer("run_id").notNull(),
+    storedAt: integer("stored_at", { mode: "timestamp_ms" }).notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.tenantId, t.alertId] }), index("detections_tenant_sha256").on(t.tenantId, t.sha256)],
+);
+
+/** What an outbox row delivers to the host. */
+export const OUTBOX_KINDS = ["events", "note", "ir_request"] as const;
+/** Delivery state of an outbox row. */
+export const OUTBOX_STATES = ["pending", "delivered", "failed"] as const;
+
+/**
+ * Deliveries to the host, written in the same batch as what caused them and sent through the
+ * dispatch queue. An "events" row stands for up to 100 detections (one events/batch call);
+ * the payload is rebuilt from those rows at send time, so no copy of it is stored twice.
+ */
+export const outbox = sqliteTable(
+  "outbox",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    tenantId: text("tenant_id").notNull(),
+    kind: text("kind", { enum: OUTBOX_KINDS }).notNull(),
+    /** Cynet alert ids of the detections an "events" row delivers. */
+    alertIds: text("alert_ids", { mode: "json" }).$type<number[]>().notNull().default(sql`'[]'`),
+    /** The host call's Idempotency-Key: stable for the row, so a resend is answered, not repeated. */
+    idempotencyKey: text("idempotency_key").notNull(),
+    state: text("state", { enum: OUTBOX_STATES }).notNull().default("pending"),
+    attempts: integer("attempts").notNull().default(0),
+    /** When the row is next due; the sweeper re-enqueues pending rows well past it. */
+    nextAttemptAt: integer("next_attempt_at", { mode: "timestamp_ms" }).notNull(),
+    lastError: text("last_error"),
+    createdAt: integer("created_at", { mode: "timestamp_ms" }).notNull(),
+    deliveredAt: integer("delivered_at", { mode: "timestamp_ms" }),
+  },
+  (t) => [
+    uniqueIndex("outbox_idempotency_key").on(t.idempotencyKey),
+    index("outbox_pending_due").on(t.nextAttemptAt).where(sql`state = 'pending'`),
+    index("outbox_tenant_state").on(t.tenantId, t.state),
+  ],
+);

@@ -1,0 +1,49 @@
+/** Reads and writes of tenant rows, their sealed secrets and their activation history. */
+import { and, eq } from "drizzle-orm";
+import type { BatchItem } from "drizzle-orm/batch";
+import type { Database } from "./db";
+import { activationHistory, secrets, tenants } from "./schema";
+import type { Sealed } from "./secrets";
+
+export type TenantRow = typeof tenants.$inferSelect;
+export type HistoryInsert = typeof activationHistory.$inferInsert;
+
+/** The tenant's row, or undefined when the host never told us about it. */
+export async function findTenant(db: Database, tenantId: string): Promise<TenantRow | undefined> {
+  return db.query.tenants.findFirst({ where: eq(tenants.id, tenantId) });
+}
+
+/** Records the host's enablement call: creates the tenant row on first sight. */
+export async function saveEnablement(db: Database, tenantId: string, enabled: boolean, bundles: string[], now: Date): Promise<void> {
+  await db.batch([
+    db
+      .insert(tenants)
+      .values({ id: tenantId, enabled, bundles, createdAt: now, updatedAt: now })
+      .onConflictDoUpdate({ target: tenants.id, set: { enabled, bundles, updatedAt: now } }),
+    db.insert(activationHistory).values({ tenantId, action: enabled ? "enabled" : "disabled", detail: bundles.join(","), at: now }),
+  ]);
+}
+
+/** Statements that replace (or create) one sealed secret of a tenant in place. */
+export function upsertSecret(db: Database, tenantId: string, kind: "password" | "token", sealed: Sealed, now: Date, expiresAt: Date | null): BatchItem<"sqlite"> {
+  const values = { keyVersion: sealed.keyVersion, iv: sealed.iv, ciphertext: sealed.ciphertext, expiresAt, updatedAt: now };
+  return db
+    .insert(secrets)
+    .values({ tenantId, kind, ...values })
+    .onConflictDoUpdate({ target: [secrets.tenantId, secrets.kind], set: values });
+}
+
+/** Statement that destroys one sealed secret of a tenant. */
+export function deleteSecret(db: Database, tenantId: string, kind: "password" | "token"): BatchItem<"sqlite"> {
+  return db.delete(secrets).where(and(eq(secrets.tenantId, tenantId), eq(secrets.kind, kind)));
+}
+
+/** The sealed secret of one kind, with its expiry, or undefined. */
+export async function findSecret(db: Database, tenantId: string, kind: "password" | "token") {
+  return db.query.secrets.findFirst({ where: and(eq(secrets.tenantId, tenantId), eq(secrets.kind, kind)) });
+}
+
+/** Statement that appends one line to the activation history. */
+export function appendHistory(db: Database, entry: HistoryInsert): BatchItem<"sqlite"> {
+  return db.insert(activationHistory).values(entry);
+}

@@ -1,0 +1,15 @@
+/** Asking for a sync: one message on the sync queue. */
+import type { Env } from "../env";
+import { describeError } from "../http/errors";
+import type { SyncMessage } from "./messages";
+
+/** Enqueues a sync of one tenant. A failed send is logged, not thrown: the next cron tick picks the tenant up. */
+export async function requestSync(env: Env, tenantId: string, reason: SyncMessage["reason"], now: Date): Promise<boolean> {
+  try {
+    await env.SYNC_QUEUE.send({ kind: "sync", tenantId, reason, requestedAt: now.toISOString() });
+    return true;
+  } catch (err) {
+    console.warn(JSON.stringify({ level: "warn", msg: "sync enqueue failed", tenantId, reason, error: describeError(err) }));
+    return false;
+  }
+}

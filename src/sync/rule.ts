@@ -1,0 +1,94 @@
+/**
+ * The "malicious file" rule (cynet-api.md, our choice), in one place: which Cynet alerts
+ * become detections, and why the others are skipped.
+ *
+ * A detection is a file alert (AlertType 0, or no AlertType but a file SHA-256 at the top level
+ * or in `File`) whose status is not Ignored (a missing status is not Ignored) with a valid
+ * SHA-256. The hash never comes from IncidentJsonDescription: there it is the parent process's.
+ */
+import { CynetAlert } from "../cynet/schemas";
+
+/** Cynet's AlertType for a file alert. */
+const FILE_ALERT_TYPE = 0;
+/** Cynet's Status for an alert an analyst chose to ignore. */
+const IGNORED_STATUS = 2;
+const SHA256 = /^[0-9a-f]{64}$/;
+
+/** Why an alert did not become a detection. */
+export const SKIP_REASONS = ["malformed", "missing_id", "not_file_alert", "missing_hash", "invalid_hash", "ignored"] as const;
+export type SkipReason = (typeof SKIP_REASONS)[number];
+
+/** What the plugin keeps of a malicious file alert. */
+export interface DetectionInput {
+  alertId: number;
+  sha256: string;
+  fileName: string | null;
+  path: string | null;
+  hostName: string | null;
+  hostIp: string | null;
+  hostId: number | null;
+  userName: string | null;
+  cynetSeverity: number | null;
+  cynetStatus: number | null;
+  incidentName: string | null;
+  detectedAt: Date;
+  firstSeenAt: Date | null;
+  lastSeenAt: Date | null;
+}
+
+export type Classified = { kind: "detection"; detection: DetectionInput } | { kind: "skipped"; reason: SkipReason };
+
+function date(value: string | undefined): Date | null {
+  if (!value) return null;
+  // "2026-05-09 14:21:43" is UTC in Cynet's API; make it ISO so Date does not read it as local time.
+  const iso = /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}/.test(value) && !/[zZ]|[+-]\d{2}:?\d{2}$/.test(value) ? `${value.replace(" ", "T")}Z` : value;
+  const ms = Date.parse(iso);
+  return Number.isNaN(ms) ? null : new Date(ms);
+}
+
+const text = (value: string | undefined): string | null => {
+  const trimmed = value?.trim();
+  return trimmed ? trimmed : null;
+};
+
+/** The file name: Cynet's common name, else the last segment of the path. */
+function fileNameOf(alert: CynetAlert): string | null {
+  const common = text(alert.File?.CommonFileName);
+  if (common) return common;
+  const path = text(alert.Path);
+  return path ? (path.split(/[\\/]/).pop() ?? null) : null;
+}
+
+/** Applies the rule to one raw entity from /api/alerts/bulk. */
+export function classifyAlert(raw: unknown, now: Date): Classified {
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) return { kind: "skipped", reason: "malformed" };
+  const alert = CynetAlert.parse(raw);
+  if (alert.ClientDbId === undefined || alert.ClientDbId < 0) return { kind: "skipped", reason: "missing_id" };
+  if (alert.AlertType !== undefined && alert.AlertType !== FILE_ALERT_TYPE) return { kind: "skipped", reason: "not_file_alert" };
+
+  const candidates = [alert.Sha256, alert.Sha256Hex, alert.File?.Sha256].map((h) => h?.trim().toLowerCase()).filter((h): h is string => !!h);
+  if (candidates.length === 0) return { kind: "skipped", reason: alert.AlertType === undefined ? "not_file_alert" : "missing_hash" };
+  const sha256 = candidates.find((h) => SHA256.test(h));
+  if (!sha256) return { kind: "skipped", reason: "invalid_hash" };
+  if (alert.Status === IGNORED_STATUS) return { kind: "skipped", reason: "ignored" };
+
+  return {
+    kind: "detection",
+    detection: {
+      alertId: alert.ClientDbId,
+      sha256,
+      fileName: fileNameOf(alert),
+      path: text(alert.Path),
+      hostName: text(alert.HostName),
+      hostIp: text(alert.HostIp),
+      hostId: alert.HostId ?? null,
+      userName: text(alert.UserName),
+      cynetSeverity: alert.Severity ?? null,
+      cynetStatus: alert.Status ?? null,
+      incidentName: text(alert.IncidentName),
+      detectedAt: date(alert.DateIn) ?? date(alert.FirstSeenUtc) ?? date(alert.LastSeenUtc) ?? date(alert.LastSeen) ?? now,
+      firstSeenAt: date(alert.FirstSeenUtc) ?? date(alert.File?.DateIn),
+      lastSeenAt: date(alert.LastSeenUtc) ?? date(alert.LastSeen) ?? date(alert.File?.LastSeen),
+    },
+  };
+}

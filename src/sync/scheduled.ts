@@ -1,0 +1,53 @@
+/**
+ * The cron tick: one sync message per active tenant that is due, and the outbox sweeper.
+ * The tick itself does no syncing, so it stays small however many tenants there are.
+ */
+import { and, eq, lte, or, isNull } from "drizzle-orm";
+import { sweepOutbox } from "../dispatch/sweeper";
+import type { Env } from "../env";
+import { describeError } from "../http/errors";
+import { database } from "../storage/db";
+import { syncState, tenants } from "../storage/schema";
+import type { SyncMessage } from "./messages";
+
+/** Queue's sendBatch takes at most 100 messages. */
+const SEND_BATCH_MAX = 100;
+/** Tenants fanned out per tick; the rest wait for the next tick. */
+export const MAX_TENANTS_PER_TICK = 5000;
+
+/** Enqueues a sync for every enabled, active tenant whose next run is due and that is not backing off. */
+export async function fanOutSyncs(env: Env, now: Date): Promise<number> {
+  const db = database(env.DB);
+  const due = await db
+    .select({ tenantId: tenants.id })
+    .from(tenants)
+    .innerJoin(syncState, eq(syncState.tenantId, tenants.id))
+    .where(
+      and(
+        eq(tenants.enabled, true),
+        eq(tenants.state, "active"),
+        lte(syncState.nextRunAt, now),
+        or(isNull(syncState.backoffUntil), lte(syncState.backoffUntil, now)),
+      ),
+    )
+    .limit(MAX_TENANTS_PER_TICK);
+  const messages = due.map(({ tenantId }) => ({ body: { kind: "sync", tenantId, reason: "cron", requestedAt: now.toISOString() } satisfies SyncMessage }));
+  for (let i = 0; i < messages.length; i += SEND_BATCH_MAX) await env.SYNC_QUEUE.sendBatch(messages.slice(i, i + SEND_BATCH_MAX));
+  return messages.length;
+}
+
+/** The Worker's scheduled handler. */
+export async function handleScheduled(controller: ScheduledController, env: Env, _ctx: ExecutionContext): Promise<void> {
+  const now = new Date(controller.scheduledTime);
+  const [fanned, swept] = await Promise.allSettled([fanOutSyncs(env, now), sweepOutbox(env, now)]);
+  console.log(
+    JSON.stringify({
+      level: "info",
+      msg: "cron tick",
+      syncsEnqueued: fanned.status === "fulfilled" ? fanned.value : null,
+      outboxSwept: swept.status === "fulfilled" ? swept.value : null,
+    }),
+  );
+  for (const r of [fanned, swept]) if (r.status === "rejected") console.error(JSON.stringify({ level: "error", msg: "cron step failed", error: describeError(r.reason) }));
+  if (fanned.status === "rejected") throw fanned.reason;
+}

@@ -1,0 +1,51 @@
+import { describe, expect, it } from "vitest";
+import wranglerToml from "../../wrangler.toml?raw";
+import rawManifest from "../../plugin.manifest.json";
+import { ActivationRequest } from "../../src/activation/schemas";
+import { manifest, MALICIOUS_FILE_EVENT } from "../../src/manifest";
+import { PluginManifest } from "../../src/manifest/schema";
+import { callPlugin } from "../support/plugin";
+
+describe("plugin.manifest.json", () => {
+  it("matches its schema", () => {
+    expect(PluginManifest.safeParse(rawManifest).success).toBe(true);
+  });
+
+  it("declares the cynet channel, its bundles and the Connect form as the admin sees it", () => {
+    expect(manifest.channel).toMatchObject({ id: "cynet", name: "Cynet" });
+    expect(manifest.bundles.length).toBeGreaterThan(0);
+    expect(manifest.activation.title).toBe("Cynet Activation");
+    expect(manifest.activation.submitLabel).toBe("Connect");
+    const byName = Object.fromEntries(manifest.activation.fields.map((f) => [f.name, f]));
+    expect(byName.orgUrl?.label).toBe("Organization's URL in Cynet");
+    expect(byName.orgUrl?.help).toContain(".api.");
+    expect(byName.clientId?.label).toBe("Client ID");
+    expect(byName.clientId?.help).toContain("123456");
+    expect(byName.username?.label).toBe("Cynet Username");
+    expect(byName.username?.help).toMatch(/Operator role/);
+    expect(byName.username?.help).toMatch(/dedicated/);
+    expect(byName.password).toMatchObject({ label: "Password", secret: true, type: "password" });
+    expect(manifest.activation.fields.filter((f) => f.secret).map((f) => f.name)).toEqual(["password"]);
+  });
+
+  it("declares the event the code emits", () => {
+    expect(MALICIOUS_FILE_EVENT).toMatchObject({ type: "Malicious File in Endpoint", severity: "high" });
+  });
+
+  it("has the same activation fields as the activation route validates", () => {
+    expect(manifest.activation.fields.map((f) => f.name).sort()).toEqual(Object.keys(ActivationRequest.shape).sort());
+  });
+
+  it("has the same sync schedule as wrangler.toml's cron trigger", () => {
+    const crons = /\[triggers\][^[]*?crons\s*=\s*\[([^\]]*)\]/.exec(wranglerToml)?.[1];
+    expect(crons, "wrangler.toml has a [triggers] crons entry").toBeDefined();
+    const schedules = [...crons!.matchAll(/"([^"]+)"/g)].map((m) => m[1]);
+    expect(schedules).toEqual([manifest.sync.schedule]);
+  });
+
+  it("is served unsigned at GET /v1/manifest", async () => {
+    const response = await callPlugin("GET", "/v1/manifest", undefined, { signature: null });
+    expect(response.status).toBe(200);
+    expect(await response.json()).toEqual(manifest);
+  });
+});

@@ -1,0 +1,72 @@
+/** Drives the stand-ins from tests: a Cynet world per test, and the dev host's records. */
+
+/** Users every simulated Cynet world has unless a test says otherwise. */
+export const OPERATOR = { username: "operator@acme.example", password: "Operator-Pass-1" } as const;
+export const VIEWER = { username: "viewer@acme.example", password: "Viewer-Pass-1" } as const;
+export const CLIENT_ID = "123456";
+
+/** A fault rule as the stand-ins take it. */
+export interface FaultRule {
+  endpoint: string;
+  status?: number;
+  retryAfterSeconds?: number;
+  delayMs?: number;
+  malformed?: boolean;
+  redirectTo?: string;
+  times?: number;
+  afterCalls?: number;
+}
+
+async function send(url: string, method: string, body?: unknown): Promise<unknown> {
+  const response = await fetch(url, {
+    method,
+    headers: body === undefined ? {} : { "content-type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await response.text();
+  if (!response.ok) throw new Error(`${method} ${url} → ${response.status}: ${text.slice(0, 300)}`);
+  return text ? JSON.parse(text) : null;
+}
+
+/** A simulated Cynet tenant reachable at https://<label>.api.cynet.com. */
+export class CynetWorld {
+  readonly label: string;
+  constructor(label?: string) {
+    this.label = label ?? `w${crypto.randomUUID().replaceAll("-", "").slice(0, 12)}`;
+  }
+  get orgUrl(): string {
+    return `https://${this.label}.api.cynet.com`;
+  }
+  private control(path = ""): string {
+    return `https://${this.label}.api.cynet.com/__sim/worlds/${this.label}${path}`;
+  }
+  /** (Re)creates the world. */
+  async setup(config: { seed?: number; alertCount?: number; clientId?: string; tokenTtlSeconds?: number; ordering?: string } = {}) {
+    await send(this.control(), "PUT", { alertCount: 0, ...config });
+    return this;
+  }
+  async state(): Promise<{ counters: Record<string, number>; [k: string]: unknown }> {
+    return (await send(this.control(), "GET")) as { counters: Record<string, number> };
+  }
+  async alerts(): Promise<Record<string, unknown>[]> {
+    const body = (await send(this.control("/alerts"), "GET")) as { alerts: Record<string, unknown>[] } | Record<string, unknown>[];
+    return Array.isArray(body) ? body : body.alerts;
+  }
+  async addAlerts(spec: { count: number } | { alerts: Record<string, unknown>[] }) {
+    return send(this.control("/alerts"), "POST", spec);
+  }
+  async fault(rule: FaultRule) {
+    await send(this.control("/faults"), "POST", rule);
+  }
+  async clearFaults() {
+    await send(this.control("/faults"), "DELETE");
+  }
+  async expireTokens() {
+    await send(this.control("/expire-tokens"), "POST");
+  }
+}
+
+/** The form a test submits to Connect for a world. */
+export function connectForm(world: CynetWorld, overrides: Partial<{ orgUrl: string; clientId: string; username: string; password: string }> = {}) {
+  return { orgUrl: world.orgUrl, clientId: CLIENT_ID, username: OPERATOR.username, password: OPERATOR.password, ...overrides };
+}

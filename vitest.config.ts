@@ -1,0 +1,34 @@
+import path from "node:path";
+import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-plugin";
+import { defineConfig } from "vitest/config";
+import { routeOutbound } from "./test/node/outbound.ts";
+import { TEST_SECRETS } from "./test/node/secrets.ts";
+
+export default defineConfig(async () => {
+  const migrations = await readD1Migrations(path.join(import.meta.dirname, "migrations"));
+  return {
+    plugins: [
+      cloudflareTest(({ inject }) => ({
+        wrangler: { configPath: "./wrangler.toml" },
+        miniflare: {
+          bindings: {
+            ...TEST_SECRETS,
+            HOST_API_URL: "https://host.test",
+            TEST_MIGRATIONS: migrations,
+          },
+          // Every outbound fetch of the Worker under test goes through here: Cynet hosts to the
+          // simulator, the host API to the dev host, anything else fails loudly.
+          outboundService: routeOutbound(inject("standins")),
+        },
+      })),
+    ],
+    test: {
+      globalSetup: ["./test/node/global-setup.ts"],
+      setupFiles: ["./test/setup/apply-migrations.ts"],
+      include: ["test/**/*.test.ts"],
+      exclude: ["test/node/**", "test/e2e/**", "node_modules/**"],
+      testTimeout: 60_000,
+      hookTimeout: 60_000,
+    },
+  };
+});
