@@ -14,6 +14,8 @@ export default defineConfig(async () => {
           bindings: {
             ...TEST_SECRETS,
             HOST_API_URL: "https://host.test",
+            // Tests call Cynet by its real host names; a developer's .dev.vars must not redirect them.
+            CYNET_ORIGIN_OVERRIDE: "",
             TEST_MIGRATIONS: migrations,
           },
           // Every outbound fetch of the Worker under test goes through here: Cynet hosts to the

@@ -14,8 +14,18 @@ const TABLES = [
      sha256 TEXT, md5 TEXT, sha1 TEXT, json TEXT NOT NULL)`,
   `CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL)`,
   `CREATE TABLE IF NOT EXISTS faults (id INTEGER PRIMARY KEY CHECK (id = 1), json TEXT NOT NULL)`,
+  `CREATE TABLE IF NOT EXISTS profile (id INTEGER PRIMARY KEY CHECK (id = 1), tenant_id TEXT NOT NULL, display_name TEXT NOT NULL,
+     seeded_at TEXT NOT NULL)`,
+  `CREATE TABLE IF NOT EXISTS bundle_assignments (bundle_id TEXT PRIMARY KEY, assigned_at TEXT NOT NULL)`,
 ];
-const TABLE_NAMES = ["records", "replies", "scans", "counters", "faults"] as const;
+const TABLE_NAMES = ["records", "replies", "scans", "counters", "faults", "profile", "bundle_assignments"] as const;
+
+/** Who the tenant is, as the pages show it; present once the tenant was seeded. */
+export interface TenantProfile {
+  tenantId: string;
+  displayName: string;
+  seededAt: string;
+}
 
 /** A stored answer to an Idempotency-Key. */
 export interface Reply {
@@ -113,6 +123,40 @@ export class HostStore {
   /** Stores the fault rules and counters. */
   saveFaults(entries: FaultEntry[]): void {
     this.sql.exec("INSERT INTO faults (id, json) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET json = excluded.json", JSON.stringify(entries));
+  }
+
+  /** The tenant's profile, if it was seeded. */
+  profile(): TenantProfile | null {
+    const row = this.sql.exec<{ tenant_id: string; display_name: string; seeded_at: string }>(
+      "SELECT tenant_id, display_name, seeded_at FROM profile WHERE id = 1").toArray()[0];
+    return row === undefined ? null : { tenantId: row.tenant_id, displayName: row.display_name, seededAt: row.seeded_at };
+  }
+
+  /** Stores the tenant's profile (replacing it). */
+  saveProfile(profile: TenantProfile): void {
+    this.sql.exec(
+      `INSERT INTO profile (id, tenant_id, display_name, seeded_at) VALUES (1, ?, ?, ?)
+       ON CONFLICT (id) DO UPDATE SET tenant_id = excluded.tenant_id, display_name = excluded.display_name, seeded_at = excluded.seeded_at`,
+      profile.tenantId, profile.displayName, profile.seededAt);
+  }
+
+  /** Stores a scan unless one with its id exists; returns whether it was added. */
+  insertScanIfMissing(scan: SeededScan): boolean {
+    if (this.hasScan(scan.scanId)) return false;
+    this.upsertScan(scan);
+    return true;
+  }
+
+  /** Ids of the bundles assigned to the tenant, in the order they were assigned. */
+  assignedBundles(): string[] {
+    return this.sql.exec<{ bundle_id: string }>("SELECT bundle_id FROM bundle_assignments ORDER BY assigned_at, bundle_id")
+      .toArray().map((r) => r.bundle_id);
+  }
+
+  /** Assigns or unassigns a bundle (both idempotent). */
+  setBundleAssigned(bundleId: string, assigned: boolean, at: string): void {
+    if (assigned) this.sql.exec("INSERT INTO bundle_assignments (bundle_id, assigned_at) VALUES (?, ?) ON CONFLICT (bundle_id) DO NOTHING", bundleId, at);
+    else this.sql.exec("DELETE FROM bundle_assignments WHERE bundle_id = ?", bundleId);
   }
 
   /** Deletes every row of the tenant. */

@@ -1,23 +1,18 @@
 import { Hono } from "hono";
-import { errorBody, jsonOnError, validate } from "../shared/http";
-import { tenantIdSchema } from "./schemas";
-import type { HostState } from "./state";
+import { errorBody, jsonOnError } from "../shared/http";
+import { BUNDLES } from "./catalog";
+import type { Env } from "./env";
+import { loadManifest } from "./plugin";
+import { DEFAULT_TENANT } from "./seed";
+import { ensureSeeded, setBundle, tenantStub } from "./tenants";
+import { ui } from "./ui/routes";
 
 /** The Durable Object class wrangler binds as HOST_STATE. */
 export { HostState } from "./state";
-
 /** Bindings of the dev host worker. */
-export interface Env {
-  HOST_STATE: DurableObjectNamespace<HostState>;
-  HOST_API_TOKEN: string;
-}
+export type { Env } from "./env";
 
 const app = new Hono<{ Bindings: Env }>();
-
-function tenant(env: Env, rawId: string): DurableObjectStub<HostState> {
-  const tenantId = validate(tenantIdSchema, rawId, "tenantId");
-  return env.HOST_STATE.get(env.HOST_STATE.idFromName(tenantId));
-}
 
 app.get("/__host/health", (c) => c.json({ ok: true }));
 
@@ -25,14 +20,47 @@ app.all("/v1/tenants/:tenantId/*", (c) => {
   if (c.req.header("authorization") !== `Bearer ${c.env.HOST_API_TOKEN}`) {
     return c.json(errorBody("unauthorized", "missing or wrong bearer token"), 401);
   }
-  return tenant(c.env, c.req.param("tenantId")).fetch(c.req.raw);
+  return tenantStub(c.env, c.req.param("tenantId")).fetch(c.req.raw);
 });
 
-app.all("/__host/tenants/:tenantId", (c) => tenant(c.env, c.req.param("tenantId")).fetch(c.req.raw));
-app.all("/__host/tenants/:tenantId/*", (c) => tenant(c.env, c.req.param("tenantId")).fetch(c.req.raw));
+/** Seeds the default tenant (acme, its scans); idempotent. Pages seed it on first use too. */
+app.post("/__host/seed", async (c) => {
+  const result = await ensureSeeded(c.env, DEFAULT_TENANT.tenantId);
+  return c.json({ tenantId: DEFAULT_TENANT.tenantId, ...result });
+});
+
+/** The bundles, which are assigned, and which include the plugin's channel (per its manifest). */
+app.get("/__host/tenants/:tenantId/bundles", async (c) => {
+  const { assignedBundles } = await tenantStub(c.env, c.req.param("tenantId")).view();
+  const manifest = await loadManifest(c.env);
+  const including = manifest.ok ? new Set(manifest.manifest.bundles.map((b) => b.id)) : null;
+  return c.json({
+    assignedBundles,
+    bundles: BUNDLES.map((b) => ({ id: b.id, name: b.name, assigned: assignedBundles.includes(b.id), includesPluginChannel: including?.has(b.id) ?? null })),
+  });
+});
+
+/** Assigns (PUT) or unassigns (DELETE) a bundle, then calls the plugin's enablement, like the page does. */
+app.on(["PUT", "DELETE"], "/__host/tenants/:tenantId/bundles/:bundleId", async (c) => {
+  tenantStub(c.env, c.req.param("tenantId")); // validates the id
+  const result = await setBundle(c.env, c.req.param("tenantId"), c.req.param("bundleId"), c.req.method === "PUT");
+  if (result === null) return c.json(errorBody("bundle_not_found", `no bundle ${c.req.param("bundleId")}`, "bundleId"), 404);
+  const { enablement } = result;
+  return c.json({
+    assignedBundles: result.assignedBundles,
+    enablement: enablement.called
+      ? { called: true, body: enablement.body, status: enablement.answer.status, answer: enablement.answer.json }
+      : { called: false, reason: enablement.reason },
+  });
+});
+
+app.all("/__host/tenants/:tenantId", (c) => tenantStub(c.env, c.req.param("tenantId")).fetch(c.req.raw));
+app.all("/__host/tenants/:tenantId/*", (c) => tenantStub(c.env, c.req.param("tenantId")).fetch(c.req.raw));
+
+app.route("/", ui);
 
 app.notFound((c) => c.json(errorBody("not_found", "no such route"), 404));
 app.onError(jsonOnError);
 
-/** The dev host worker: checks the bearer token, then hands each tenant's calls to its Durable Object. */
+/** The dev host worker: the host API (bearer token) and control routes per tenant's Durable Object, and the pages. */
 export default app;

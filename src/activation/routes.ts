@@ -4,7 +4,7 @@
  */
 import { verifyCredentials } from "./connect";
 import { ActivationRequest, ChannelStatus, EnablementRequest } from "./schemas";
-import { channelStatus } from "./status";
+import { loadChannelStatus } from "./status";
 import { cacheTokenStatement, PASSWORD_PURPOSE, sealToken } from "../cynet/session";
 import { cynetTarget } from "../cynet/transport";
 import { ApiError, ErrorBody } from "../http/errors";
@@ -21,8 +21,7 @@ import { requestSync } from "../sync/enqueue";
 
 async function status(c: AppContext): Promise<Response> {
   const tenantId = tenantIdOf(c);
-  const row = await findTenant(database(c.env.DB), tenantId);
-  return c.json(channelStatus(tenantId, row), 200);
+  return c.json(await loadChannelStatus(database(c.env.DB), tenantId), 200);
 }
 
 async function putEnablement(c: AppContext): Promise<Response> {
@@ -34,7 +33,7 @@ async function putEnablement(c: AppContext): Promise<Response> {
   }
   const db = database(c.env.DB);
   await saveEnablement(db, tenantId, body.enabled, bundles, new Date());
-  return c.json(channelStatus(tenantId, await findTenant(db, tenantId)), 200);
+  return c.json(await loadChannelStatus(db, tenantId), 200);
 }
 
 async function postActivation(c: AppContext): Promise<Response> {
@@ -69,7 +68,7 @@ async function postActivation(c: AppContext): Promise<Response> {
     resetSyncStateStatement(db, tenantId, manifest.sync.initialLookbackDays, now, !sameSource),
   ]);
   await requestSync(c.env, tenantId, "activation", now);
-  return c.json(channelStatus(tenantId, await findTenant(db, tenantId)), 200);
+  return c.json(await loadChannelStatus(db, tenantId), 200);
 }
 
 async function deleteActivation(c: AppContext): Promise<Response> {
@@ -87,7 +86,7 @@ async function deleteActivation(c: AppContext): Promise<Response> {
       .where(eq(tenants.id, tenantId)),
     appendHistory(db, { tenantId, action: "deactivated", orgUrl: row.orgUrl, clientId: row.clientId, username: row.username, at: now }),
   ]);
-  return c.json(channelStatus(tenantId, await findTenant(db, tenantId)), 200);
+  return c.json(await loadChannelStatus(db, tenantId), 200);
 }
 
 const statusAnswer = { description: "The channel's status; never the password.", schema: ChannelStatus };

@@ -61,6 +61,39 @@ export const ChannelSettings = z.object({
 /** An error an admin can act on, with when it was recorded. */
 export const ChannelError = z.object({ code: z.string(), message: z.string(), at: z.iso.datetime() });
 
+/** Counts of deliveries to the host by state. */
+export const DeliveryCounts = z.object({ pending: z.number().int(), delivered: z.number().int(), failed: z.number().int() });
+export type DeliveryCounts = z.infer<typeof DeliveryCounts>;
+
+/** The sync's health, last run and next run. */
+export const SyncStatus = z.object({
+  health: z.enum(["never", "ok", "degraded", "stopped"]).describe("degraded: Cynet is failing and the sync backs off; stopped: an admin must connect again"),
+  lastRun: z
+    .object({
+      id: z.number().int(),
+      reason: z.string(),
+      outcome: z.enum(["running", "succeeded", "failed"]),
+      startedAt: z.iso.datetime(),
+      finishedAt: z.iso.datetime().nullable(),
+      pages: z.number().int(),
+      fetched: z.number().int(),
+      newDetections: z.number().int(),
+      duplicates: z.number().int(),
+      skipped: z.record(z.string(), z.number().int()),
+      eventsQueued: z.number().int(),
+      error: z.object({ code: z.string(), message: z.string() }).nullable(),
+    })
+    .nullable(),
+  lastSuccessAt: z.iso.datetime().nullable(),
+  consecutiveFailures: z.number().int(),
+  backoffUntil: z.iso.datetime().nullable(),
+  nextRunAt: z.iso.datetime().nullable(),
+  cursor: z.iso.datetime().nullable().describe("The LastSeen the next run reads Cynet from"),
+  lookbackDays: z.number().int(),
+  inProgress: z.boolean(),
+});
+export type SyncStatus = z.infer<typeof SyncStatus>;
+
 /** GET /v1/tenants/{tenantId}/status (and the answer of enablement and activation). */
 export const ChannelStatus = z
   .object({
@@ -71,6 +104,8 @@ export const ChannelStatus = z
     settings: ChannelSettings.nullable(),
     activatedAt: z.iso.datetime().nullable(),
     error: ChannelError.nullable(),
+    sync: SyncStatus.nullable(),
+    deliveries: z.object({ events: DeliveryCounts, notes: DeliveryCounts, irRequests: DeliveryCounts }),
   })
   .meta({ id: "ChannelStatus" });
 export type ChannelStatus = z.infer<typeof ChannelStatus>;

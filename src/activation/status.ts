@@ -1,11 +1,77 @@
-/** The channel status the host shows on the Enabled Channels row. */
-import type { TenantRow } from "../storage/tenants";
-import type { ChannelStatus } from "./schemas";
+/** The channel status the host shows on the Enabled Channels row, with sync health and delivery counts. */
+import { desc, eq, sql } from "drizzle-orm";
+import type { Database } from "../storage/db";
+import { outbox, syncRuns, syncState } from "../storage/schema";
+import { findTenant, type TenantRow } from "../storage/tenants";
+import { nextTick } from "../sync/schedule";
+import type { ChannelStatus, DeliveryCounts, SyncStatus } from "./schemas";
 
-/** Builds the status answer for a tenant row (or for a tenant never enabled). */
-export function channelStatus(tenantId: string, row: TenantRow | undefined): ChannelStatus {
+const iso = (d: Date | null | undefined) => (d ? d.toISOString() : null);
+
+/** Loads everything the status answer shows for a tenant. */
+export async function loadChannelStatus(db: Database, tenantId: string, now: Date = new Date()): Promise<ChannelStatus> {
+  const row = await findTenant(db, tenantId);
+  if (!row) return channelStatus(tenantId, undefined, null, emptyDeliveries());
+  const [state, lastRun, counts] = await Promise.all([
+    db.query.syncState.findFirst({ where: eq(syncState.tenantId, tenantId) }),
+    db.query.syncRuns.findFirst({ where: eq(syncRuns.tenantId, tenantId), orderBy: desc(syncRuns.id) }),
+    db
+      .select({ kind: outbox.kind, state: outbox.state, rows: sql<number>`count(*)`, items: sql<number>`sum(max(json_array_length(${outbox.alertIds}), 1))` })
+      .from(outbox)
+      .where(eq(outbox.tenantId, tenantId))
+      .groupBy(outbox.kind, outbox.state),
+  ]);
+  const deliveries = emptyDeliveries();
+  for (const c of counts) {
+    const key = c.kind === "events" ? "events" : c.kind === "note" ? "notes" : "irRequests";
+    // An events row stands for many events; notes and IR requests are one per row.
+    deliveries[key][c.state] += Number(c.kind === "events" ? c.items : c.rows);
+  }
+  let sync: SyncStatus | null = null;
+  if (state) {
+    const active = row.enabled && row.state === "active";
+    const health = row.state === "error" ? "stopped" : !state.lastRunAt && !lastRun ? "never" : state.consecutiveFailures > 0 ? "degraded" : "ok";
+    const due = state.backoffUntil && state.backoffUntil > state.nextRunAt ? state.backoffUntil : state.nextRunAt;
+    sync = {
+      health,
+      lastRun: lastRun
+        ? {
+            id: lastRun.id,
+            reason: lastRun.reason,
+            outcome: lastRun.outcome,
+            startedAt: lastRun.startedAt.toISOString(),
+            finishedAt: iso(lastRun.finishedAt),
+            pages: lastRun.pages,
+            fetched: lastRun.fetched,
+            newDetections: lastRun.newDetections,
+            duplicates: lastRun.duplicates,
+            skipped: lastRun.skipped,
+            eventsQueued: lastRun.eventsQueued,
+            error: lastRun.errorCode && lastRun.errorMessage ? { code: lastRun.errorCode, message: lastRun.errorMessage } : null,
+          }
+        : null,
+      lastSuccessAt: iso(state.lastSuccessAt),
+      consecutiveFailures: state.consecutiveFailures,
+      backoffUntil: iso(state.backoffUntil),
+      // The cron tick at or after the later of "due" and now.
+      nextRunAt: active ? nextTick(new Date(Math.max(due.getTime(), now.getTime()) - 1)).toISOString() : null,
+      cursor: iso(state.cursor),
+      lookbackDays: state.lookbackDays,
+      inProgress: state.runId !== null,
+    };
+  }
+  return channelStatus(tenantId, row, sync, deliveries);
+}
+
+function emptyDeliveries(): ChannelStatus["deliveries"] {
+  const zero = (): DeliveryCounts => ({ pending: 0, delivered: 0, failed: 0 });
+  return { events: zero(), notes: zero(), irRequests: zero() };
+}
+
+/** Builds the status answer from loaded rows (or for a tenant never enabled). */
+export function channelStatus(tenantId: string, row: TenantRow | undefined, sync: SyncStatus | null, deliveries: ChannelStatus["deliveries"]): ChannelStatus {
   if (!row) {
-    return { tenantId, status: "not_enabled", enabled: false, bundles: [], settings: null, activatedAt: null, error: null };
+    return { tenantId, status: "not_enabled", enabled: false, bundles: [], settings: null, activatedAt: null, error: null, sync: null, deliveries };
   }
   const connected = row.state !== "inactive" && row.orgUrl !== null && row.clientId !== null && row.username !== null;
   return {
@@ -19,5 +85,7 @@ export function channelStatus(tenantId: string, row: TenantRow | undefined): Cha
       row.state === "error" && row.errorCode && row.errorMessage
         ? { code: row.errorCode, message: row.errorMessage, at: (row.errorAt ?? row.updatedAt).toISOString() }
         : null,
+    sync,
+    deliveries,
   };
 }

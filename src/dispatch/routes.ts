@@ -1,0 +1,97 @@
+/** The admin's view of deliveries to the host: what failed and why, and a retry. */
+import { and, desc, eq, inArray } from "drizzle-orm";
+import { z } from "zod";
+import type { AppContext, Route } from "../http/context";
+import { ApiError } from "../http/errors";
+import { parseBody, SIGNED_ERRORS, tenantIdOf } from "../http/routes";
+import { database } from "../storage/db";
+import { OUTBOX_STATES, outbox } from "../storage/schema";
+import { enqueueDispatch } from "./enqueue";
+
+/** Most rows one listing or one retry call handles; the rest wait for the next call. */
+export const MAX_DELIVERY_ROWS = 90;
+
+const Delivery = z
+  .object({
+    id: z.number().int(),
+    kind: z.enum(["events", "note", "ir_request"]),
+    state: z.enum(OUTBOX_STATES),
+    items: z.number().int().describe("Events in an events row; 1 for a note or IR request"),
+    attempts: z.number().int(),
+    lastError: z.string().nullable().describe("The host's reason for the last failure"),
+    createdAt: z.iso.datetime(),
+    deliveredAt: z.iso.datetime().nullable(),
+  })
+  .meta({ id: "Delivery" });
+
+export const RetryRequest = z
+  .object({ ids: z.array(z.number().int().positive()).min(1).max(MAX_DELIVERY_ROWS).optional() })
+  .strict()
+  .meta({ id: "RetryDeliveriesRequest" });
+
+async function listDeliveries(c: AppContext): Promise<Response> {
+  const tenantId = tenantIdOf(c);
+  const state = z.enum(OUTBOX_STATES).default("failed").safeParse(c.req.query("state") ?? undefined);
+  if (!state.success) throw new ApiError(400, "invalid_request", `"state" must be one of ${OUTBOX_STATES.join(", ")}.`, "state");
+  const rows = await database(c.env.DB)
+    .select()
+    .from(outbox)
+    .where(and(eq(outbox.tenantId, tenantId), eq(outbox.state, state.data)))
+    .orderBy(desc(outbox.id))
+    .limit(MAX_DELIVERY_ROWS);
+  return c.json({
+    deliveries: rows.map((r) => ({
+      id: r.id,
+      kind: r.kind,
+      state: r.state,
+      items: r.kind === "events" ? r.alertIds.length : 1,
+      attempts: r.attempts,
+      lastError: r.lastError,
+      createdAt: r.createdAt.toISOString(),
+      deliveredAt: r.deliveredAt?.toISOString() ?? null,
+    })),
+  });
+}
+
+async function retryDeliveries(c: AppContext): Promise<Response> {
+  const tenantId = tenantIdOf(c);
+  const raw = c.get("rawBody");
+  const { ids } = raw === "" ? {} : parseBody(c, raw, RetryRequest);
+  const db = database(c.env.DB);
+  const now = new Date();
+  const filter = and(eq(outbox.tenantId, tenantId), eq(outbox.state, "failed"), ...(ids ? [inArray(outbox.id, ids)] : []));
+  const candidates = await db.select({ id: outbox.id }).from(outbox).where(filter).limit(MAX_DELIVERY_ROWS);
+  if (candidates.length === 0) return c.json({ tenantId, requeued: 0 }, 202);
+  const requeued = await db
+    .update(outbox)
+    .set({ state: "pending", attempts: 0, nextAttemptAt: now })
+    .where(and(eq(outbox.tenantId, tenantId), eq(outbox.state, "failed"), inArray(outbox.id, candidates.map((r) => r.id))))
+    .returning({ id: outbox.id });
+  for (const row of requeued) await enqueueDispatch(c.env, tenantId, [row.id]);
+  return c.json({ tenantId, requeued: requeued.length }, 202);
+}
+
+/** The routes of this module. */
+export const dispatchRoutes: Route[] = [
+  {
+    spec: {
+      method: "get",
+      path: "/v1/tenants/:tenantId/deliveries",
+      summary: "Deliveries to the host in one state (?state=failed by default), newest first, with the host's reason",
+      signed: true,
+      responses: { 200: { description: "Deliveries", schema: z.object({ deliveries: z.array(Delivery) }) }, ...SIGNED_ERRORS },
+    },
+    handler: listDeliveries,
+  },
+  {
+    spec: {
+      method: "post",
+      path: "/v1/tenants/:tenantId/deliveries/retry",
+      summary: "Send failed deliveries again (all, or the ids given); the host receives each once",
+      signed: true,
+      body: RetryRequest,
+      responses: { 202: { description: "Requeued", schema: z.object({ tenantId: z.string(), requeued: z.number().int() }) }, ...SIGNED_ERRORS },
+    },
+    handler: retryDeliveries,
+  },
+];

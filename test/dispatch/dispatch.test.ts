@@ -1,0 +1,132 @@
+import { createExecutionContext, createMessageBatch, createScheduledController, getQueueResult } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import { consumeDeadLetterBatch } from "../../src/dispatch/consumer";
+import type { QueueMessage } from "../../src/queues";
+import { handleScheduled } from "../../src/sync/scheduled";
+import { callJson } from "../support/plugin";
+import { clearHostFaults, deliver, drainSync, expectExactlyOnce, hostFault, hostRecords, prepared, rows, status, waitForQuiet } from "../support/sync";
+
+/** A prepared tenant whose sync ran, with its dispatch messages captured but not yet delivered. */
+async function synced(count = 260) {
+  const c = await prepared(count);
+  expect(await drainSync(c.env, c.tenantId)).toContain("completed");
+  const messages = c.dispatch.take();
+  expect(messages.length).toBeGreaterThan(0);
+  return { ...c, messages };
+}
+
+describe("delivering events to the host", () => {
+  it("retries a host 429 no sooner than its Retry-After, and delivers once when the host recovers", async () => {
+    const c = await synced();
+    await hostFault(c.tenantId, { endpoint: "events/batch", status: 429, retryAfterSeconds: 120 });
+    const first = await deliver(c.env, c.messages);
+    expect(first.result.explicitAcks).toEqual([]);
+    expect(first.result.retryMessages.length).toBe(c.messages.length);
+    const due = await rows<{ next_attempt_at: number }>("SELECT next_attempt_at FROM outbox WHERE tenant_id = ?", c.tenantId);
+    for (const r of due) expect(r.next_attempt_at - Date.now()).toBeGreaterThan(110_000);
+    expect(await hostRecords(c.tenantId, "events")).toEqual([]);
+    const pending = await rows<{ attempts: number; last_error: string }>("SELECT attempts, last_error FROM outbox WHERE tenant_id = ? AND state = 'pending'", c.tenantId);
+    expect(pending.every((p) => p.attempts === 1 && /429/.test(p.last_error))).toBe(true);
+
+    await clearHostFaults(c.tenantId);
+    const second = await deliver(c.env, c.messages, 2);
+    expect(second.result.retryMessages).toEqual([]);
+    expect(second.result.explicitAcks.length).toBe(c.messages.length);
+    await expectExactlyOnce(c.tenantId, c.expected);
+  });
+
+  it("retries a host 500 with exponential backoff", async () => {
+    const c = await synced(120);
+    await hostFault(c.tenantId, { endpoint: "events/batch", status: 500 });
+    const delays = async () => (await rows<{ d: number }>("SELECT next_attempt_at - ? AS d FROM outbox WHERE tenant_id = ?", Date.now(), c.tenantId)).map((r) => Math.round(r.d / 1000));
+    const first = await deliver(c.env, c.messages);
+    expect(first.result.retryMessages.length).toBe(c.messages.length);
+    for (const d of await delays()) expect(d).toBeGreaterThanOrEqual(9), expect(d).toBeLessThanOrEqual(10);
+    await deliver(c.env, c.messages, 2);
+    for (const d of await delays()) expect(d).toBeGreaterThanOrEqual(19), expect(d).toBeLessThanOrEqual(20);
+    await clearHostFaults(c.tenantId);
+    await deliver(c.env, c.messages, 3);
+    await expectExactlyOnce(c.tenantId, c.expected);
+  });
+
+  it("retries a host that does not answer in time", async () => {
+    const c = await synced(60);
+    await hostFault(c.tenantId, { endpoint: "events/batch", delayMs: 20_000, times: 1 });
+    const first = await deliver(c.env, c.messages);
+    expect(first.result.retryMessages.length).toBe(c.messages.length);
+    await deliver(c.env, c.messages, 2);
+    await expectExactlyOnce(c.tenantId, c.expected);
+  }, 60_000);
+
+  it("records a permanent host 400 as failed and visible, acks it, and the retry call delivers it once after the host is fixed", async () => {
+    const c = await synced(150);
+    await hostFault(c.tenantId, { endpoint: "events/batch", status: 400 });
+    const first = await deliver(c.env, c.messages);
+    expect(first.result.retryMessages).toEqual([]);
+    expect(first.result.explicitAcks.length).toBe(c.messages.length);
+    const s = await status(c.tenantId);
+    expect(s.deliveries.events).toMatchObject({ failed: c.expected.size, pending: 0, delivered: 0 });
+    const listed = await callJson<{ deliveries: Array<{ kind: string; lastError: string; items: number }> }>("GET", `/v1/tenants/${c.tenantId}/deliveries?state=failed`);
+    expect(listed.body.deliveries.length).toBe(c.messages.length);
+    expect(listed.body.deliveries[0]!.lastError).toMatch(/host answered HTTP 400/);
+
+    await clearHostFaults(c.tenantId);
+    const retry = await callJson<{ requeued: number }>("POST", `/v1/tenants/${c.tenantId}/deliveries/retry`);
+    expect(retry.status).toBe(202);
+    expect(retry.body.requeued).toBe(c.messages.length);
+    // The retry call goes through the Worker's real dispatch queue.
+    await waitForQuiet(c.tenantId);
+    await expectExactlyOnce(c.tenantId, c.expected);
+    expect((await status(c.tenantId)).deliveries.events).toMatchObject({ failed: 0, delivered: c.expected.size });
+  });
+
+  it("delivers once when the same message arrives twice (ack lost after the send)", async () => {
+    const c = await synced(180);
+    await deliver(c.env, c.messages);
+    const replay = await deliver(c.env, c.messages);
+    expect(replay.result.explicitAcks.length).toBe(c.messages.length);
+    await expectExactlyOnce(c.tenantId, c.expected);
+  });
+
+  it("delivers once when the D1 update after a successful send was lost (the host answers the repeated keys)", async () => {
+    const c = await synced(180);
+    await deliver(c.env, c.messages);
+    await rows("UPDATE outbox SET state = 'pending', delivered_at = NULL WHERE tenant_id = ?", c.tenantId);
+    await deliver(c.env, c.messages);
+    await expectExactlyOnce(c.tenantId, c.expected);
+    const body = (await (await fetch(`https://host.test/__host/tenants/${c.tenantId}/events`)).json()) as { duplicatesRefused: number };
+    expect(body.duplicatesRefused).toBeGreaterThan(0);
+  });
+
+  it("sweeps rows whose message was never sent (crash between the D1 write and the send)", async () => {
+    const c = await prepared(240);
+    c.dispatch.failSends = 1000;
+    expect(await drainSync(c.env, c.tenantId)).toContain("completed");
+    expect(c.dispatch.take()).toEqual([]);
+    const orphaned = await rows("SELECT id FROM outbox WHERE tenant_id = ? AND state = 'pending'", c.tenantId);
+    expect(orphaned.length).toBeGreaterThan(0);
+    c.dispatch.failSends = 0;
+    // Right away the rows are not orphans yet; eleven minutes later they are.
+    await handleScheduled(createScheduledController({ scheduledTime: Date.now(), cron: "*/5 * * * *" }), c.env, createExecutionContext());
+    expect(c.dispatch.take().filter((m) => m.tenantId === c.tenantId)).toEqual([]);
+    await handleScheduled(createScheduledController({ scheduledTime: Date.now() + 11 * 60_000, cron: "*/5 * * * *" }), c.env, createExecutionContext());
+    const swept = c.dispatch.take().filter((m) => m.tenantId === c.tenantId);
+    expect(swept.flatMap((m) => m.outboxIds).sort()).toEqual(orphaned.map((o) => o.id).sort());
+    await deliver(c.env, swept);
+    await expectExactlyOnce(c.tenantId, c.expected);
+  });
+
+  it("records what exhausted its retries in the dead-letter queue as failed", async () => {
+    const c = await synced(90);
+    await hostFault(c.tenantId, { endpoint: "events/batch", status: 503 });
+    await deliver(c.env, c.messages);
+    const batch = createMessageBatch<QueueMessage>("cynet-dead-letter", c.messages.map((body, i) => ({ id: `dl${i}`, timestamp: new Date(), attempts: 11, body })));
+    const ctx = createExecutionContext();
+    await consumeDeadLetterBatch(batch, c.env, ctx);
+    expect((await getQueueResult(batch, ctx)).explicitAcks.length).toBe(c.messages.length);
+    const failed = await rows<{ last_error: string }>("SELECT last_error FROM outbox WHERE tenant_id = ? AND state = 'failed'", c.tenantId);
+    expect(failed.length).toBe(c.messages.length);
+    expect(failed[0]!.last_error).toMatch(/gave up after 1 attempts: host answered HTTP 503/);
+    await clearHostFaults(c.tenantId);
+  });
+});

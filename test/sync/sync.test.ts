@@ -1,0 +1,188 @@
+import { env } from "cloudflare:workers";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { handleScheduled } from "../../src/sync/scheduled";
+import { callJson, uniqueTenant } from "../support/plugin";
+import { CynetWorld } from "../support/standins";
+import { connectAndSettle, deliverCaptured, drainSync, expectedDetections, expectExactlyOnce, prepared, rows, status, waitForQuiet } from "../support/sync";
+import { createExecutionContext, createScheduledController } from "cloudflare:test";
+
+afterEach(() => {
+  vi.restoreAllMocks();
+});
+
+describe("detection sync", () => {
+  it("stores exactly the malicious files of thousands of alerts over many pages, and the host gets one event each (real queues)", async () => {
+    const world = await new CynetWorld().setup({ alertCount: 2500, seed: 7 });
+    const alerts = await world.alerts();
+    const expected = expectedDetections(alerts);
+    const tenantId = uniqueTenant("e2e");
+    const settled = await connectAndSettle(tenantId, world);
+    await waitForQuiet(tenantId, 120_000);
+    await expectExactlyOnce(tenantId, expected);
+
+    const lastRun = (await status(tenantId)).sync!.lastRun!;
+    expect(lastRun).toMatchObject({ outcome: "succeeded", fetched: alerts.length, newDetections: expected.size });
+    const skipped = Object.values(lastRun.skipped).reduce((a, b) => a + b, 0);
+    expect(skipped + expected.size + lastRun.duplicates).toBe(alerts.length);
+    expect(Object.keys(lastRun.skipped)).toEqual(expect.arrayContaining(["ignored", "invalid_hash", "not_file_alert"]));
+    expect(settled.deliveries.events).toMatchObject({ failed: 0, pending: 0, delivered: expected.size });
+
+    // A second sync reads the overlap again and adds nothing.
+    expect((await callJson("POST", `/v1/tenants/${tenantId}/sync`)).status).toBe(202);
+    await waitFor2(async () => (await status(tenantId)).sync?.lastRun?.reason === "manual");
+    await waitForQuiet(tenantId);
+    await expectExactlyOnce(tenantId, expected);
+  }, 180_000);
+
+  it("absorbs pages that shift while paging (newest-first order, alerts arriving mid-run)", async () => {
+    const c = await prepared(450, { ordering: "last_seen_desc" });
+    const realFetch = globalThis.fetch;
+    let alertCalls = 0;
+    vi.spyOn(globalThis, "fetch").mockImplementation(async (input, init) => {
+      const url = new Request(input as RequestInfo, init).url;
+      if (url.includes("/api/alerts/bulk") && ++alertCalls === 2) await c.world.addAlerts({ count: 7 });
+      return realFetch(input as RequestInfo, init);
+    });
+    expect(await drainSync(c.env, c.tenantId)).toContain("completed");
+    vi.restoreAllMocks();
+    // Alerts that arrived mid-run are picked up by the next run (their LastSeen is after the cursor).
+    expect(await drainSync(c.env, c.tenantId)).toContain("completed");
+    await deliverCaptured(c);
+    await expectExactlyOnce(c.tenantId, expectedDetections(await c.world.alerts()));
+    const runs = await rows<{ duplicates: number }>("SELECT duplicates FROM sync_runs WHERE tenant_id = ? ORDER BY id", c.tenantId);
+    expect(runs.some((r) => r.duplicates > 0), "the shift made the run read some alerts twice").toBe(true);
+  });
+
+  it("logs in again once when the token is refused mid-paging", async () => {
+    const c = await prepared(350);
+    await c.world.fault({ endpoint: "alerts", status: 401, afterCalls: 2, times: 1 });
+    const before = (await c.world.state()).counters.token ?? 0;
+    expect(await drainSync(c.env, c.tenantId)).toEqual(["completed"]);
+    expect((await c.world.state()).counters.token).toBe(before + 1);
+    await deliverCaptured(c);
+    await expectExactlyOnce(c.tenantId, c.expected);
+  });
+
+  it("re-logs in when the cached token expired at Cynet", async () => {
+    const c = await prepared(120);
+    await c.world.expireTokens();
+    expect(await drainSync(c.env, c.tenantId)).toEqual(["completed"]);
+    await deliverCaptured(c);
+    await expectExactlyOnce(c.tenantId, c.expected);
+  });
+
+  const fatal: Array<[string, Record<string, unknown>, string, RegExp]> = [
+    ["401 that survives the re-login", { endpoint: "alerts", status: 401 }, "invalid_credentials", /Cynet rejected the username or password: connect again with valid credentials/],
+    ["403", { endpoint: "alerts", status: 403 }, "missing_api_permission", /API permission/],
+  ];
+  for (const [name, rule, code, message] of fatal) {
+    it(`stops the channel with an error in words on a Cynet ${name}, and polls no more`, async () => {
+      const c = await prepared(150);
+      await c.world.fault(rule as never);
+      expect(await drainSync(c.env, c.tenantId)).toEqual(["failed"]);
+      const s = await status(c.tenantId);
+      expect(s.status).toBe("error");
+      expect(s.error).toMatchObject({ code });
+      expect(s.error!.message).toMatch(message);
+      expect(s.sync!.health).toBe("stopped");
+      // The cron leaves it alone until it is connected again.
+      const ctx = createExecutionContext();
+      await handleScheduled(createScheduledController({ scheduledTime: Date.now() + 24 * 3600_000, cron: "*/5 * * * *" }), c.env, ctx);
+      expect(c.sync.take().filter((m) => m.tenantId === c.tenantId)).toEqual([]);
+      expect(await rows("SELECT 1 FROM detections WHERE tenant_id = ?", c.tenantId)).toEqual([]);
+    });
+  }
+
+  const transient: Array<[string, Record<string, unknown>, string, number]> = [
+    ["409 Concurrency found", { endpoint: "alerts", status: 409 }, "cynet_busy", 0],
+    ["429 with Retry-After", { endpoint: "alerts", status: 429, retryAfterSeconds: 1800 }, "cynet_rate_limited", 1800],
+    ["500", { endpoint: "alerts", status: 500 }, "cynet_error", 0],
+    ["malformed JSON", { endpoint: "alerts", malformed: true }, "cynet_bad_answer", 0],
+    ["a 500 on the third page", { endpoint: "alerts", status: 500, afterCalls: 2 }, "cynet_error", 0],
+  ];
+  for (const [name, rule, code, retryAfter] of transient) {
+    it(`backs off on ${name} with the cursor unchanged, then catches up exactly once`, async () => {
+      const c = await prepared(350);
+      const [before] = await rows<{ cursor: number }>("SELECT cursor FROM sync_state WHERE tenant_id = ?", c.tenantId);
+      await c.world.fault(rule as never);
+      const startedAt = Date.now();
+      expect(await drainSync(c.env, c.tenantId)).toEqual(["failed"]);
+      const s = await status(c.tenantId);
+      expect(s.status).toBe("active");
+      expect(s.error).toBeNull();
+      const sync = s.sync!;
+      expect(sync).toMatchObject({ health: "degraded", consecutiveFailures: 1 });
+      expect(sync.lastRun!.error!.code).toBe(code);
+      expect(Date.parse(sync.backoffUntil!) - startedAt).toBeGreaterThanOrEqual(Math.max(5 * 60_000, retryAfter * 1000) - 5000);
+      const [after] = await rows<{ cursor: number }>("SELECT cursor FROM sync_state WHERE tenant_id = ?", c.tenantId);
+      expect(after!.cursor).toBe(before!.cursor);
+      // The cron skips a tenant that is backing off.
+      expect(await drainSync(c.env, c.tenantId, "cron")).toEqual(["backing_off"]);
+
+      await c.world.clearFaults();
+      expect(await drainSync(c.env, c.tenantId, "manual")).toContain("completed");
+      expect((await status(c.tenantId)).sync!.health).toBe("ok");
+      await deliverCaptured(c);
+      await expectExactlyOnce(c.tenantId, c.expected);
+    });
+  }
+
+  it("times out a Cynet that stops answering and backs off", async () => {
+    const c = await prepared(50);
+    await c.world.fault({ endpoint: "alerts", delayMs: 20_000, times: 1 });
+    expect(await drainSync(c.env, c.tenantId)).toEqual(["failed"]);
+    expect((await status(c.tenantId)).sync!.lastRun!.error!.code).toBe("cynet_timeout");
+    expect(await drainSync(c.env, c.tenantId)).toEqual(["completed"]);
+    await deliverCaptured(c);
+    await expectExactlyOnce(c.tenantId, c.expected);
+  }, 60_000);
+
+  it("resumes after a crash between pages: the lease expires, the next invocation continues from the stored offset", async () => {
+    const c = await prepared(650);
+    const realBatch = env.DB.batch.bind(env.DB);
+    let batches = 0;
+    const db = { ...env.DB, batch: async (s: D1PreparedStatement[]) => (++batches >= 4 ? Promise.reject(new Error("worker died (injected)")) : realBatch(s)), prepare: env.DB.prepare.bind(env.DB) };
+    const crashing = { ...c.env, DB: db as unknown as D1Database };
+    // The crash takes out the failure record too, as a real death would.
+    await expect(drainSync(crashing, c.tenantId)).rejects.toThrow(/worker died/);
+    const [held] = await rows<{ lease_id: string | null; run_offset: number }>("SELECT lease_id, run_offset FROM sync_state WHERE tenant_id = ?", c.tenantId);
+    expect(held!.lease_id).not.toBeNull();
+    expect(held!.run_offset).toBeGreaterThan(0);
+    // While the lease holds, a duplicate message does nothing.
+    expect(await drainSync(c.env, c.tenantId)).toEqual(["busy"]);
+    // Six minutes later the lease has expired and is taken over.
+    expect(await drainSync(c.env, c.tenantId, "continuation", () => new Date(Date.now() + 6 * 60_000))).toContain("completed");
+    await deliverCaptured(c);
+    await expectExactlyOnce(c.tenantId, c.expected);
+  });
+
+  it("runs one sync when the same message is delivered twice at once", async () => {
+    const c = await prepared(250);
+    const results = await Promise.all([drainSync(c.env, c.tenantId), drainSync(c.env, c.tenantId)]);
+    expect(results.flat().filter((r) => r === "busy").length).toBeGreaterThanOrEqual(1);
+    const leftovers = await drainSync(c.env, c.tenantId);
+    expect(leftovers).toEqual(["completed"]);
+    await deliverCaptured(c);
+    await expectExactlyOnce(c.tenantId, c.expected);
+  });
+
+  it("fans out one message per due tenant when two cron ticks fire at once, and still stores each detection once", async () => {
+    const c = await prepared(220);
+    const at = Date.now() + 10 * 60_000;
+    await Promise.all([0, 1].map(() => handleScheduled(createScheduledController({ scheduledTime: at, cron: "*/5 * * * *" }), c.env, createExecutionContext())));
+    const mine = c.sync.take().filter((m) => m.tenantId === c.tenantId);
+    expect(mine.length).toBe(2);
+    const outcomes = await Promise.all(mine.map((m) => drainSync(c.env, m.tenantId, m.reason)));
+    expect(outcomes.flat()).toContain("completed");
+    await deliverCaptured(c);
+    await expectExactlyOnce(c.tenantId, c.expected);
+  });
+});
+
+async function waitFor2(probe: () => Promise<boolean>) {
+  const deadline = Date.now() + 30_000;
+  while (!(await probe())) {
+    if (Date.now() > deadline) throw new Error("timed out");
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
