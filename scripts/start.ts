@@ -7,9 +7,10 @@
  * PERSIST_TO (wrangler's local state folder, default .wrangler/state).
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, writeFileSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import { join, resolve } from "node:path";
+import { readDevVars } from "./host-signing.ts";
 
 const root = resolve(import.meta.dirname, "..");
 const ports = {
@@ -36,12 +37,7 @@ function ensureDevVars(): Record<string, string> {
     writeFileSync(devVarsPath, vars.join("\n"), { mode: 0o600 });
     console.log(`wrote ${devVarsPath} (development secrets)`);
   }
-  const parsed: Record<string, string> = {};
-  for (const line of readFileSync(devVarsPath, "utf8").split("\n")) {
-    const m = /^\s*([A-Z0-9_]+)\s*=\s*(.*)\s*$/.exec(line);
-    if (m) parsed[m[1]!] = m[2]!.replace(/^"(.*)"$/, "$1");
-  }
-  return parsed;
+  return readDevVars(devVarsPath);
 }
 
 const children: ChildProcess[] = [];
@@ -98,6 +94,7 @@ async function waitFor(url: string, what: string): Promise<void> {
 }
 
 const vars = ensureDevVars();
+// The readiness line other tools (the smoke test, the E2E test) wait for is printed last.
 const migrate = spawnSync("wrangler", ["d1", "migrations", "apply", "DB", "--local", "--persist-to", persistTo], { cwd: root, env, stdio: "inherit" });
 if (migrate.status !== 0) process.exit(migrate.status ?? 1);
 
@@ -107,7 +104,12 @@ run("dev-host", [
   "--var", `PLUGIN_URL:http://127.0.0.1:${ports.plugin}`,
   "--var", `HOST_SIGNING_SECRET:${vars.HOST_SIGNING_SECRET ?? ""}`,
 ]);
-run("plugin", ["dev", "--test-scheduled", "--ip", "127.0.0.1", "--port", String(ports.plugin), "--persist-to", persistTo, "--inspector-port", "0", "--show-interactive-dev-session=false"]);
+run("plugin", [
+  "dev", "--test-scheduled", "--ip", "127.0.0.1", "--port", String(ports.plugin), "--persist-to", persistTo, "--inspector-port", "0", "--show-interactive-dev-session=false",
+  // The ports of this run win over whatever an older .dev.vars says.
+  "--var", `HOST_API_URL:http://127.0.0.1:${ports.host}`,
+  "--var", `CYNET_ORIGIN_OVERRIDE:http://127.0.0.1:${ports.cynet}`,
+]);
 
 try {
   await Promise.all([

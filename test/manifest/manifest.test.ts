@@ -49,3 +49,11 @@ describe("plugin.manifest.json", () => {
     expect(await response.json()).toEqual(manifest);
   });
 });
+
+describe("docs/plugin.manifest.schema.json", () => {
+  it("is the JSON Schema generated from the zod schema (run `npm run manifest:schema` after changing it)", async () => {
+    const committed = (await import("../../docs/plugin.manifest.schema.json")).default;
+    const { manifestJsonSchema } = await import("../../src/manifest/json-schema");
+    expect(committed).toEqual(JSON.parse(JSON.stringify(manifestJsonSchema())));
+  });
+});
