@@ -133,7 +133,7 @@ export async function loadManifest(env: PluginEnv): Promise<ManifestResult> {
     cached = { at: Date.now(), base, manifest: parsed.data };
     return { ok: true, manifest: parsed.data };
   } catch (err) {
-    return { ok: false, reason: `The plugin's manifest could not be read from ${base}/v1/manifest: ${err instanceof Error ? err.message : String(err)}.` };
+    return { ok: false, reason: `The plugin's manifest could not be read from ${base}/v1/manifest: ${(err instanceof Error ? err.message : String(err)).replace(/\.$/, "")}.` };
   }
 }
 

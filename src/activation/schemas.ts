@@ -105,7 +105,14 @@ export const ChannelStatus = z
     activatedAt: z.iso.datetime().nullable(),
     error: ChannelError.nullable(),
     sync: SyncStatus.nullable(),
-    deliveries: z.object({ events: DeliveryCounts, notes: DeliveryCounts, irRequests: DeliveryCounts }),
+    deliveries: z
+      .object({
+        events: DeliveryCounts.describe("Malicious File in Endpoint events"),
+        scanSearches: DeliveryCounts.describe("Batches of new detections looked up in the host's scans"),
+        notes: DeliveryCounts.describe("Notes on scans that included a malicious file"),
+        irRequests: DeliveryCounts.describe("IR requests: one per (scan, file hash) matched"),
+      })
+      .describe("What the channel sends the host, by state; failed ones are listed at /deliveries and can be retried"),
   })
   .meta({ id: "ChannelStatus" });
 export type ChannelStatus = z.infer<typeof ChannelStatus>;

@@ -23,7 +23,7 @@ export async function loadChannelStatus(db: Database, tenantId: string, now: Dat
   ]);
   const deliveries = emptyDeliveries();
   for (const c of counts) {
-    const key = c.kind === "events" ? "events" : c.kind === "note" ? "notes" : "irRequests";
+    const key = ({ events: "events", match: "scanSearches", note: "notes", ir_request: "irRequests" } as const)[c.kind];
     // An events row stands for many events; notes and IR requests are one per row.
     deliveries[key][c.state] += Number(c.kind === "events" ? c.items : c.rows);
   }
@@ -65,7 +65,7 @@ export async function loadChannelStatus(db: Database, tenantId: string, now: Dat
 
 function emptyDeliveries(): ChannelStatus["deliveries"] {
   const zero = (): DeliveryCounts => ({ pending: 0, delivered: 0, failed: 0 });
-  return { events: zero(), notes: zero(), irRequests: zero() };
+  return { events: zero(), scanSearches: zero(), notes: zero(), irRequests: zero() };
 }
 
 /** Builds the status answer from loaded rows (or for a tenant never enabled). */

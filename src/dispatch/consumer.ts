@@ -61,10 +61,13 @@ export async function consumeDeadLetterBatch(batch: MessageBatch<QueueMessage>, 
     try {
       const { db, rows } = await rowsOf(env, parsed.data);
       for (const row of rows) {
-        if (row.state !== "pending") continue;
-        const lastError = `gave up after ${row.attempts} attempts${row.lastError ? `: ${row.lastError}` : ""}`.slice(0, 500);
-        await db.update(outbox).set({ state: "failed", lastError }).where(and(eq(outbox.id, row.id), eq(outbox.state, "pending")));
-        console.error(JSON.stringify({ level: "error", msg: "delivery dead-lettered", tenantId: row.tenantId, outboxId: row.id, kind: row.kind }));
+        if (row.state === "delivered") continue;
+        if (row.state === "pending") {
+          const lastError = `gave up after ${row.attempts} attempts${row.lastError ? `: ${row.lastError}` : ""}`.slice(0, 500);
+          await db.update(outbox).set({ state: "failed", lastError }).where(and(eq(outbox.id, row.id), eq(outbox.state, "pending")));
+        }
+        // One alert line per final failure: what an operator's log alerting keys on.
+        console.error(JSON.stringify({ level: "alert", msg: "delivery to the host failed for good; retry it from the channel's failed deliveries", tenantId: row.tenantId, outboxId: row.id, kind: row.kind }));
       }
       message.ack();
     } catch (err) {

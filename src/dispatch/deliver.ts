@@ -5,10 +5,14 @@
  */
 import { and, eq, inArray } from "drizzle-orm";
 import type { Env } from "../env";
-import { HostError, postEventsBatch } from "../host/client";
+import { describeError } from "../http/errors";
+import { HostError, postEventsBatch, postIrRequest, postScanNote } from "../host/client";
 import type { Database } from "../storage/db";
-import { detections, outbox } from "../storage/schema";
+import { detections, fileHashes, outbox } from "../storage/schema";
+import { correlate } from "./correlate";
+import { enqueueDispatch } from "./enqueue";
 import { detectionEvent } from "./events";
+import { irRequest, scanNote } from "./scan-effects";
 
 export type OutboxRow = typeof outbox.$inferSelect;
 
@@ -28,32 +32,54 @@ export function dispatchDelaySeconds(attempts: number, retryAfterSeconds?: numbe
   return Math.max(exponential, Math.ceil(retryAfterSeconds ?? 0));
 }
 
-async function send(env: Env, db: Database, row: OutboxRow): Promise<void> {
+async function detectionsOf(db: Database, row: OutboxRow) {
+  if (row.alertIds.length === 0) return [];
+  return db.select().from(detections).where(and(eq(detections.tenantId, row.tenantId), inArray(detections.alertId, row.alertIds)));
+}
+
+/** Sends one row; returns outbox rows it created (a match creates IR requests and notes). */
+async function send(env: Env, db: Database, row: OutboxRow, now: Date): Promise<number[]> {
   switch (row.kind) {
     case "events": {
-      const rows = row.alertIds.length
-        ? await db.select().from(detections).where(and(eq(detections.tenantId, row.tenantId), inArray(detections.alertId, row.alertIds)))
+      const rows = await detectionsOf(db, row);
+      const hashes = rows.length
+        ? await db.select().from(fileHashes).where(and(eq(fileHashes.tenantId, row.tenantId), inArray(fileHashes.sha256, [...new Set(rows.map((r) => r.sha256))])))
         : [];
-      if (rows.length === 0) return;
-      await postEventsBatch(env, row.tenantId, rows.map((r) => detectionEvent(r)), row.idempotencyKey);
-      return;
+      const bySha = new Map(hashes.map((h) => [h.sha256, h]));
+      if (rows.length) await postEventsBatch(env, row.tenantId, rows.map((r) => detectionEvent(r, bySha.get(r.sha256))), row.idempotencyKey);
+      return [];
     }
-    default:
-      throw new HostError(false, undefined, `outbox kind ${row.kind} has no sender`);
+    case "match":
+      return correlate(env, db, row, now);
+    case "note": {
+      if (!row.payload) throw new HostError(false, undefined, "note row without its scan match");
+      await postScanNote(env, row.tenantId, row.payload.scanId, scanNote(row.payload, await detectionsOf(db, row)), row.idempotencyKey);
+      return [];
+    }
+    case "ir_request": {
+      if (!row.payload) throw new HostError(false, undefined, "IR request row without its scan match");
+      const [hashes] = await db.select().from(fileHashes).where(and(eq(fileHashes.tenantId, row.tenantId), eq(fileHashes.sha256, row.payload.sha256)));
+      await postIrRequest(env, row.tenantId, irRequest(row.payload, await detectionsOf(db, row), hashes), row.idempotencyKey);
+      return [];
+    }
   }
 }
 
 /** Delivers one pending row and records the outcome in D1. */
 export async function deliverRow(env: Env, db: Database, row: OutboxRow, now: Date = new Date()): Promise<Delivery> {
+  let created: number[];
   try {
-    await send(env, db, row);
+    created = await send(env, db, row, now);
   } catch (err) {
     if (!(err instanceof HostError)) throw err;
     const attempts = row.attempts + 1;
     const reason = (err.status === undefined ? err.detail : `host answered HTTP ${err.status}: ${err.detail}`).slice(0, MAX_FAILURE_TEXT);
     if (!err.retryable) {
       await db.update(outbox).set({ state: "failed", attempts, lastError: reason }).where(eq(outbox.id, row.id));
-      console.error(JSON.stringify({ level: "error", msg: "host refused a delivery; recorded as failed", tenantId: row.tenantId, outboxId: row.id, kind: row.kind, status: err.status }));
+      // The dead-letter consumer raises the alert for every final failure, refused or exhausted.
+      await env.DEAD_LETTER_QUEUE.send({ kind: "dispatch", tenantId: row.tenantId, outboxIds: [row.id] }).catch((e: unknown) =>
+        console.error(JSON.stringify({ level: "error", msg: "dead-letter send failed; the failure stays recorded", tenantId: row.tenantId, outboxId: row.id, error: describeError(e) })),
+      );
       return { outcome: "failed", reason };
     }
     const delaySeconds = dispatchDelaySeconds(attempts, err.retryAfterSeconds);
@@ -64,5 +90,7 @@ export async function deliverRow(env: Env, db: Database, row: OutboxRow, now: Da
     return { outcome: "retry", delaySeconds, reason };
   }
   await db.update(outbox).set({ state: "delivered", attempts: row.attempts + 1, deliveredAt: new Date(), lastError: null }).where(eq(outbox.id, row.id));
+  // Rows a match created are enqueued after they are stored; a lost send is the sweeper's.
+  if (created.length) await enqueueDispatch(env, row.tenantId, created);
   return { outcome: "delivered" };
 }

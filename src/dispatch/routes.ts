@@ -5,7 +5,7 @@ import type { AppContext, Route } from "../http/context";
 import { ApiError } from "../http/errors";
 import { parseBody, SIGNED_ERRORS, tenantIdOf } from "../http/routes";
 import { database } from "../storage/db";
-import { OUTBOX_STATES, outbox } from "../storage/schema";
+import { OUTBOX_KINDS, OUTBOX_STATES, outbox } from "../storage/schema";
 import { enqueueDispatch } from "./enqueue";
 
 /** Most rows one listing or one retry call handles; the rest wait for the next call. */
@@ -14,7 +14,7 @@ export const MAX_DELIVERY_ROWS = 90;
 const Delivery = z
   .object({
     id: z.number().int(),
-    kind: z.enum(["events", "note", "ir_request"]),
+    kind: z.enum(OUTBOX_KINDS),
     state: z.enum(OUTBOX_STATES),
     items: z.number().int().describe("Events in an events row; 1 for a note or IR request"),
     attempts: z.number().int(),

@@ -6,6 +6,7 @@ import { Hono } from "hono";
 import { activationRoutes } from "../activation/routes";
 import { syncRoutes } from "../sync/routes";
 import { dispatchRoutes } from "../dispatch/routes";
+import { verdictRoutes } from "../verdicts/routes";
 import { manifest } from "../manifest";
 import { handleError, handleNotFound } from "./errors";
 import type { AppEnv, Route } from "./context";
@@ -14,7 +15,7 @@ import { requireHostSignature } from "./signature";
 import { warnIfDevelopmentOverride } from "./startup";
 
 /** Every signed route, in the order the OpenAPI document lists them. */
-export const tenantRoutes: Route[] = [...activationRoutes, ...syncRoutes, ...dispatchRoutes];
+export const tenantRoutes: Route[] = [...activationRoutes, ...syncRoutes, ...dispatchRoutes, ...verdictRoutes];
 
 const publicRoutes: Route[] = [
   {

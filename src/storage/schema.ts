@@ -142,8 +142,23 @@ export const detections = sqliteTable(
   (t) => [primaryKey({ columns: [t.tenantId, t.alertId] }), index("detections_tenant_sha256").on(t.tenantId, t.sha256)],
 );
 
-/** What an outbox row delivers to the host. */
-export const OUTBOX_KINDS = ["events", "note", "ir_request"] as const;
+/** The scan match a note or IR request is about. */
+export interface ScanMatchPayload {
+  scanId: string;
+  sha256: string;
+  hashType: "sha256" | "md5" | "sha1";
+  matchedHash: string;
+  fileName: string | null;
+  scannedAt: string | null;
+  /** The endpoint a note is about (notes are one per scan, hash and endpoint). */
+  endpoint?: string;
+}
+
+/**
+ * What an outbox row does: deliver events, look the detections' hashes up in the host's
+ * scans ("match", which writes the IR request and note rows), or deliver one IR request or note.
+ */
+export const OUTBOX_KINDS = ["events", "match", "note", "ir_request"] as const;
 /** Delivery state of an outbox row. */
 export const OUTBOX_STATES = ["pending", "delivered", "failed"] as const;
 
@@ -158,8 +173,10 @@ export const outbox = sqliteTable(
     id: integer("id").primaryKey({ autoIncrement: true }),
     tenantId: text("tenant_id").notNull(),
     kind: text("kind", { enum: OUTBOX_KINDS }).notNull(),
-    /** Cynet alert ids of the detections an "events" row delivers. */
+    /** Cynet alert ids of the detections the row is about. */
     alertIds: text("alert_ids", { mode: "json" }).$type<number[]>().notNull().default(sql`'[]'`),
+    /** For notes and IR requests: the scan match they come from (see dispatch/correlate.ts). */
+    payload: text("payload", { mode: "json" }).$type<ScanMatchPayload>(),
     /** The host call's Idempotency-Key: stable for the row, so a resend is answered, not repeated. */
     idempotencyKey: text("idempotency_key").notNull(),
     state: text("state", { enum: OUTBOX_STATES }).notNull().default("pending"),
@@ -174,5 +191,30 @@ export const outbox = sqliteTable(
     uniqueIndex("outbox_idempotency_key").on(t.idempotencyKey),
     index("outbox_pending_due").on(t.nextAttemptAt).where(sql`state = 'pending'`),
     index("outbox_tenant_state").on(t.tenantId, t.state),
+  ],
+);
+
+/** Lookup state of a file's other hashes at Cynet. */
+export const FILE_LOOKUP_STATES = ["known", "failed"] as const;
+
+/**
+ * MD5 and SHA-1 of the files Cynet found malicious, learned once per hash from
+ * /api/full/file, so scans indexed by those hashes match and verdicts answer them.
+ */
+export const fileHashes = sqliteTable(
+  "file_hashes",
+  {
+    tenantId: text("tenant_id").notNull(),
+    sha256: text("sha256").notNull(),
+    md5: text("md5"),
+    sha1: text("sha1"),
+    state: text("state", { enum: FILE_LOOKUP_STATES }).notNull(),
+    attempts: integer("attempts").notNull().default(1),
+    lookedUpAt: integer("looked_up_at", { mode: "timestamp_ms" }).notNull(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.tenantId, t.sha256] }),
+    index("file_hashes_tenant_md5").on(t.tenantId, t.md5),
+    index("file_hashes_tenant_sha1").on(t.tenantId, t.sha1),
   ],
 );

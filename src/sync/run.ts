@@ -26,7 +26,7 @@ import {
   existingAlertIds,
   findRun,
   insertDetectionStatements,
-  insertEventsOutboxStatement,
+  insertPageOutboxStatement,
   startRun,
   updateStateStatement,
   type SyncRunRow,
@@ -139,7 +139,10 @@ export async function runSync(env: Env, message: SyncMessage, now: Date = new Da
       const statements: BatchItem<"sqlite">[] = insertDetectionStatements(db, tenant.id, runId, fresh, pageTime);
       const outboxIndex = statements.length;
       if (fresh.length > 0) {
-        statements.push(insertEventsOutboxStatement(db, tenant.id, runId, totals.pages, fresh.map((d) => d.alertId), pageTime));
+        const alertIds = fresh.map((d) => d.alertId);
+        // Events and scan matching travel separately: a host failing scans/search never holds up events.
+        statements.push(insertPageOutboxStatement(db, "events", tenant.id, runId, totals.pages, alertIds, pageTime));
+        statements.push(insertPageOutboxStatement(db, "match", tenant.id, runId, totals.pages, alertIds, pageTime));
         totals.eventsQueued += fresh.length;
       }
       statements.push(
@@ -172,8 +175,8 @@ export async function runSync(env: Env, message: SyncMessage, now: Date = new Da
       );
       const results = await db.batch(statements as [BatchItem<"sqlite">, ...BatchItem<"sqlite">[]]);
       if (fresh.length > 0) {
-        const inserted = results[outboxIndex] as Array<{ id: number }>;
-        if (inserted[0]) await enqueueDispatch(env, tenant.id, [inserted[0].id]);
+        const ids = [results[outboxIndex], results[outboxIndex + 1]].flatMap((r) => (r as Array<{ id: number }>).map((x) => x.id));
+        if (ids.length) await enqueueDispatch(env, tenant.id, ids);
       }
       if (complete) return "completed";
     }

@@ -80,11 +80,14 @@ export function insertDetectionStatements(db: Database, tenantId: string, runId:
   return statements;
 }
 
-/** Statement adding one "events" outbox row for new detections; returns its id. */
-export function insertEventsOutboxStatement(db: Database, tenantId: string, runId: number, pageNo: number, alertIds: number[], now: Date) {
+/**
+ * Statement adding the outbox row of one kind ("events" or "match") for a page's new
+ * detections; returns its id. The key names the run and page, so a replayed page adds nothing.
+ */
+export function insertPageOutboxStatement(db: Database, kind: "events" | "match", tenantId: string, runId: number, pageNo: number, alertIds: number[], now: Date) {
   return db
     .insert(outbox)
-    .values({ tenantId, kind: "events", alertIds, idempotencyKey: `cynet-events:${tenantId}:${runId}:${pageNo}`, nextAttemptAt: now, createdAt: now })
+    .values({ tenantId, kind, alertIds, idempotencyKey: `cynet-${kind}:${tenantId}:${runId}:${pageNo}`, nextAttemptAt: now, createdAt: now })
     .onConflictDoNothing()
     .returning({ id: outbox.id });
 }

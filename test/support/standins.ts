@@ -61,6 +61,13 @@ export class CynetWorld {
   async clearFaults() {
     await send(this.control("/faults"), "DELETE");
   }
+  /** The file record Cynet's /api/full/file answers for a SHA-256 (MD5, SHA-1, names). */
+  async fileRecord(sha256: string): Promise<{ sha256: string; md5: string; sha1: string }> {
+    const login = (await send(`${this.orgUrl}/api/account/token`, "POST", { user_name: OPERATOR.username, password: OPERATOR.password })) as { access_token: string };
+    const r = await fetch(`${this.orgUrl}/api/full/file?sha256=${sha256}`, { headers: { access_token: login.access_token, client_id: CLIENT_ID } });
+    if (!r.ok) throw new Error(`full/file ${r.status}`);
+    return (await r.json()) as { sha256: string; md5: string; sha1: string };
+  }
   async expireTokens() {
     await send(this.control("/expire-tokens"), "POST");
   }

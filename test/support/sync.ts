@@ -35,8 +35,9 @@ class CapturingQueue<T> {
 export function capturedEnv() {
   const sync = new CapturingQueue<SyncMessage>();
   const dispatch = new CapturingQueue<DispatchMessage>();
-  const testEnv = { ...env, SYNC_QUEUE: sync, DISPATCH_QUEUE: dispatch } as unknown as Env;
-  return { env: testEnv, sync, dispatch };
+  const deadLetter = new CapturingQueue<DispatchMessage>();
+  const testEnv = { ...env, SYNC_QUEUE: sync, DISPATCH_QUEUE: dispatch, DEAD_LETTER_QUEUE: deadLetter } as unknown as Env;
+  return { env: testEnv, sync, dispatch, deadLetter };
 }
 
 /** Polls `probe` until it returns a truthy value. */
@@ -100,6 +101,24 @@ export async function deliver(testEnv: Env, messages: DispatchMessage[], attempt
   const ctx = createExecutionContext();
   await consumeDispatchBatch(batch, testEnv, ctx);
   return { ids: batch.messages.map((m) => m.id), result: await getQueueResult(batch, ctx) };
+}
+
+/**
+ * Plays the dispatch queue: delivers captured messages, feeds retried ones back (as the queue
+ * would after their delay) along with newly captured ones, until none are left. Returns how
+ * many deliveries were retried.
+ */
+export async function settle(testEnv: Env, queue: { take(): DispatchMessage[] }, maxRounds = 12): Promise<number> {
+  let retries = 0;
+  let pending = queue.take();
+  for (let round = 1; pending.length > 0; round++) {
+    if (round > maxRounds) throw new Error(`dispatch did not settle in ${maxRounds} rounds`);
+    const { ids, result } = await deliver(testEnv, pending, round);
+    const retried = new Set(result.retryMessages.map((m) => m.msgId));
+    retries += retried.size;
+    pending = [...pending.filter((_, i) => retried.has(ids[i]!)), ...queue.take()];
+  }
+  return retries;
 }
 
 /** What the dev host recorded for a tenant. */

@@ -108,7 +108,7 @@ export const ACTIVATION_JS = String.raw`
     if (e.target && e.target.getAttribute("aria-invalid") === "true") {
       var p = fieldParts(e.target.name);
       e.target.removeAttribute("aria-invalid");
-      if (p.error) p.error.hidden = true;
+      if (p.error) { p.error.hidden = true; p.error.textContent = ""; }
     }
   });
 

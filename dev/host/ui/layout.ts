@@ -71,7 +71,7 @@ button[disabled] { opacity: .6; cursor: progress; }
 table { width: 100%; border-collapse: collapse; background: var(--panel); border: 1px solid var(--line); border-radius: 10px; overflow: hidden; }
 th, td { text-align: left; vertical-align: top; padding: .6rem .75rem; border-bottom: 1px solid var(--line); }
 thead th { background: #eef1f6; font-size: .85rem; color: var(--muted); font-weight: 650; }
-tbody tr:last-child > * { border-bottom: 0; }
+tbody:last-child tr:last-child > * { border-bottom: 0; }
 .status { display: inline-block; padding: .05rem .6rem; border-radius: 999px; font-weight: 600; font-size: .85rem; border: 1px solid; }
 .status.active, .status.on { background: var(--ok-bg); color: var(--ok); border-color: #a8d5b5; }
 .status.inactive, .status.not_enabled { background: #eef1f6; color: var(--muted); border-color: var(--line); }
@@ -84,7 +84,14 @@ dl.facts dd { margin: 0; overflow-wrap: anywhere; }
 code, .hash { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: .85em; overflow-wrap: anywhere; }
 pre { white-space: pre-wrap; overflow-wrap: anywhere; background: #f1f3f7; padding: .6rem; border-radius: 6px; font-size: .8rem; }
 .muted { color: var(--muted); }
-.detail-group { margin: .5rem 0; }
+.detail-groups { display: grid; grid-template-columns: repeat(3, minmax(0, 1fr)); gap: .5rem 1.25rem; margin: .4rem 0; }
+.detail-group { margin: .25rem 0; }
+table.events tr.event-row > td { border-bottom: 0; padding-bottom: .15rem; }
+table.events tr.event-details-row > td { padding-top: 0; }
+table.events tbody.event:last-child tr.event-details-row > td { border-bottom: 0; }
+.event-details > summary { font-weight: 400; color: var(--accent); font-size: .9rem; }
+details.raw { margin-top: .3rem; font-size: .85rem; }
+details.raw > summary { font-weight: 400; color: var(--muted); }
 .detail-group h4 { margin: .5rem 0 0; font-size: .9rem; }
 .scan, .ir { background: var(--panel); border: 1px solid var(--line); border-radius: 10px; padding: 1rem 1.25rem; margin-bottom: 1rem; }
 .scan h2, .ir h2 { margin: 0 0 .4rem; font-size: 1.1rem; }
@@ -92,7 +99,10 @@ pre { white-space: pre-wrap; overflow-wrap: anywhere; background: #f1f3f7; paddi
 .notes li { border-left: 4px solid var(--accent); background: #f3f7fe; padding: .5rem .75rem; border-radius: 0 6px 6px 0; margin-bottom: .5rem; }
 .note-text, .ir-description { white-space: pre-wrap; margin: .25rem 0 0; }
 ol.plain, ul.plain { list-style: none; padding: 0; margin: 0; }
-.toolbar { display: flex; gap: 1rem; align-items: center; margin-bottom: .75rem; color: var(--muted); }
+.toolbar { display: flex; gap: 1rem; align-items: baseline; margin-bottom: .75rem; color: var(--muted); }
+table.events, table.channels { table-layout: fixed; }
+table.events tr.event-row time { white-space: nowrap; }
+.actions form { margin: 0; }
 dialog { border: 0; border-radius: 12px; padding: 0; width: min(40rem, 94vw); box-shadow: 0 20px 50px rgba(0,0,0,.3); }
 dialog::backdrop { background: rgba(16, 24, 40, .55); }
 dialog form { padding: 1.25rem 1.5rem 1.5rem; }

@@ -170,7 +170,7 @@ function pluginRow(p: BundlesPage, manifest: PluginManifest, fromBundles: string
     </div>`;
   }
   return html`<tr data-channel="${manifest.channel.id}">
-    <th scope="row">${manifest.channel.name} <span class="tag">plugin ${manifest.channel.version}</span><br><span class="muted">${manifest.channel.description}</span></th>
+    <th scope="row">${manifest.channel.name} <span class="tag">plugin ${manifest.channel.version}</span></th>
     <td>${fromBundles.join(", ")}</td>
     <td>${statusCell}</td>
     <td>${details}</td>
@@ -234,17 +234,13 @@ export function bundlesPage(p: BundlesPage): Html {
     ? html`<p class="panel">No bundle is assigned to ${p.tenantName} yet. Assign one below.</p>`
     : html`<ul class="cards" aria-labelledby="assigned-heading">${assigned.map((b) => bundleCard(p, b, manifest, true))}</ul>`}
 </section>
-<section aria-labelledby="available-heading">
-  <h2 id="available-heading">Available Bundles</h2>
-  ${available.length === 0
-    ? html`<p class="panel">Every bundle is assigned.</p>`
-    : html`<ul class="cards" aria-labelledby="available-heading">${available.map((b) => bundleCard(p, b, manifest, false))}</ul>`}
-</section>
+
 <section aria-labelledby="channels-heading">
   <h2 id="channels-heading">Enabled Channels</h2>
   ${builtIn.length === 0 && pluginBundles.length === 0
     ? html`<p class="panel">No channel is enabled: channels come with the bundles assigned above.</p>`
-    : html`<table aria-labelledby="channels-heading">
+    : html`<table aria-labelledby="channels-heading" class="channels">
+    <colgroup><col style="width: 9rem"><col style="width: 8.5rem"><col style="width: 6.5rem"><col><col style="width: 11.5rem"></colgroup>
     <thead><tr><th scope="col">Channel</th><th scope="col">From bundle</th><th scope="col">Status</th><th scope="col">Details</th><th scope="col">Actions</th></tr></thead>
     <tbody>
       ${manifest !== null && pluginBundles.length > 0 ? pluginRow(p, manifest, pluginBundles) : ""}
@@ -255,6 +251,12 @@ export function bundlesPage(p: BundlesPage): Html {
       )}
     </tbody>
   </table>`}
+</section>
+<section aria-labelledby="available-heading">
+  <h2 id="available-heading">Available Bundles</h2>
+  ${available.length === 0
+    ? html`<p class="panel">Every bundle is assigned.</p>`
+    : html`<ul class="cards" aria-labelledby="available-heading">${available.map((b) => bundleCard(p, b, manifest, false))}</ul>`}
 </section>
 ${manifest !== null && pluginBundles.length > 0 ? activationDialog(p, manifest) : ""}`;
   return layout({
@@ -285,7 +287,8 @@ function eventDetails(e: HostRecord): Html {
   const file = rec(d.file);
   const endpoint = rec(d.endpoint);
   const cynet = rec(d.cynet);
-  return html`<div class="detail-group"><h4>File</h4><dl class="facts">
+  return html`<div class="detail-groups">
+    <div class="detail-group"><h4>File</h4><dl class="facts">
       ${fact("Name", file.name)}${fact("Path", file.path, { code: true })}
       ${fact("SHA-256", file.sha256, { code: true })}${fact("MD5", file.md5, { code: true })}${fact("SHA-1", file.sha1, { code: true })}
     </dl></div>
@@ -296,7 +299,8 @@ function eventDetails(e: HostRecord): Html {
       ${fact("Alert ID", cynet.alertId)}${fact("Severity", cynet.severity)}${fact("Status", cynet.status)}${fact("Incident", cynet.incidentName)}
       ${fact("Detected", cynet.detectedAt, { time: true })}${fact("First seen", cynet.firstSeenAt, { time: true })}${fact("Last seen", cynet.lastSeenAt, { time: true })}
     </dl></div>
-    <details><summary>Event as delivered (JSON)</summary><pre>${JSON.stringify(e, null, 2)}</pre></details>`;
+  </div>
+  <details class="raw"><summary>Event as delivered (JSON)</summary><pre>${JSON.stringify(e, null, 2)}</pre></details>`;
 }
 
 const timeOf = (e: HostRecord, key: string) => {
@@ -307,21 +311,26 @@ const timeOf = (e: HostRecord, key: string) => {
 /** Security Operations > Events: newest first. */
 export function eventsPage(t: TenantInfo, events: HostRecord[]): Html {
   const sorted = [...events].sort((a, b) => timeOf(b, "occurredAt") - timeOf(a, "occurredAt") || timeOf(b, "receivedAt") - timeOf(a, "receivedAt"));
-  const body = html`<p class="toolbar"><span data-count="events">${plural(sorted.length, "event")}</span>, newest first. <a href="">Refresh</a></p>
+  const body = html`<p class="toolbar"><span><span data-count="events">${plural(sorted.length, "event")}</span>, newest first.</span> <a href="">Refresh</a></p>
   ${sorted.length === 0
     ? html`<p class="panel">No events yet. Events arrive when a channel, such as Cynet, reports something.</p>`
     : html`<table class="events" aria-label="Events">
-    <thead><tr><th scope="col">Time</th><th scope="col">Type</th><th scope="col">Severity</th><th scope="col">Title</th><th scope="col">Details</th></tr></thead>
-    <tbody>${sorted.map((e) => {
+    <colgroup><col style="width: 16rem"><col style="width: 11.5rem"><col style="width: 6rem"><col></colgroup>
+    <thead><tr><th scope="col">Time</th><th scope="col">Type</th><th scope="col">Severity</th><th scope="col">Title</th></tr></thead>
+    ${sorted.map((e) => {
       const severity = str(e.severity) ?? "unknown";
-      return html`<tr data-event-id="${str(e.eventId) ?? ""}">
+      return html`<tbody class="event" data-event-id="${str(e.eventId) ?? ""}">
+      <tr class="event-row">
         <td>${time(e.occurredAt)}</td>
         <td>${str(e.type) ?? ""}</td>
         <td><span class="sev ${severity}">${capitalized(severity)}</span></td>
         <td>${str(e.title) ?? ""}</td>
-        <td><details><summary>Details<span class="vh"> of ${str(e.title) ?? "this event"}</span></summary>${eventDetails(e)}</details></td>
-      </tr>`;
-    })}</tbody>
+      </tr>
+      <tr class="event-details-row"><td colspan="4">
+        <details class="event-details"><summary>Details<span class="vh"> of ${str(e.title) ?? "this event"}</span></summary>${eventDetails(e)}</details>
+      </td></tr>
+    </tbody>`;
+    })}
   </table>`}`;
   return layout({ ...t, page: "events", section: "Security Operations", title: "Events", body });
 }
@@ -372,7 +381,7 @@ function evidence(value: unknown): Html {
 
 /** Security Operations > IR Requests: the IR team's queue, in the order received. */
 export function irRequestsPage(t: TenantInfo, requests: HostRecord[]): Html {
-  const body = html`<p class="toolbar"><span data-count="ir-requests">${plural(requests.length, "request")}</span> in the order received. <a href="">Refresh</a></p>
+  const body = html`<p class="toolbar"><span><span data-count="ir-requests">${plural(requests.length, "request")}</span> in the order received.</span> <a href="">Refresh</a></p>
   ${requests.length === 0
     ? html`<p class="panel">The IR team's queue is empty.</p>`
     : html`<ol class="plain">${requests.map((r, i) => {

@@ -1,0 +1,187 @@
+/**
+ * Scan correlation (host contract §3.2). For the detections of one "match" outbox row: learn
+ * the files' MD5 and SHA-1 from Cynet (once per hash, bounded, never blocking the SHA-256
+ * path), search the host's scans by every hash known, and write one IR request per
+ * (scan, hash) and one note per (scan, hash, endpoint) as outbox rows. Their idempotency keys
+ * are unique in D1, so a match seen again, in any later run, adds nothing.
+ */
+import { and, count, eq, inArray, sql } from "drizzle-orm";
+import type { BatchItem } from "drizzle-orm/batch";
+import { fetchFile, type CynetSession } from "../cynet/client";
+import { openSession } from "../cynet/session";
+import { CynetError, cynetTarget } from "../cynet/transport";
+import type { Env } from "../env";
+import { searchScans } from "../host/client";
+import { MAX_HASHES_PER_SEARCH, type ScanMatch } from "../host/schemas";
+import { describeError } from "../http/errors";
+import type { Database } from "../storage/db";
+import { detections, fileHashes, outbox, type ScanMatchPayload } from "../storage/schema";
+import { loadKeyRing } from "../storage/secrets";
+import { findTenant } from "../storage/tenants";
+import type { OutboxRow } from "./deliver";
+
+/** File lookups one row may make: a page holds at most 100 detections, far fewer distinct files. */
+export const MAX_FILE_LOOKUPS_PER_ROW = 40;
+/** Times a failed file lookup is tried again (in later rows) before the hash is left SHA-256 only. */
+export const MAX_FILE_LOOKUP_ATTEMPTS = 3;
+/** Notes one scan and hash get for distinct endpoints; past it, the IR request already tells the story. */
+export const MAX_NOTES_PER_SCAN_HASH = 10;
+
+const MD5 = /^[0-9a-f]{32}$/;
+const SHA1 = /^[0-9a-f]{40}$/;
+
+type DetectionRow = typeof detections.$inferSelect;
+
+/** A short hex digest, so strings from the host or Cynet (scan ids, host names) make header-safe keys. */
+async function digest(value: string): Promise<string> {
+  const bytes = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(value)));
+  return [...bytes.slice(0, 12)].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** The endpoint a detection was on, as notes name it. */
+export function endpointOf(d: Pick<DetectionRow, "hostName" | "hostIp">): string {
+  return d.hostName ?? d.hostIp ?? "unknown endpoint";
+}
+
+/** Learns MD5/SHA-1 for hashes not known yet; a Cynet failure is recorded and skipped, never thrown. */
+async function learnFileHashes(env: Env, db: Database, tenantId: string, sha256s: string[], now: Date): Promise<void> {
+  const known = await db.select().from(fileHashes).where(and(eq(fileHashes.tenantId, tenantId), inArray(fileHashes.sha256, sha256s)));
+  const byHash = new Map(known.map((k) => [k.sha256, k]));
+  const toLearn = sha256s.filter((h) => {
+    const k = byHash.get(h);
+    return !k || (k.state === "failed" && k.attempts < MAX_FILE_LOOKUP_ATTEMPTS);
+  });
+  if (toLearn.length === 0) return;
+  const tenant = await findTenant(db, tenantId);
+  if (!tenant?.orgUrl || !tenant.clientId || !tenant.username || tenant.state !== "active") return;
+  let session: CynetSession;
+  try {
+    const ring = await loadKeyRing(env.CREDENTIALS_KEY);
+    session = await openSession(db, ring, { id: tenant.id, orgUrl: tenant.orgUrl, clientId: tenant.clientId, username: tenant.username }, cynetTarget(env, tenant.orgUrl), now);
+  } catch (err) {
+    console.warn(JSON.stringify({ level: "warn", msg: "file lookups skipped: no Cynet session", tenantId, error: describeError(err) }));
+    return;
+  }
+  const statements: BatchItem<"sqlite">[] = [];
+  for (const sha256 of toLearn.slice(0, MAX_FILE_LOOKUPS_PER_ROW)) {
+    const attempts = (byHash.get(sha256)?.attempts ?? 0) + 1;
+    let values: typeof fileHashes.$inferInsert;
+    try {
+      const file = await fetchFile(session, sha256);
+      const md5 = file.md5?.trim().toLowerCase();
+      const sha1 = file.sha1?.trim().toLowerCase();
+      values = { tenantId, sha256, md5: md5 && MD5.test(md5) ? md5 : null, sha1: sha1 && SHA1.test(sha1) ? sha1 : null, state: "known", attempts, lookedUpAt: now };
+    } catch (err) {
+      if (!(err instanceof CynetError)) throw err;
+      // A 404 is an answer: Cynet has no record, so there is nothing more to learn.
+      const state = err.failure === "http" && err.status === 404 ? "known" : "failed";
+      values = { tenantId, sha256, md5: null, sha1: null, state, attempts, lookedUpAt: now };
+    }
+    statements.push(db.insert(fileHashes).values(values).onConflictDoUpdate({ target: [fileHashes.tenantId, fileHashes.sha256], set: values }));
+  }
+  if (statements.length) await db.batch(statements as [BatchItem<"sqlite">, ...BatchItem<"sqlite">[]]);
+}
+
+/** Splits hashes into scans/search bodies of at most MAX_HASHES_PER_SEARCH in all. */
+function searchChunks(hashes: Array<{ type: "sha256" | "md5" | "sha1"; hash: string }>) {
+  const chunks: Array<{ sha256: string[]; md5: string[]; sha1: string[] }> = [];
+  for (let i = 0; i < hashes.length; i += MAX_HASHES_PER_SEARCH) {
+    const chunk = { sha256: [] as string[], md5: [] as string[], sha1: [] as string[] };
+    for (const h of hashes.slice(i, i + MAX_HASHES_PER_SEARCH)) chunk[h.type].push(h.hash);
+    chunks.push(chunk);
+  }
+  return chunks;
+}
+
+/** Runs correlation for one "match" row; returns the ids of the IR request and note rows it created. */
+export async function correlate(env: Env, db: Database, row: OutboxRow, now: Date): Promise<number[]> {
+  if (row.alertIds.length === 0) return [];
+  const found = await db.select().from(detections).where(and(eq(detections.tenantId, row.tenantId), inArray(detections.alertId, row.alertIds)));
+  if (found.length === 0) return [];
+  const sha256s = [...new Set(found.map((d) => d.sha256))];
+  await learnFileHashes(env, db, row.tenantId, sha256s, now);
+
+  const files = await db.select().from(fileHashes).where(and(eq(fileHashes.tenantId, row.tenantId), inArray(fileHashes.sha256, sha256s)));
+  const toSha256 = new Map<string, string>(sha256s.map((h) => [`sha256:${h}`, h]));
+  for (const f of files) {
+    if (f.md5) toSha256.set(`md5:${f.md5}`, f.sha256);
+    if (f.sha1) toSha256.set(`sha1:${f.sha1}`, f.sha256);
+  }
+  const asked = [...toSha256.keys()].map((k) => {
+    const [type, hash] = k.split(":") as ["sha256" | "md5" | "sha1", string];
+    return { type, hash };
+  });
+
+  const matches: Array<ScanMatch & { sha256: string }> = [];
+  for (const [i, chunk] of searchChunks(asked).entries()) {
+    const answer = await searchScans(env, row.tenantId, chunk, `${row.idempotencyKey}:search:${i}`);
+    for (const m of answer.matches) {
+      const sha256 = toSha256.get(`${m.hashType}:${m.hash.toLowerCase()}`);
+      if (sha256) matches.push({ ...m, sha256 });
+    }
+  }
+  const statements: BatchItem<"sqlite">[] = [];
+  // Files whose lookup failed get another match row: the sweeper sends it after its grace
+  // period, so MD5/SHA-1-only scans still match once Cynet answers.
+  const retryable = files.filter((f) => f.state === "failed" && f.attempts < MAX_FILE_LOOKUP_ATTEMPTS);
+  if (retryable.length) {
+    const retryHashes = new Set(retryable.map((f) => f.sha256));
+    const attempt = Math.max(...retryable.map((f) => f.attempts));
+    statements.push(
+      db
+        .insert(outbox)
+        .values({
+          tenantId: row.tenantId,
+          kind: "match",
+          alertIds: found.filter((d) => retryHashes.has(d.sha256)).map((d) => d.alertId),
+          idempotencyKey: `${row.idempotencyKey}:lookup-retry:${attempt}`,
+          nextAttemptAt: now,
+          createdAt: now,
+        })
+        .onConflictDoNothing(),
+    );
+  }
+
+  const seen = new Set<string>();
+  for (const m of matches) {
+    if (seen.has(`${m.scanId}:${m.sha256}`)) continue;
+    seen.add(`${m.scanId}:${m.sha256}`);
+    const base: ScanMatchPayload = {
+      scanId: m.scanId,
+      sha256: m.sha256,
+      hashType: m.hashType,
+      matchedHash: m.hash.toLowerCase(),
+      fileName: m.fileName ?? null,
+      scannedAt: m.scannedAt ?? null,
+    };
+    const onFile = found.filter((d) => d.sha256 === m.sha256);
+    const scanKey = `${row.tenantId}:${await digest(m.scanId)}:${m.sha256}`;
+    const notePrefix = `cynet-note:${scanKey}:`;
+    statements.push(
+      db
+        .insert(outbox)
+        .values({ tenantId: row.tenantId, kind: "ir_request", alertIds: onFile.map((d) => d.alertId), payload: base, idempotencyKey: `cynet-ir:${scanKey}`, nextAttemptAt: now, createdAt: now })
+        .onConflictDoNothing()
+        .returning({ id: outbox.id }),
+    );
+    const [{ notes } = { notes: 0 }] = await db
+      .select({ notes: count() })
+      .from(outbox)
+      .where(and(eq(outbox.tenantId, row.tenantId), eq(outbox.kind, "note"), sql`substr(${outbox.idempotencyKey}, 1, ${notePrefix.length}) = ${notePrefix}`));
+    const byEndpoint = new Map<string, number[]>();
+    for (const d of onFile) byEndpoint.set(endpointOf(d), [...(byEndpoint.get(endpointOf(d)) ?? []), d.alertId]);
+    for (const [endpoint, alertIds] of [...byEndpoint].slice(0, Math.max(0, MAX_NOTES_PER_SCAN_HASH - notes))) {
+      statements.push(
+        db
+          .insert(outbox)
+          .values({ tenantId: row.tenantId, kind: "note", alertIds, payload: { ...base, endpoint }, idempotencyKey: `${notePrefix}${await digest(endpoint)}`, nextAttemptAt: now, createdAt: now })
+          .onConflictDoNothing()
+          .returning({ id: outbox.id }),
+      );
+    }
+  }
+  if (statements.length === 0) return [];
+  const results = (await db.batch(statements as [BatchItem<"sqlite">, ...BatchItem<"sqlite">[]])) as unknown[];
+  // Only the IR request and note inserts return ids; those are the rows to send now.
+  return results.flatMap((r) => (Array.isArray(r) ? (r as Array<{ id: number }>).map((x) => x.id) : []));
+}

@@ -1,0 +1,73 @@
+/**
+ * The IR request and the scan note for a scan match (host contract §3.2), written so an
+ * analyst can act without opening anything else: which file and its hashes, which endpoints,
+ * when Cynet detected it, Cynet's severity and incident, the scan, and what is asked.
+ */
+import { severityLabel } from "../cynet/labels";
+import type { IrRequest, NoteRequest } from "../host/schemas";
+import type { detections, fileHashes, ScanMatchPayload } from "../storage/schema";
+import { endpointOf } from "./correlate";
+
+type DetectionRow = typeof detections.$inferSelect;
+type FileHashRow = typeof fileHashes.$inferSelect;
+
+/** Cynet severity 5 (Critical) makes a critical request; anything else Cynet calls malicious is high. */
+const CYNET_CRITICAL = 5;
+
+const byTime = (a: DetectionRow, b: DetectionRow) => a.detectedAt.getTime() - b.detectedAt.getTime();
+
+/** The note on the scan: "Cynet found this file malicious on endpoint X at T". */
+export function scanNote(match: ScanMatchPayload, found: DetectionRow[]): NoteRequest {
+  const first = [...found].sort(byTime)[0];
+  const endpoint = match.endpoint ?? (first ? endpointOf(first) : "an endpoint");
+  const at = first ? first.detectedAt.toISOString() : "an unknown time";
+  const file = match.fileName ?? first?.fileName ?? "this file";
+  const alert = first ? ` Cynet alert ${first.alertId}${first.incidentName ? ` (${first.incidentName})` : ""}, severity ${severityLabel(first.cynetSeverity)}.` : "";
+  return {
+    author: "Cynet",
+    text: `Cynet found this file malicious on endpoint ${endpoint} at ${at}. File: ${file}, SHA-256 ${match.sha256}.${alert} An IR request was opened for this scan.`,
+  };
+}
+
+/** The request to the IR team for a scan that included a file Cynet found malicious. */
+export function irRequest(match: ScanMatchPayload, found: DetectionRow[], hashes: FileHashRow | undefined): IrRequest {
+  const sorted = [...found].sort(byTime);
+  const first = sorted[0];
+  const endpoints = [...new Map(sorted.map((d) => [endpointOf(d), d])).values()];
+  const file = match.fileName ?? first?.fileName ?? `file ${match.sha256.slice(0, 12)}…`;
+  const worst = Math.max(...found.map((d) => (d.cynetSeverity === 99 ? 0 : (d.cynetSeverity ?? 0))));
+  const endpointList = endpoints.map((d) => `${endpointOf(d)}${d.hostIp && d.hostName ? ` (${d.hostIp})` : ""}${d.userName ? `, user ${d.userName}` : ""}, detected ${d.detectedAt.toISOString()}`);
+  const description = [
+    `Cynet found the file ${file} malicious, and the file was in scan ${match.scanId}${match.scannedAt ? ` of ${match.scannedAt}` : ""} (matched by ${match.hashType.toUpperCase()}).`,
+    "Please investigate this scan and mitigate the threat: find who received or opened the file, remove it, and check the endpoints below.",
+    "",
+    `File: ${file}${first?.path ? `, path ${first.path}` : ""}`,
+    `SHA-256: ${match.sha256}`,
+    ...(hashes?.md5 ? [`MD5: ${hashes.md5}`] : []),
+    ...(hashes?.sha1 ? [`SHA-1: ${hashes.sha1}`] : []),
+    `Endpoints (${endpoints.length}):`,
+    ...endpointList.map((e) => `- ${e}`),
+    `Cynet: severity ${severityLabel(worst || null)}${first?.incidentName ? `, incident "${first.incidentName}"` : ""}, alert${found.length > 1 ? "s" : ""} ${found.map((d) => d.alertId).join(", ")}, first detected ${first?.detectedAt.toISOString() ?? "unknown"}.`,
+  ].join("\n");
+  return {
+    scanId: match.scanId,
+    subject: `Investigate scan ${match.scanId}: Cynet found ${file} malicious on ${endpoints.length === 1 ? endpointOf(endpoints[0]!) : `${endpoints.length} endpoints`}`.slice(0, 300),
+    description: description.slice(0, 8000),
+    priority: worst === CYNET_CRITICAL ? "critical" : "high",
+    evidence: {
+      source: "Cynet",
+      scanId: match.scanId,
+      scannedAt: match.scannedAt,
+      matchedBy: { hashType: match.hashType, hash: match.matchedHash },
+      file: { name: file, path: first?.path ?? null, sha256: match.sha256, md5: hashes?.md5 ?? null, sha1: hashes?.sha1 ?? null },
+      endpoints: endpoints.map((d) => ({ hostName: d.hostName, ip: d.hostIp, user: d.userName, detectedAt: d.detectedAt.toISOString(), alertId: d.alertId })),
+      cynet: {
+        severity: severityLabel(worst || null),
+        incidentName: first?.incidentName ?? null,
+        alertIds: found.map((d) => d.alertId),
+        firstDetectedAt: first?.detectedAt.toISOString() ?? null,
+      },
+      requested: "Investigate the scan and mitigate the threat.",
+    },
+  };
+}

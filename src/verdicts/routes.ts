@@ -1,0 +1,115 @@
+/**
+ * Verdicts for the host's scanner (host contract §2): which of up to 1000 hashes, of any type
+ * and case, Cynet found malicious in this tenant. Answered by indexed D1 reads in a fixed
+ * number of statements, however many hashes are asked: the hashes travel as one JSON
+ * parameter and SQLite's json_each turns them into the IN list.
+ */
+import { and, count, eq, inArray, min, sql } from "drizzle-orm";
+import { z } from "zod";
+import type { AppContext, Route } from "../http/context";
+import { ApiError } from "../http/errors";
+import { parseBody, SIGNED_ERRORS, tenantIdOf } from "../http/routes";
+import { database } from "../storage/db";
+import { detections, fileHashes } from "../storage/schema";
+
+/** Most hashes one verdict call may ask (contract §2). */
+export const MAX_VERDICT_HASHES = 1000;
+/** Bad entries named in one 400; enough to fix a batch without echoing a thousand. */
+const MAX_NAMED_BAD_ENTRIES = 10;
+
+const HASH_TYPES = { 32: "md5", 40: "sha1", 64: "sha256" } as const;
+type HashType = (typeof HASH_TYPES)[keyof typeof HASH_TYPES];
+
+export const VerdictRequest = z
+  .object({ hashes: z.array(z.unknown()).min(1, "Ask about at least one hash").max(MAX_VERDICT_HASHES, `At most ${MAX_VERDICT_HASHES} hashes per call`) })
+  .strict()
+  .meta({ id: "VerdictRequest" });
+
+const Verdict = z.object({
+  hash: z.string().describe("The hash as asked, lower-cased"),
+  hashType: z.enum(["sha256", "md5", "sha1"]),
+  malicious: z.boolean(),
+  firstDetectedAt: z.iso.datetime().optional(),
+  endpoints: z.number().int().optional().describe("Distinct endpoints Cynet found the file on"),
+});
+export const VerdictResponse = z.object({ results: z.array(Verdict) }).meta({ id: "VerdictResponse" });
+type Verdict = z.infer<typeof Verdict>;
+
+/** Sorts asked hashes by type; returns the bad entries (index and why) instead when there are any. */
+export function classifyHashes(hashes: unknown[]): { ok: true; byType: Map<string, HashType> } | { ok: false; bad: Array<{ index: number; why: string }> } {
+  const byType = new Map<string, HashType>();
+  const bad: Array<{ index: number; why: string }> = [];
+  hashes.forEach((entry, index) => {
+    if (typeof entry !== "string") return bad.push({ index, why: "not a string" });
+    const hash = entry.trim().toLowerCase();
+    const type = HASH_TYPES[hash.length as keyof typeof HASH_TYPES];
+    if (!type || !/^[0-9a-f]+$/.test(hash)) return bad.push({ index, why: "not a hex MD5, SHA-1 or SHA-256" });
+    byType.set(hash, type);
+  });
+  return bad.length ? { ok: false, bad } : { ok: true, byType };
+}
+
+const jsonList = (values: string[]) => sql`(select value from json_each(${JSON.stringify(values)}))`;
+
+async function verdicts(c: AppContext): Promise<Response> {
+  const tenantId = tenantIdOf(c);
+  const body = parseBody(c, c.get("rawBody"), VerdictRequest);
+  const sorted = classifyHashes(body.hashes);
+  if (!sorted.ok) {
+    const named = sorted.bad.slice(0, MAX_NAMED_BAD_ENTRIES).map((b) => `hashes[${b.index}] is ${b.why}`);
+    const more = sorted.bad.length > MAX_NAMED_BAD_ENTRIES ? `, and ${sorted.bad.length - MAX_NAMED_BAD_ENTRIES} more` : "";
+    throw new ApiError(400, "invalid_hashes", `${sorted.bad.length} of the hashes are malformed: ${named.join("; ")}${more}.`, `hashes.${sorted.bad[0]!.index}`);
+  }
+  const of = (type: HashType) => [...sorted.byType].filter(([, t]) => t === type).map(([h]) => h);
+  const md5s = of("md5");
+  const sha1s = of("sha1");
+  const db = database(c.env.DB);
+
+  // Map MD5/SHA-1 to the SHA-256 they were learned for; one statement for both.
+  const aliases =
+    md5s.length + sha1s.length > 0
+      ? await db
+          .select({ sha256: fileHashes.sha256, md5: fileHashes.md5, sha1: fileHashes.sha1 })
+          .from(fileHashes)
+          .where(and(eq(fileHashes.tenantId, tenantId), sql`(${inArray(fileHashes.md5, jsonList(md5s))} or ${inArray(fileHashes.sha1, jsonList(sha1s))})`))
+      : [];
+  const sha256For = new Map<string, string>(of("sha256").map((h) => [h, h]));
+  for (const a of aliases) {
+    if (a.md5 && sorted.byType.has(a.md5)) sha256For.set(a.md5, a.sha256);
+    if (a.sha1 && sorted.byType.has(a.sha1)) sha256For.set(a.sha1, a.sha256);
+  }
+  const targets = [...new Set(sha256For.values())];
+  const found = targets.length
+    ? await db
+        .select({
+          sha256: detections.sha256,
+          first: min(detections.detectedAt),
+          endpoints: sql<number>`count(distinct coalesce(${detections.hostName}, ${detections.hostIp}, ''))`,
+          alerts: count(),
+        })
+        .from(detections)
+        .where(and(eq(detections.tenantId, tenantId), inArray(detections.sha256, jsonList(targets))))
+        .groupBy(detections.sha256)
+    : [];
+  const bySha = new Map(found.map((f) => [f.sha256, f]));
+  const results: Verdict[] = [...sorted.byType].map(([hash, hashType]) => {
+    const hit = bySha.get(sha256For.get(hash) ?? "");
+    return hit?.first ? { hash, hashType, malicious: true, firstDetectedAt: hit.first.toISOString(), endpoints: Number(hit.endpoints) } : { hash, hashType, malicious: false };
+  });
+  return c.json({ results }, 200);
+}
+
+/** The routes of this module. */
+export const verdictRoutes: Route[] = [
+  {
+    spec: {
+      method: "post",
+      path: "/v1/tenants/:tenantId/verdicts",
+      summary: "Which of up to 1000 hashes (SHA-256, MD5, SHA-1, any case) Cynet found malicious in this tenant; one result per distinct hash",
+      signed: true,
+      body: VerdictRequest,
+      responses: { 200: { description: "Verdicts", schema: VerdictResponse }, ...SIGNED_ERRORS },
+    },
+    handler: verdicts,
+  },
+];
