@@ -98,9 +98,10 @@ const vars = ensureDevVars();
 const migrate = spawnSync("wrangler", ["d1", "migrations", "apply", "DB", "--local", "--persist-to", persistTo], { cwd: root, env, stdio: "inherit" });
 if (migrate.status !== 0) process.exit(migrate.status ?? 1);
 
-run("cynet-sim", ["dev", "-c", "dev/cynet-sim/wrangler.toml", "--ip", "127.0.0.1", "--port", String(ports.cynet), "--persist-to", persistTo, "--inspector-port", "0", "--show-interactive-dev-session=false"]);
+// Each Worker keeps its state in its own folder: three runtimes sharing one SQLite folder lock each other out.
+run("cynet-sim", ["dev", "-c", "dev/cynet-sim/wrangler.toml", "--ip", "127.0.0.1", "--port", String(ports.cynet), "--persist-to", join(persistTo, "cynet-sim"), "--inspector-port", "0", "--show-interactive-dev-session=false"]);
 run("dev-host", [
-  "dev", "-c", "dev/host/wrangler.toml", "--ip", "127.0.0.1", "--port", String(ports.host), "--persist-to", persistTo, "--inspector-port", "0", "--show-interactive-dev-session=false",
+  "dev", "-c", "dev/host/wrangler.toml", "--ip", "127.0.0.1", "--port", String(ports.host), "--persist-to", join(persistTo, "dev-host"), "--inspector-port", "0", "--show-interactive-dev-session=false",
   "--var", `PLUGIN_URL:http://127.0.0.1:${ports.plugin}`,
   "--var", `HOST_SIGNING_SECRET:${vars.HOST_SIGNING_SECRET ?? ""}`,
 ]);

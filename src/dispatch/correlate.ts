@@ -1,11 +1,12 @@
 /**
  * Scan correlation (host contract §3.2). For the detections of one "match" outbox row: learn
  * the files' MD5 and SHA-1 from Cynet (once per hash, bounded, never blocking the SHA-256
- * path), search the host's scans by every hash known, and write one IR request per
- * (scan, hash) and one note per (scan, hash, endpoint) as outbox rows. Their idempotency keys
- * are unique in D1, so a match seen again, in any later run, adds nothing.
+ * path), search the host's scans by every hash known, and write one IR request and one note
+ * per (scan, hash) as outbox rows. When the file later turns up on endpoints the note did not
+ * name, a follow-up note names them (no second IR request). Idempotency keys are unique in D1,
+ * so a match seen again, in any later run, adds nothing.
  */
-import { and, count, eq, inArray, sql } from "drizzle-orm";
+import { and, eq, inArray, sql } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
 import { fetchFile, type CynetSession } from "../cynet/client";
 import { openSession } from "../cynet/session";
@@ -24,7 +25,7 @@ import type { OutboxRow } from "./deliver";
 export const MAX_FILE_LOOKUPS_PER_ROW = 40;
 /** Times a failed file lookup is tried again (in later rows) before the hash is left SHA-256 only. */
 export const MAX_FILE_LOOKUP_ATTEMPTS = 3;
-/** Notes one scan and hash get for distinct endpoints; past it, the IR request already tells the story. */
+/** Notes one scan and hash get in all (the first and follow-ups); past it, a spreading file is the IR team's case already. */
 export const MAX_NOTES_PER_SCAN_HASH = 10;
 
 const MD5 = /^[0-9a-f]{32}$/;
@@ -164,17 +165,24 @@ export async function correlate(env: Env, db: Database, row: OutboxRow, now: Dat
         .onConflictDoNothing()
         .returning({ id: outbox.id }),
     );
-    const [{ notes } = { notes: 0 }] = await db
-      .select({ notes: count() })
+    // One note per (scan, hash) for the endpoints known when it matched. Detections from later
+    // syncs on endpoints not yet named get one follow-up note per batch, up to
+    // MAX_NOTES_PER_SCAN_HASH in all; the rest of the run that matched (a backfill's later
+    // pages) adds none, so a backfill leaves one note per scan, not one per page.
+    const earlier = await db
+      .select({ payload: outbox.payload })
       .from(outbox)
       .where(and(eq(outbox.tenantId, row.tenantId), eq(outbox.kind, "note"), sql`substr(${outbox.idempotencyKey}, 1, ${notePrefix.length}) = ${notePrefix}`));
-    const byEndpoint = new Map<string, number[]>();
-    for (const d of onFile) byEndpoint.set(endpointOf(d), [...(byEndpoint.get(endpointOf(d)) ?? []), d.alertId]);
-    for (const [endpoint, alertIds] of [...byEndpoint].slice(0, Math.max(0, MAX_NOTES_PER_SCAN_HASH - notes))) {
+    const named = new Set(earlier.flatMap((n) => n.payload?.endpoints ?? []));
+    const matchedInRun = Math.min(...earlier.map((n) => n.payload?.runId ?? Number.MAX_SAFE_INTEGER));
+    const fresh = onFile.filter((d) => !named.has(endpointOf(d)) && (earlier.length === 0 || d.runId > matchedInRun));
+    if (fresh.length > 0 && earlier.length < MAX_NOTES_PER_SCAN_HASH) {
+      const endpoints = [...new Set(fresh.map(endpointOf))].sort();
+      const key = earlier.length === 0 ? `${notePrefix}first` : `${notePrefix}${await digest(endpoints.join("\n"))}`;
       statements.push(
         db
           .insert(outbox)
-          .values({ tenantId: row.tenantId, kind: "note", alertIds, payload: { ...base, endpoint }, idempotencyKey: `${notePrefix}${await digest(endpoint)}`, nextAttemptAt: now, createdAt: now })
+          .values({ tenantId: row.tenantId, kind: "note", alertIds: fresh.map((d) => d.alertId), payload: { ...base, endpoints, followUp: earlier.length > 0, runId: Math.max(...fresh.map((d) => d.runId)) }, idempotencyKey: key, nextAttemptAt: now, createdAt: now })
           .onConflictDoNothing()
           .returning({ id: outbox.id }),
       );

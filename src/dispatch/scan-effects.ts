@@ -16,16 +16,20 @@ const CYNET_CRITICAL = 5;
 
 const byTime = (a: DetectionRow, b: DetectionRow) => a.detectedAt.getTime() - b.detectedAt.getTime();
 
-/** The note on the scan: "Cynet found this file malicious on endpoint X at T". */
+/** The note on the scan: "Cynet found this file malicious on endpoint X at T", and where else. */
 export function scanNote(match: ScanMatchPayload, found: DetectionRow[]): NoteRequest {
-  const first = [...found].sort(byTime)[0];
-  const endpoint = match.endpoint ?? (first ? endpointOf(first) : "an endpoint");
-  const at = first ? first.detectedAt.toISOString() : "an unknown time";
-  const file = match.fileName ?? first?.fileName ?? "this file";
-  const alert = first ? ` Cynet alert ${first.alertId}${first.incidentName ? ` (${first.incidentName})` : ""}, severity ${severityLabel(first.cynetSeverity)}.` : "";
+  const sorted = [...found].sort(byTime);
+  const firstSeen = new Map<string, DetectionRow>();
+  for (const d of sorted) if (!firstSeen.has(endpointOf(d))) firstSeen.set(endpointOf(d), d);
+  const [head, ...rest] = [...firstSeen.values()];
+  const file = match.fileName ?? head?.fileName ?? "this file";
+  const where = head ? `on endpoint ${endpointOf(head)} at ${head.detectedAt.toISOString()}` : "on an endpoint";
+  const also = rest.length ? ` Also on ${rest.map((d) => `${endpointOf(d)} at ${d.detectedAt.toISOString()}`).join(", ")}.` : "";
+  const alert = head ? ` Cynet alert ${head.alertId}${head.incidentName ? ` (${head.incidentName})` : ""}, severity ${severityLabel(head.cynetSeverity)}.` : "";
+  const tail = match.followUp ? " The IR request for this scan is already open." : " An IR request was opened for this scan.";
   return {
     author: "Cynet",
-    text: `Cynet found this file malicious on endpoint ${endpoint} at ${at}. File: ${file}, SHA-256 ${match.sha256}.${alert} An IR request was opened for this scan.`,
+    text: `Cynet found this file malicious ${where}.${also} File: ${file}, SHA-256 ${match.sha256}.${alert}${tail}`.slice(0, 4000),
   };
 }
 

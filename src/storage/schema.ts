@@ -150,8 +150,11 @@ export interface ScanMatchPayload {
   matchedHash: string;
   fileName: string | null;
   scannedAt: string | null;
-  /** The endpoint a note is about (notes are one per scan, hash and endpoint). */
-  endpoint?: string;
+  /** The endpoints a note names; a follow-up note names only endpoints earlier notes did not. */
+  endpoints?: string[];
+  followUp?: boolean;
+  /** The sync run whose detections a note names. */
+  runId?: number;
 }
 
 /**

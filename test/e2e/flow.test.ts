@@ -5,7 +5,7 @@
  * then High "Malicious File in Endpoint" events, Cynet's note on a scan and the IR request.
  *
  * It starts `node scripts/start.ts` itself (own process group, fresh state folder) and stops it
- * at the end, pass or fail. A screenshot of each step goes to test/e2e/screenshots/.
+ * at the end, pass or fail. A screenshot of each step goes to test/artifacts/screenshots/ (not committed).
  *
  * Run: npm run test:e2e   (Node 22; CHROMIUM_PATH overrides /usr/bin/chromium)
  */
@@ -19,7 +19,7 @@ import { join, resolve } from "node:path";
 import { chromium, type Browser, type Locator, type Page } from "playwright-core";
 
 const root = resolve(import.meta.dirname, "../..");
-const shotsDir = join(root, "test/e2e/screenshots");
+const shotsDir = join(root, "test/artifacts/screenshots");
 const devVarsPath = join(root, ".dev.vars");
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const PORT_RANGE = { from: 18800, to: 18899 };
