@@ -4,6 +4,7 @@
  * read under a size cap, and upstream error bodies kept out of anything a user sees.
  */
 
+import { countSubrequest } from "../observability/meter";
 import type { Env } from "../env";
 
 /** Longest the plugin waits for one Cynet call; a page of 100 alerts answers in well under it. */
@@ -98,6 +99,7 @@ export async function cynetRequest(
 ): Promise<unknown> {
   const { url, extraHeaders } = resolve(target, pathAndQuery);
   let response: Response;
+  countSubrequest();
   try {
     response = await fetch(url, {
       method,

@@ -2,6 +2,7 @@
  * Calls to the host API (contract §4): bearer token, an Idempotency-Key on every POST, every
  * answer validated. Failures are sorted into "retry later" and "will not get better".
  */
+import { countSubrequest } from "../observability/meter";
 import type { z } from "zod";
 import type { Env } from "../env";
 import {
@@ -47,6 +48,7 @@ function retryAfter(value: string | null): number | undefined {
 async function post<T>(env: Env, path: string, body: unknown, idempotencyKey: string, answer: z.ZodType<T>): Promise<T> {
   const url = new URL(path, env.HOST_API_URL.endsWith("/") ? env.HOST_API_URL : `${env.HOST_API_URL}/`);
   let response: Response;
+  countSubrequest();
   try {
     response = await fetch(url, {
       method: "POST",
