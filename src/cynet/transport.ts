@@ -99,7 +99,7 @@ export async function cynetRequest(
 ): Promise<unknown> {
   const { url, extraHeaders } = resolve(target, pathAndQuery);
   let response: Response;
-  countSubrequest();
+  countSubrequest("cynet");
   try {
     response = await fetch(url, {
       method,

@@ -10,7 +10,7 @@ import { describeError } from "../http/errors";
 import type { QueueMessage } from "../queues";
 import { database } from "../storage/db";
 import { outbox } from "../storage/schema";
-import { deliverRow, dispatchDelaySeconds } from "./deliver";
+import { deliverGroup, dispatchDelaySeconds, type OutboxRow } from "./deliver";
 import { DispatchMessage } from "./messages";
 
 async function rowsOf(env: Env, message: DispatchMessage) {
@@ -22,8 +22,16 @@ async function rowsOf(env: Env, message: DispatchMessage) {
   return { db, rows };
 }
 
-/** Consumes a batch from the dispatch queue. */
+/**
+ * Consumes a batch from the dispatch queue. The pending rows of all its messages are
+ * delivered together: "match" rows of one tenant as one group (one correlation), every other
+ * row on its own. A message is acked when all its rows are delivered or recorded as refused,
+ * and retried with the longest backoff any of its rows asked for otherwise.
+ */
 export async function consumeDispatchBatch(batch: MessageBatch<QueueMessage>, env: Env, _ctx: ExecutionContext): Promise<void> {
+  const db = database(env.DB);
+  const work: Array<{ message: Message<QueueMessage>; ids: number[] }> = [];
+  const pending = new Map<number, OutboxRow>();
   for (const message of batch.messages) {
     const parsed = DispatchMessage.safeParse(message.body);
     if (!parsed.success) {
@@ -32,19 +40,38 @@ export async function consumeDispatchBatch(batch: MessageBatch<QueueMessage>, en
       continue;
     }
     try {
-      const { db, rows } = await rowsOf(env, parsed.data);
-      let retryDelay: number | undefined;
-      for (const row of rows) {
-        if (row.state !== "pending") continue;
-        const result = await deliverRow(env, db, row);
-        if (result.outcome === "retry") retryDelay = Math.max(retryDelay ?? 0, result.delaySeconds);
-      }
-      if (retryDelay === undefined) message.ack();
-      else message.retry({ delaySeconds: retryDelay });
+      const { rows } = await rowsOf(env, parsed.data);
+      for (const row of rows) if (row.state === "pending") pending.set(row.id, row);
+      work.push({ message, ids: rows.filter((r) => r.state === "pending").map((r) => r.id) });
     } catch (err) {
-      console.error(JSON.stringify({ level: "error", msg: "dispatch failed; message retried", tenantId: parsed.data.tenantId, error: describeError(err) }));
+      console.error(JSON.stringify({ level: "error", msg: "dispatch rows unreadable; message retried", tenantId: parsed.data.tenantId, error: describeError(err) }));
       message.retry({ delaySeconds: dispatchDelaySeconds(message.attempts) });
     }
+  }
+
+  const groups = new Map<string, OutboxRow[]>();
+  for (const row of pending.values()) {
+    const key = row.kind === "match" ? `match:${row.tenantId}` : `row:${row.id}`;
+    groups.set(key, [...(groups.get(key) ?? []), row]);
+  }
+  const outcome = new Map<number, { retryDelay?: number; crashed?: boolean }>();
+  // Events, notes and IR requests first, then the matching that creates more of them.
+  const ordered = [...groups.values()].sort((a, b) => Number(a[0]!.kind === "match") - Number(b[0]!.kind === "match"));
+  for (const group of ordered) {
+    try {
+      const result = await deliverGroup(env, db, group);
+      for (const row of group) outcome.set(row.id, result.outcome === "retry" ? { retryDelay: result.delaySeconds } : {});
+    } catch (err) {
+      console.error(JSON.stringify({ level: "error", msg: "dispatch failed; message retried", tenantId: group[0]!.tenantId, kind: group[0]!.kind, error: describeError(err) }));
+      for (const row of group) outcome.set(row.id, { crashed: true });
+    }
+  }
+
+  for (const { message, ids } of work) {
+    const results = ids.map((id) => outcome.get(id) ?? {});
+    const delays = results.map((r) => (r.crashed ? dispatchDelaySeconds(message.attempts) : r.retryDelay)).filter((d): d is number => d !== undefined);
+    if (delays.length === 0) message.ack();
+    else message.retry({ delaySeconds: Math.max(...delays) });
   }
 }
 

@@ -21,13 +21,19 @@ import { loadKeyRing } from "../storage/secrets";
 import { findTenant } from "../storage/tenants";
 import type { OutboxRow } from "./deliver";
 
-/** File lookups one row may make: a page holds at most 100 detections, far fewer distinct files. */
-export const MAX_FILE_LOOKUPS_PER_ROW = 40;
+/** File lookups one correlation may make; hashes past it are looked up by a follow-up match row. */
+export const MAX_FILE_LOOKUPS_PER_CORRELATION = 50;
+/** File lookups in flight at once: Workers allow six simultaneous open connections. */
+const FILE_LOOKUP_CONCURRENCY = 6;
+/** file_hashes rows per multi-row upsert: 7 columns under D1's 100 bound parameters. */
+const FILE_HASH_ROWS_PER_INSERT = 14;
 /** Times a failed file lookup is tried again (in later rows) before the hash is left SHA-256 only. */
 export const MAX_FILE_LOOKUP_ATTEMPTS = 3;
 /** Notes one scan and hash get in all (the first and follow-ups); past it, a spreading file is the IR team's case already. */
 export const MAX_NOTES_PER_SCAN_HASH = 10;
 
+/** Ids per `IN (...)` lookup, under D1's 100 bound parameters with the tenant id. */
+const ALERT_IDS_PER_QUERY = 99;
 const MD5 = /^[0-9a-f]{32}$/;
 const SHA1 = /^[0-9a-f]{40}$/;
 
@@ -44,43 +50,72 @@ export function endpointOf(d: Pick<DetectionRow, "hostName" | "hostIp">): string
   return d.hostName ?? d.hostIp ?? "unknown endpoint";
 }
 
-/** Learns MD5/SHA-1 for hashes not known yet; a Cynet failure is recorded and skipped, never thrown. */
-async function learnFileHashes(env: Env, db: Database, tenantId: string, sha256s: string[], now: Date): Promise<void> {
-  const known = await db.select().from(fileHashes).where(and(eq(fileHashes.tenantId, tenantId), inArray(fileHashes.sha256, sha256s)));
+/** The tenant's file_hashes rows for these SHA-256s, read in chunks under D1's parameter bound. */
+async function selectFileHashes(db: Database, tenantId: string, sha256s: string[]) {
+  const rows: Array<typeof fileHashes.$inferSelect> = [];
+  for (let i = 0; i < sha256s.length; i += ALERT_IDS_PER_QUERY) {
+    rows.push(...(await db.select().from(fileHashes).where(and(eq(fileHashes.tenantId, tenantId), inArray(fileHashes.sha256, sha256s.slice(i, i + ALERT_IDS_PER_QUERY))))));
+  }
+  return rows;
+}
+
+/**
+ * Learns MD5/SHA-1 for hashes not known yet; a Cynet failure is recorded and skipped, never
+ * thrown. Returns false when Cynet could not be asked at all (no usable session).
+ */
+async function learnFileHashes(env: Env, db: Database, tenantId: string, sha256s: string[], now: Date): Promise<boolean> {
+  const known = await selectFileHashes(db, tenantId, sha256s);
   const byHash = new Map(known.map((k) => [k.sha256, k]));
   const toLearn = sha256s.filter((h) => {
     const k = byHash.get(h);
     return !k || (k.state === "failed" && k.attempts < MAX_FILE_LOOKUP_ATTEMPTS);
   });
-  if (toLearn.length === 0) return;
+  if (toLearn.length === 0) return true;
   const tenant = await findTenant(db, tenantId);
-  if (!tenant?.orgUrl || !tenant.clientId || !tenant.username || tenant.state !== "active") return;
+  if (!tenant?.orgUrl || !tenant.clientId || !tenant.username || tenant.state !== "active") return false;
   let session: CynetSession;
   try {
     const ring = await loadKeyRing(env.CREDENTIALS_KEY);
     session = await openSession(db, ring, { id: tenant.id, orgUrl: tenant.orgUrl, clientId: tenant.clientId, username: tenant.username }, cynetTarget(env, tenant.orgUrl), now);
   } catch (err) {
     console.warn(JSON.stringify({ level: "warn", msg: "file lookups skipped: no Cynet session", tenantId, error: describeError(err) }));
-    return;
+    return false;
   }
-  const statements: BatchItem<"sqlite">[] = [];
-  for (const sha256 of toLearn.slice(0, MAX_FILE_LOOKUPS_PER_ROW)) {
+  const learned: Array<typeof fileHashes.$inferInsert> = [];
+  const queue = toLearn.slice(0, MAX_FILE_LOOKUPS_PER_CORRELATION);
+  const lookUp = async (sha256: string) => {
     const attempts = (byHash.get(sha256)?.attempts ?? 0) + 1;
-    let values: typeof fileHashes.$inferInsert;
     try {
       const file = await fetchFile(session, sha256);
       const md5 = file.md5?.trim().toLowerCase();
       const sha1 = file.sha1?.trim().toLowerCase();
-      values = { tenantId, sha256, md5: md5 && MD5.test(md5) ? md5 : null, sha1: sha1 && SHA1.test(sha1) ? sha1 : null, state: "known", attempts, lookedUpAt: now };
+      learned.push({ tenantId, sha256, md5: md5 && MD5.test(md5) ? md5 : null, sha1: sha1 && SHA1.test(sha1) ? sha1 : null, state: "known", attempts, lookedUpAt: now });
     } catch (err) {
       if (!(err instanceof CynetError)) throw err;
       // A 404 is an answer: Cynet has no record, so there is nothing more to learn.
       const state = err.failure === "http" && err.status === 404 ? "known" : "failed";
-      values = { tenantId, sha256, md5: null, sha1: null, state, attempts, lookedUpAt: now };
+      learned.push({ tenantId, sha256, md5: null, sha1: null, state, attempts, lookedUpAt: now });
     }
-    statements.push(db.insert(fileHashes).values(values).onConflictDoUpdate({ target: [fileHashes.tenantId, fileHashes.sha256], set: values }));
+  };
+  await Promise.all(
+    Array.from({ length: FILE_LOOKUP_CONCURRENCY }, async () => {
+      for (let next = queue.shift(); next !== undefined; next = queue.shift()) await lookUp(next);
+    }),
+  );
+  const statements: BatchItem<"sqlite">[] = [];
+  for (let i = 0; i < learned.length; i += FILE_HASH_ROWS_PER_INSERT) {
+    statements.push(
+      db
+        .insert(fileHashes)
+        .values(learned.slice(i, i + FILE_HASH_ROWS_PER_INSERT))
+        .onConflictDoUpdate({
+          target: [fileHashes.tenantId, fileHashes.sha256],
+          set: { md5: sql`excluded.md5`, sha1: sql`excluded.sha1`, state: sql`excluded.state`, attempts: sql`excluded.attempts`, lookedUpAt: sql`excluded.looked_up_at` },
+        }),
+    );
   }
   if (statements.length) await db.batch(statements as [BatchItem<"sqlite">, ...BatchItem<"sqlite">[]]);
+  return true;
 }
 
 /** Splits hashes into scans/search bodies of at most MAX_HASHES_PER_SEARCH in all. */
@@ -94,15 +129,26 @@ function searchChunks(hashes: Array<{ type: "sha256" | "md5" | "sha1"; hash: str
   return chunks;
 }
 
-/** Runs correlation for one "match" row; returns the ids of the IR request and note rows it created. */
-export async function correlate(env: Env, db: Database, row: OutboxRow, now: Date): Promise<number[]> {
-  if (row.alertIds.length === 0) return [];
-  const found = await db.select().from(detections).where(and(eq(detections.tenantId, row.tenantId), inArray(detections.alertId, row.alertIds)));
+/**
+ * Runs correlation for "match" rows of one tenant together (the rows of one sync invocation
+ * arrive in one queue batch), so hashes are looked up and searched once and search calls go
+ * out full. Returns the ids of the IR request and note rows it created.
+ */
+export async function correlate(env: Env, db: Database, group: OutboxRow[], now: Date): Promise<number[]> {
+  const row = group[0];
+  if (!row) return [];
+  const alertIds = [...new Set(group.flatMap((r) => r.alertIds))];
+  if (alertIds.length === 0) return [];
+  const found: DetectionRow[] = [];
+  for (let i = 0; i < alertIds.length; i += ALERT_IDS_PER_QUERY) {
+    found.push(...(await db.select().from(detections).where(and(eq(detections.tenantId, row.tenantId), inArray(detections.alertId, alertIds.slice(i, i + ALERT_IDS_PER_QUERY))))));
+  }
   if (found.length === 0) return [];
+  const groupKey = await digest(group.map((r) => r.id).sort((a, b) => a - b).join(","));
   const sha256s = [...new Set(found.map((d) => d.sha256))];
-  await learnFileHashes(env, db, row.tenantId, sha256s, now);
+  const cynetAsked = await learnFileHashes(env, db, row.tenantId, sha256s, now);
 
-  const files = await db.select().from(fileHashes).where(and(eq(fileHashes.tenantId, row.tenantId), inArray(fileHashes.sha256, sha256s)));
+  const files = await selectFileHashes(db, row.tenantId, sha256s);
   const toSha256 = new Map<string, string>(sha256s.map((h) => [`sha256:${h}`, h]));
   for (const f of files) {
     if (f.md5) toSha256.set(`md5:${f.md5}`, f.sha256);
@@ -115,7 +161,7 @@ export async function correlate(env: Env, db: Database, row: OutboxRow, now: Dat
 
   const matches: Array<ScanMatch & { sha256: string }> = [];
   for (const [i, chunk] of searchChunks(asked).entries()) {
-    const answer = await searchScans(env, row.tenantId, chunk, `${row.idempotencyKey}:search:${i}`);
+    const answer = await searchScans(env, row.tenantId, chunk, `cynet-search:${row.tenantId}:${groupKey}:${i}`);
     for (const m of answer.matches) {
       const sha256 = toSha256.get(`${m.hashType}:${m.hash.toLowerCase()}`);
       if (sha256) matches.push({ ...m, sha256 });
@@ -124,29 +170,43 @@ export async function correlate(env: Env, db: Database, row: OutboxRow, now: Dat
   const statements: BatchItem<"sqlite">[] = [];
   // Files whose lookup failed get another match row: the sweeper sends it after its grace
   // period, so MD5/SHA-1-only scans still match once Cynet answers.
-  const retryable = files.filter((f) => f.state === "failed" && f.attempts < MAX_FILE_LOOKUP_ATTEMPTS);
-  if (retryable.length) {
-    const retryHashes = new Set(retryable.map((f) => f.sha256));
-    const attempt = Math.max(...retryable.map((f) => f.attempts));
-    statements.push(
-      db
-        .insert(outbox)
-        .values({
-          tenantId: row.tenantId,
-          kind: "match",
-          alertIds: found.filter((d) => retryHashes.has(d.sha256)).map((d) => d.alertId),
-          idempotencyKey: `${row.idempotencyKey}:lookup-retry:${attempt}`,
-          nextAttemptAt: now,
-          createdAt: now,
-        })
-        .onConflictDoNothing(),
-    );
+  const fileBySha = new Map(files.map((f) => [f.sha256, f]));
+  // Hashes past this correlation's lookup bound continue in a match row sent right away;
+  // hashes whose lookup failed get one the sweeper sends after its grace period, so a failing
+  // Cynet is asked again at the cron's pace, at most MAX_FILE_LOOKUP_ATTEMPTS times.
+  const unlooked = sha256s.filter((h) => !fileBySha.has(h));
+  const failed = sha256s.filter((h) => {
+    const f = fileBySha.get(h);
+    return f?.state === "failed" && f.attempts < MAX_FILE_LOOKUP_ATTEMPTS;
+  });
+  const followUps: Array<{ hashes: string[]; key: string; sendNow: boolean }> = [
+    { hashes: unlooked, key: `cynet-match-next:${row.tenantId}:${groupKey}`, sendNow: true },
+    { hashes: failed, key: `cynet-match-retry:${row.tenantId}:${groupKey}:${Math.max(0, ...failed.map((h) => fileBySha.get(h)!.attempts))}`, sendNow: false },
+  ];
+  // Without a Cynet session there is no lookup to continue; the SHA-256 path below still runs.
+  for (const followUp of followUps.filter((f) => cynetAsked && f.hashes.length > 0)) {
+    const hashes = new Set(followUp.hashes);
+    const insert = db
+      .insert(outbox)
+      .values({ tenantId: row.tenantId, kind: "match", alertIds: found.filter((d) => hashes.has(d.sha256)).map((d) => d.alertId), idempotencyKey: followUp.key, nextAttemptAt: now, createdAt: now })
+      .onConflictDoNothing();
+    statements.push(followUp.sendNow ? insert.returning({ id: outbox.id }) : insert);
   }
 
-  const seen = new Set<string>();
+  // One entry per (scan, hash), with the note-key prefix its notes share.
+  const unique = new Map<string, ScanMatch & { sha256: string; scanKey: string }>();
   for (const m of matches) {
-    if (seen.has(`${m.scanId}:${m.sha256}`)) continue;
-    seen.add(`${m.scanId}:${m.sha256}`);
+    if (!unique.has(`${m.scanId}\n${m.sha256}`)) unique.set(`${m.scanId}\n${m.sha256}`, { ...m, scanKey: `${row.tenantId}:${await digest(m.scanId)}:${m.sha256}` });
+  }
+  // Notes already written for these (scan, hash) pairs, in one query: every prefix has the same length.
+  const prefixes = [...unique.values()].map((m) => `cynet-note:${m.scanKey}:`);
+  const earlierNotes = prefixes.length
+    ? await db
+        .select({ key: outbox.idempotencyKey, payload: outbox.payload })
+        .from(outbox)
+        .where(and(eq(outbox.tenantId, row.tenantId), eq(outbox.kind, "note"), sql`substr(${outbox.idempotencyKey}, 1, ${prefixes[0]!.length}) in (select value from json_each(${JSON.stringify(prefixes)}))`))
+    : [];
+  for (const m of unique.values()) {
     const base: ScanMatchPayload = {
       scanId: m.scanId,
       sha256: m.sha256,
@@ -156,12 +216,11 @@ export async function correlate(env: Env, db: Database, row: OutboxRow, now: Dat
       scannedAt: m.scannedAt ?? null,
     };
     const onFile = found.filter((d) => d.sha256 === m.sha256);
-    const scanKey = `${row.tenantId}:${await digest(m.scanId)}:${m.sha256}`;
-    const notePrefix = `cynet-note:${scanKey}:`;
+    const notePrefix = `cynet-note:${m.scanKey}:`;
     statements.push(
       db
         .insert(outbox)
-        .values({ tenantId: row.tenantId, kind: "ir_request", alertIds: onFile.map((d) => d.alertId), payload: base, idempotencyKey: `cynet-ir:${scanKey}`, nextAttemptAt: now, createdAt: now })
+        .values({ tenantId: row.tenantId, kind: "ir_request", alertIds: onFile.map((d) => d.alertId), payload: base, idempotencyKey: `cynet-ir:${m.scanKey}`, nextAttemptAt: now, createdAt: now })
         .onConflictDoNothing()
         .returning({ id: outbox.id }),
     );
@@ -169,10 +228,7 @@ export async function correlate(env: Env, db: Database, row: OutboxRow, now: Dat
     // syncs on endpoints not yet named get one follow-up note per batch, up to
     // MAX_NOTES_PER_SCAN_HASH in all; the rest of the run that matched (a backfill's later
     // pages) adds none, so a backfill leaves one note per scan, not one per page.
-    const earlier = await db
-      .select({ payload: outbox.payload })
-      .from(outbox)
-      .where(and(eq(outbox.tenantId, row.tenantId), eq(outbox.kind, "note"), sql`substr(${outbox.idempotencyKey}, 1, ${notePrefix.length}) = ${notePrefix}`));
+    const earlier = earlierNotes.filter((n) => n.key.startsWith(notePrefix));
     const named = new Set(earlier.flatMap((n) => n.payload?.endpoints ?? []));
     const matchedInRun = Math.min(...earlier.map((n) => n.payload?.runId ?? Number.MAX_SAFE_INTEGER));
     const fresh = onFile.filter((d) => !named.has(endpointOf(d)) && (earlier.length === 0 || d.runId > matchedInRun));

@@ -3,6 +3,7 @@
  * answered; a resend carries the same Idempotency-Key, so the host answers it instead of
  * recording it twice.
  */
+import { countSubrequest } from "../observability/meter";
 import { and, eq, inArray } from "drizzle-orm";
 import type { Env } from "../env";
 import { describeError } from "../http/errors";
@@ -37,8 +38,9 @@ async function detectionsOf(db: Database, row: OutboxRow) {
   return db.select().from(detections).where(and(eq(detections.tenantId, row.tenantId), inArray(detections.alertId, row.alertIds)));
 }
 
-/** Sends one row; returns outbox rows it created (a match creates IR requests and notes). */
-async function send(env: Env, db: Database, row: OutboxRow, now: Date): Promise<number[]> {
+/** Sends a group (several "match" rows of one tenant, or one row of another kind); returns outbox rows it created. */
+async function send(env: Env, db: Database, group: OutboxRow[], now: Date): Promise<number[]> {
+  const row = group[0]!;
   switch (row.kind) {
     case "events": {
       const rows = await detectionsOf(db, row);
@@ -50,7 +52,7 @@ async function send(env: Env, db: Database, row: OutboxRow, now: Date): Promise<
       return [];
     }
     case "match":
-      return correlate(env, db, row, now);
+      return correlate(env, db, group, now);
     case "note": {
       if (!row.payload) throw new HostError(false, undefined, "note row without its scan match");
       await postScanNote(env, row.tenantId, row.payload.scanId, scanNote(row.payload, await detectionsOf(db, row)), row.idempotencyKey);
@@ -65,20 +67,27 @@ async function send(env: Env, db: Database, row: OutboxRow, now: Date): Promise<
   }
 }
 
-/** Delivers one pending row and records the outcome in D1. */
-export async function deliverRow(env: Env, db: Database, row: OutboxRow, now: Date = new Date()): Promise<Delivery> {
+/**
+ * Delivers a group of pending rows (see send) and records the outcome of each in D1: the
+ * rows share it, as they shared the host calls.
+ */
+export async function deliverGroup(env: Env, db: Database, group: OutboxRow[], now: Date = new Date()): Promise<Delivery> {
+  const first = group[0];
+  if (!first) return { outcome: "delivered" };
+  const ids = group.map((r) => r.id);
+  const attempts = Math.max(...group.map((r) => r.attempts)) + 1;
   let created: number[];
   try {
-    created = await send(env, db, row, now);
+    created = await send(env, db, group, now);
   } catch (err) {
     if (!(err instanceof HostError)) throw err;
-    const attempts = row.attempts + 1;
     const reason = (err.status === undefined ? err.detail : `host answered HTTP ${err.status}: ${err.detail}`).slice(0, MAX_FAILURE_TEXT);
     if (!err.retryable) {
-      await db.update(outbox).set({ state: "failed", attempts, lastError: reason }).where(eq(outbox.id, row.id));
+      await db.update(outbox).set({ state: "failed", attempts, lastError: reason }).where(inArray(outbox.id, ids));
       // The dead-letter consumer raises the alert for every final failure, refused or exhausted.
-      await env.DEAD_LETTER_QUEUE.send({ kind: "dispatch", tenantId: row.tenantId, outboxIds: [row.id] }).catch((e: unknown) =>
-        console.error(JSON.stringify({ level: "error", msg: "dead-letter send failed; the failure stays recorded", tenantId: row.tenantId, outboxId: row.id, error: describeError(e) })),
+      countSubrequest("queue");
+      await env.DEAD_LETTER_QUEUE.send({ kind: "dispatch", tenantId: first.tenantId, outboxIds: ids }).catch((e: unknown) =>
+        console.error(JSON.stringify({ level: "error", msg: "dead-letter send failed; the failure stays recorded", tenantId: first.tenantId, outboxIds: ids, error: describeError(e) })),
       );
       return { outcome: "failed", reason };
     }
@@ -86,11 +95,11 @@ export async function deliverRow(env: Env, db: Database, row: OutboxRow, now: Da
     await db
       .update(outbox)
       .set({ attempts, lastError: reason, nextAttemptAt: new Date(now.getTime() + delaySeconds * 1000) })
-      .where(eq(outbox.id, row.id));
+      .where(inArray(outbox.id, ids));
     return { outcome: "retry", delaySeconds, reason };
   }
-  await db.update(outbox).set({ state: "delivered", attempts: row.attempts + 1, deliveredAt: new Date(), lastError: null }).where(eq(outbox.id, row.id));
+  await db.update(outbox).set({ state: "delivered", attempts, deliveredAt: new Date(), lastError: null }).where(inArray(outbox.id, ids));
   // Rows a match created are enqueued after they are stored; a lost send is the sweeper's.
-  if (created.length) await enqueueDispatch(env, row.tenantId, created);
+  if (created.length) await enqueueDispatch(env, first.tenantId, created);
   return { outcome: "delivered" };
 }

@@ -3,6 +3,7 @@
  * the send, or a lost retry). Delivery is idempotent, so a row enqueued twice is still
  * delivered once.
  */
+import { countSubrequest } from "../observability/meter";
 import { and, eq, inArray, lt } from "drizzle-orm";
 import type { Env } from "../env";
 import { database } from "../storage/db";
@@ -26,6 +27,7 @@ export async function sweepOutbox(env: Env, now: Date): Promise<number> {
   if (orphans.length === 0) return 0;
   for (let i = 0; i < orphans.length; i += SWEEP_CHUNK) {
     const chunk = orphans.slice(i, i + SWEEP_CHUNK);
+    countSubrequest("queue");
     await env.DISPATCH_QUEUE.sendBatch(chunk.map((o) => ({ body: { kind: "dispatch" as const, tenantId: o.tenantId, outboxIds: [o.id] } })));
     // Bump only after the send succeeded: a failed send leaves the rows for the next tick.
     await db

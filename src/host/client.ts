@@ -48,7 +48,7 @@ function retryAfter(value: string | null): number | undefined {
 async function post<T>(env: Env, path: string, body: unknown, idempotencyKey: string, answer: z.ZodType<T>): Promise<T> {
   const url = new URL(path, env.HOST_API_URL.endsWith("/") ? env.HOST_API_URL : `${env.HOST_API_URL}/`);
   let response: Response;
-  countSubrequest();
+  countSubrequest("host");
   try {
     response = await fetch(url, {
       method: "POST",

@@ -14,14 +14,20 @@ export interface Meter {
   d1RowsWritten: number;
   d1RowsRead: number;
   subrequests: number;
+  /** Of the subrequests, calls to Cynet and to the host API. */
+  cynetCalls: number;
+  hostCalls: number;
 }
 
 const current = new AsyncLocalStorage<Meter>();
 
-/** Counts subrequests (fetches, queue sends) against the running invocation, if metered. */
-export function countSubrequest(count = 1): void {
+/** Counts one subrequest (a fetch to Cynet or the host, a queue send) against the running invocation, if metered. */
+export function countSubrequest(target: "cynet" | "host" | "queue"): void {
   const meter = current.getStore();
-  if (meter) meter.subrequests += count;
+  if (!meter) return;
+  meter.subrequests += 1;
+  if (target === "cynet") meter.cynetCalls += 1;
+  if (target === "host") meter.hostCalls += 1;
 }
 
 function record(meter: Meter, results: D1Result[] | D1Result): void {
@@ -82,7 +88,7 @@ export function meteredD1(db: D1Database, meter: Meter): D1Database {
 
 /** Runs one invocation with a metered env and logs what it cost. */
 export async function metered<T>(kind: string, env: Env, run: (env: Env) => Promise<T>): Promise<T> {
-  const meter: Meter = { kind, d1Queries: 0, d1RowsWritten: 0, d1RowsRead: 0, subrequests: 0 };
+  const meter: Meter = { kind, d1Queries: 0, d1RowsWritten: 0, d1RowsRead: 0, subrequests: 0, cynetCalls: 0, hostCalls: 0 };
   try {
     return await current.run(meter, () => run({ ...env, DB: meteredD1(env.DB, meter) }));
   } finally {

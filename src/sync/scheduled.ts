@@ -2,6 +2,7 @@
  * The cron tick: one sync message per active tenant that is due, and the outbox sweeper.
  * The tick itself does no syncing, so it stays small however many tenants there are.
  */
+import { countSubrequest } from "../observability/meter";
 import { and, eq, lte, or, isNull } from "drizzle-orm";
 import { sweepOutbox } from "../dispatch/sweeper";
 import type { Env } from "../env";
@@ -32,7 +33,10 @@ export async function fanOutSyncs(env: Env, now: Date): Promise<number> {
     )
     .limit(MAX_TENANTS_PER_TICK);
   const messages = due.map(({ tenantId }) => ({ body: { kind: "sync", tenantId, reason: "cron", requestedAt: now.toISOString() } satisfies SyncMessage }));
-  for (let i = 0; i < messages.length; i += SEND_BATCH_MAX) await env.SYNC_QUEUE.sendBatch(messages.slice(i, i + SEND_BATCH_MAX));
+  for (let i = 0; i < messages.length; i += SEND_BATCH_MAX) {
+    countSubrequest("queue");
+    await env.SYNC_QUEUE.sendBatch(messages.slice(i, i + SEND_BATCH_MAX));
+  }
   return messages.length;
 }
 
