@@ -62,7 +62,12 @@ export const ChannelSettings = z.object({
 export const ChannelError = z.object({ code: z.string(), message: z.string(), at: z.iso.datetime() });
 
 /** Counts of deliveries to the host by state. */
-export const DeliveryCounts = z.object({ pending: z.number().int(), delivered: z.number().int(), failed: z.number().int() });
+export const DeliveryCounts = z.object({
+  pending: z.number().int().describe("Due now: on its way to the host"),
+  scheduled: z.number().int().describe("Waiting for a later attempt: a retry after a host failure, or deferred file lookups"),
+  delivered: z.number().int(),
+  failed: z.number().int().describe("Refused by the host or out of retries; listed at /deliveries, retried by /deliveries/retry"),
+});
 export type DeliveryCounts = z.infer<typeof DeliveryCounts>;
 
 /** The sync's health, last run and next run. */

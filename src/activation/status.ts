@@ -16,10 +16,15 @@ export async function loadChannelStatus(db: Database, tenantId: string, now: Dat
     db.query.syncState.findFirst({ where: eq(syncState.tenantId, tenantId) }),
     db.query.syncRuns.findFirst({ where: eq(syncRuns.tenantId, tenantId), orderBy: desc(syncRuns.id) }),
     db
-      .select({ kind: outbox.kind, state: outbox.state, rows: sql<number>`count(*)`, items: sql<number>`sum(max(json_array_length(${outbox.alertIds}), 1))` })
+      .select({
+        kind: outbox.kind,
+        state: sql<"pending" | "delivered" | "failed" | "scheduled">`case when ${outbox.state} = 'pending' and ${outbox.nextAttemptAt} > ${now.getTime()} then 'scheduled' else ${outbox.state} end`,
+        rows: sql<number>`count(*)`,
+        items: sql<number>`sum(max(json_array_length(${outbox.alertIds}), 1))`,
+      })
       .from(outbox)
       .where(eq(outbox.tenantId, tenantId))
-      .groupBy(outbox.kind, outbox.state),
+      .groupBy(sql`1`, sql`2`),
   ]);
   const deliveries = emptyDeliveries();
   for (const c of counts) {
@@ -64,7 +69,7 @@ export async function loadChannelStatus(db: Database, tenantId: string, now: Dat
 }
 
 function emptyDeliveries(): ChannelStatus["deliveries"] {
-  const zero = (): DeliveryCounts => ({ pending: 0, delivered: 0, failed: 0 });
+  const zero = (): DeliveryCounts => ({ pending: 0, scheduled: 0, delivered: 0, failed: 0 });
   return { events: zero(), scanSearches: zero(), notes: zero(), irRequests: zero() };
 }
 

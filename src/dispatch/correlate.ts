@@ -21,8 +21,10 @@ import { loadKeyRing } from "../storage/secrets";
 import { findTenant } from "../storage/tenants";
 import type { OutboxRow } from "./deliver";
 
-/** File lookups one correlation may make; hashes past it are looked up by a follow-up match row. */
-export const MAX_FILE_LOOKUPS_PER_CORRELATION = 50;
+/** File lookups one correlation may make; hashes past it wait for a later tick (see FILE_LOOKUP_DEFER_MS). */
+export const MAX_FILE_LOOKUPS_PER_CORRELATION = 100;
+/** How long hashes past the lookup bound wait; the sweeper then sends their match row at the cron's pace. */
+export const FILE_LOOKUP_DEFER_MS = 5 * 60_000;
 /** File lookups in flight at once: Workers allow six simultaneous open connections. */
 const FILE_LOOKUP_CONCURRENCY = 6;
 /** file_hashes rows per multi-row upsert: 7 columns under D1's 100 bound parameters. */
@@ -171,26 +173,35 @@ export async function correlate(env: Env, db: Database, group: OutboxRow[], now:
   // Files whose lookup failed get another match row: the sweeper sends it after its grace
   // period, so MD5/SHA-1-only scans still match once Cynet answers.
   const fileBySha = new Map(files.map((f) => [f.sha256, f]));
-  // Hashes past this correlation's lookup bound continue in a match row sent right away;
-  // hashes whose lookup failed get one the sweeper sends after its grace period, so a failing
-  // Cynet is asked again at the cron's pace, at most MAX_FILE_LOOKUP_ATTEMPTS times.
+  // Hashes past this correlation's lookup bound, and hashes whose lookup failed, get a match
+  // row of their own that the sweeper sends on a later tick: a big backfill's MD5/SHA-1
+  // enrichment continues at the cron's pace without holding up events or SHA-256 matches, and
+  // a failing Cynet is asked again at most MAX_FILE_LOOKUP_ATTEMPTS times.
   const unlooked = sha256s.filter((h) => !fileBySha.has(h));
   const failed = sha256s.filter((h) => {
     const f = fileBySha.get(h);
     return f?.state === "failed" && f.attempts < MAX_FILE_LOOKUP_ATTEMPTS;
   });
-  const followUps: Array<{ hashes: string[]; key: string; sendNow: boolean }> = [
-    { hashes: unlooked, key: `cynet-match-next:${row.tenantId}:${groupKey}`, sendNow: true },
-    { hashes: failed, key: `cynet-match-retry:${row.tenantId}:${groupKey}:${Math.max(0, ...failed.map((h) => fileBySha.get(h)!.attempts))}`, sendNow: false },
+  const followUps = [
+    { hashes: unlooked, key: `cynet-match-next:${row.tenantId}:${groupKey}` },
+    { hashes: failed, key: `cynet-match-retry:${row.tenantId}:${groupKey}:${Math.max(0, ...failed.map((h) => fileBySha.get(h)!.attempts))}` },
   ];
   // Without a Cynet session there is no lookup to continue; the SHA-256 path below still runs.
   for (const followUp of followUps.filter((f) => cynetAsked && f.hashes.length > 0)) {
     const hashes = new Set(followUp.hashes);
-    const insert = db
-      .insert(outbox)
-      .values({ tenantId: row.tenantId, kind: "match", alertIds: found.filter((d) => hashes.has(d.sha256)).map((d) => d.alertId), idempotencyKey: followUp.key, nextAttemptAt: now, createdAt: now })
-      .onConflictDoNothing();
-    statements.push(followUp.sendNow ? insert.returning({ id: outbox.id }) : insert);
+    statements.push(
+      db
+        .insert(outbox)
+        .values({
+          tenantId: row.tenantId,
+          kind: "match",
+          alertIds: found.filter((d) => hashes.has(d.sha256)).map((d) => d.alertId),
+          idempotencyKey: followUp.key,
+          nextAttemptAt: new Date(now.getTime() + FILE_LOOKUP_DEFER_MS),
+          createdAt: now,
+        })
+        .onConflictDoNothing(),
+    );
   }
 
   // One entry per (scan, hash), with the note-key prefix its notes share.

@@ -8,12 +8,13 @@ import type { DetectionInput } from "./rule";
 export type SyncStateRow = typeof syncState.$inferSelect;
 export type SyncRunRow = typeof syncRuns.$inferSelect;
 
-/** D1 allows at most 100 bound parameters in one statement. */
-export const D1_MAX_BOUND_PARAMETERS = 100;
-/** Rows per multi-row INSERT into detections: as many as fit under D1's parameter bound. */
-export const DETECTION_ROWS_PER_INSERT = Math.floor(D1_MAX_BOUND_PARAMETERS / Object.keys(getTableColumns(detections)).length);
-/** Alert ids per `IN (...)` lookup, leaving room for the tenant id parameter. */
-const IDS_PER_LOOKUP = D1_MAX_BOUND_PARAMETERS - 1;
+/**
+ * Detection columns as the Drizzle schema names them. A page's new detections go to D1 as one
+ * JSON parameter that SQLite's json_each unpacks: one statement per page whatever its size,
+ * far under D1's bound of 100 parameters a statement, instead of a chunked multi-row INSERT
+ * of 5 rows (17 columns) per statement.
+ */
+const DETECTION_COLUMNS = Object.keys(getTableColumns(detections)).map((key) => ({ key }));
 
 /** Statement that creates the tenant's sync state, or on reconnect clears its run, failures and backoff. */
 export function resetSyncStateStatement(db: Database, tenantId: string, lookbackDays: number, now: Date, resetCursor: boolean): BatchItem<"sqlite"> {
@@ -56,28 +57,35 @@ export async function findRun(db: Database, runId: number): Promise<SyncRunRow |
   return db.query.syncRuns.findFirst({ where: eq(syncRuns.id, runId) });
 }
 
-/** Which of these alert ids the tenant already has. */
+/** Which of these alert ids the tenant already has: one indexed read. */
 export async function existingAlertIds(db: Database, tenantId: string, alertIds: number[]): Promise<Set<number>> {
-  const found = new Set<number>();
-  for (let i = 0; i < alertIds.length; i += IDS_PER_LOOKUP) {
-    const chunk = alertIds.slice(i, i + IDS_PER_LOOKUP);
-    const rows = await db
-      .select({ alertId: detections.alertId })
-      .from(detections)
-      .where(and(eq(detections.tenantId, tenantId), inArray(detections.alertId, chunk)));
-    for (const r of rows) found.add(r.alertId);
-  }
-  return found;
+  if (alertIds.length === 0) return new Set();
+  const rows = await db
+    .select({ alertId: detections.alertId })
+    .from(detections)
+    .where(and(eq(detections.tenantId, tenantId), inArray(detections.alertId, sql`(select value from json_each(${JSON.stringify(alertIds)}))`)));
+  return new Set(rows.map((r) => r.alertId));
 }
 
-/** Chunked multi-row INSERTs of new detections; a row already there (same tenant and alert id) is left alone. */
-export function insertDetectionStatements(db: Database, tenantId: string, runId: number, rows: DetectionInput[], now: Date): BatchItem<"sqlite">[] {
-  const statements: BatchItem<"sqlite">[] = [];
-  for (let i = 0; i < rows.length; i += DETECTION_ROWS_PER_INSERT) {
-    const chunk = rows.slice(i, i + DETECTION_ROWS_PER_INSERT).map((d) => ({ ...d, tenantId, runId, storedAt: now }));
-    statements.push(db.insert(detections).values(chunk).onConflictDoNothing());
-  }
-  return statements;
+/** The INSERT of a page's new detections; a row already there (same tenant and alert id) is left alone. */
+export function insertDetectionsStatement(db: Database, tenantId: string, runId: number, rows: DetectionInput[], now: Date): BatchItem<"sqlite"> {
+  const ms = (d: Date | null) => (d ? d.getTime() : null);
+  const payload = rows.map((d) => ({
+    ...d,
+    tenantId,
+    runId,
+    storedAt: now.getTime(),
+    detectedAt: d.detectedAt.getTime(),
+    firstSeenAt: ms(d.firstSeenAt),
+    lastSeenAt: ms(d.lastSeenAt),
+  }));
+  // Drizzle lists every column of the table in schema order; the SELECT yields them in that order.
+  const values = sql.raw(DETECTION_COLUMNS.map((c) => `j.value ->> '$.${c.key}'`).join(", "));
+  // "where true" lets SQLite tell the upsert clause from a join condition (INSERT ... SELECT).
+  return db
+    .insert(detections)
+    .select(sql`select ${values} from json_each(${JSON.stringify(payload)}) as j where true`)
+    .onConflictDoNothing();
 }
 
 /**

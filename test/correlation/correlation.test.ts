@@ -61,7 +61,7 @@ describe("scan correlation", () => {
     const scans = await hostRecords<{ scanId: string; notes: NoteRecord[] }>(c.tenantId, "scans");
     expect(scans.find((s) => s.scanId === "scan-C")!.notes).toEqual([]);
     const status = await callJson<{ deliveries: Record<string, { delivered: number; failed: number; pending: number }> }>("GET", `/v1/tenants/${c.tenantId}/status`);
-    expect(status.body.deliveries.irRequests).toEqual({ pending: 0, delivered: 3, failed: 0 });
+    expect(status.body.deliveries.irRequests).toEqual({ pending: 0, scheduled: 0, delivered: 3, failed: 0 });
     expect(status.body.deliveries.notes!.delivered).toBe(notes.length);
 
     // A full re-read of Cynet changes nothing at the host.
@@ -99,7 +99,8 @@ describe("scan correlation", () => {
     let ir = await hostRecords<IrRecord>(c.tenantId, "ir-requests");
     expect(ir.map((r) => r.scanId).sort()).toEqual(["scan-A", "scan-D"]);
     await c.world.clearFaults();
-    await handleScheduled(createScheduledController({ scheduledTime: Date.now() + 11 * 60_000, cron: "*/5 * * * *" }), c.env, createExecutionContext());
+    // The failed lookups wait FILE_LOOKUP_DEFER_MS, then the sweeper's grace: a tick 16 minutes on sends them.
+    await handleScheduled(createScheduledController({ scheduledTime: Date.now() + 16 * 60_000, cron: "*/5 * * * *" }), c.env, createExecutionContext());
     await deliverUntilDone(c);
     ir = await hostRecords<IrRecord>(c.tenantId, "ir-requests");
     expect(ir.map((r) => r.scanId).sort()).toEqual(["scan-A", "scan-B", "scan-D"]);
