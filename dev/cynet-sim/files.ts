@@ -23,13 +23,29 @@ export interface FileRecord {
   occurrences: Occurrence[];
 }
 
+/** Alerts by file hash, built once per alert list (and again after alerts are appended), so a lookup is not a scan. */
+const byHashCache = new WeakMap<readonly SimAlert[], { length: number; index: Map<string, SimAlert[]> }>();
+
+function alertsOf(sha256: string, alerts: readonly SimAlert[]): SimAlert[] {
+  let cached = byHashCache.get(alerts);
+  if (!cached || cached.length !== alerts.length) {
+    const index = new Map<string, SimAlert[]>();
+    for (const alert of alerts) {
+      const hash = alertFileHash(alert);
+      if (hash) index.set(hash, [...(index.get(hash) ?? []), alert]);
+    }
+    cached = { length: alerts.length, index };
+    byHashCache.set(alerts, cached);
+  }
+  return cached.index.get(sha256) ?? [];
+}
+
 /** Builds the file record of `file` from the alerts that mention its hash. */
 export function fileRecord(file: SimFile, alerts: readonly SimAlert[]): FileRecord {
   const seen = new Map<string, Occurrence>();
   let firstSeen = file.firstSeen;
   let lastSeen = file.firstSeen;
-  for (const alert of alerts) {
-    if (alertFileHash(alert) !== file.sha256) continue;
+  for (const alert of alertsOf(file.sha256, alerts)) {
     // Every time the simulator writes is ISO-8601 UTC with milliseconds, so strings order like times.
     if (alert.FirstSeenUtc != null && alert.FirstSeenUtc < firstSeen) firstSeen = alert.FirstSeenUtc;
     if (alert.LastSeenUtc > lastSeen) lastSeen = alert.LastSeenUtc;

@@ -13,6 +13,17 @@ import { outbox } from "../storage/schema";
 import { deliverGroup, dispatchDelaySeconds, type OutboxRow } from "./deliver";
 import { DispatchMessage } from "./messages";
 
+/** Host deliveries in flight at once from one batch: Workers allow six open connections per invocation. */
+const DISPATCH_CONCURRENCY = 6;
+
+/** Runs `task` over `items`, at most `limit` at a time. */
+async function eachConcurrently<T>(items: T[], limit: number, task: (item: T) => Promise<void>): Promise<void> {
+  const queue = [...items];
+  await Promise.all(Array.from({ length: Math.min(limit, queue.length) }, async () => {
+    for (let item = queue.shift(); item !== undefined; item = queue.shift()) await task(item);
+  }));
+}
+
 async function rowsOf(env: Env, message: DispatchMessage) {
   const db = database(env.DB);
   const rows = await db
@@ -55,9 +66,9 @@ export async function consumeDispatchBatch(batch: MessageBatch<QueueMessage>, en
     groups.set(key, [...(groups.get(key) ?? []), row]);
   }
   const outcome = new Map<number, { retryDelay?: number; crashed?: boolean }>();
-  // Events, notes and IR requests first, then the matching that creates more of them.
-  const ordered = [...groups.values()].sort((a, b) => Number(a[0]!.kind === "match") - Number(b[0]!.kind === "match"));
-  for (const group of ordered) {
+  // Matching first (its lookups take longest), then everything else, DISPATCH_CONCURRENCY at a time.
+  const ordered = [...groups.values()].sort((a, b) => Number(b[0]!.kind === "match") - Number(a[0]!.kind === "match"));
+  await eachConcurrently(ordered, DISPATCH_CONCURRENCY, async (group) => {
     try {
       const result = await deliverGroup(env, db, group);
       for (const row of group) outcome.set(row.id, result.outcome === "retry" ? { retryDelay: result.delaySeconds } : {});
@@ -65,7 +76,7 @@ export async function consumeDispatchBatch(batch: MessageBatch<QueueMessage>, en
       console.error(JSON.stringify({ level: "error", msg: "dispatch failed; message retried", tenantId: group[0]!.tenantId, kind: group[0]!.kind, error: describeError(err) }));
       for (const row of group) outcome.set(row.id, { crashed: true });
     }
-  }
+  });
 
   for (const { message, ids } of work) {
     const results = ids.map((id) => outcome.get(id) ?? {});

@@ -89,9 +89,10 @@ export function meteredD1(db: D1Database, meter: Meter): D1Database {
 /** Runs one invocation with a metered env and logs what it cost. */
 export async function metered<T>(kind: string, env: Env, run: (env: Env) => Promise<T>): Promise<T> {
   const meter: Meter = { kind, d1Queries: 0, d1RowsWritten: 0, d1RowsRead: 0, subrequests: 0, cynetCalls: 0, hostCalls: 0 };
+  const started = Date.now();
   try {
     return await current.run(meter, () => run({ ...env, DB: meteredD1(env.DB, meter) }));
   } finally {
-    console.log(JSON.stringify({ level: "info", msg: "invocation metrics", ...meter }));
+    console.log(JSON.stringify({ level: "info", msg: "invocation metrics", ...meter, wallMs: Date.now() - started }));
   }
 }
