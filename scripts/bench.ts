@@ -256,7 +256,9 @@ async function verdicts() {
     malicious = (JSON.parse(res.text) as { results: Array<{ malicious: boolean }> }).results.filter((v) => v.malicious).length;
   }
   await sleep(300);
-  const queries = Math.max(...metrics.filter((m) => m.kind === "http").map((m) => m.d1Queries));
+  const calls = metrics.filter((m) => m.kind === "http");
+  const queries = Math.max(...calls.map((m) => m.d1Queries));
+  const inWorker = median(calls.map((m) => m.wallMs));
 
   // Raw SQLite: the same two indexed lookups the Worker makes, on the same file.
   const lower = [...new Set(asked.map((h) => h.toLowerCase()))];
@@ -281,6 +283,7 @@ async function verdicts() {
     "hashes asked": VERDICT_HASHES,
     "found malicious": malicious,
     "Worker p50 ms (HTTP, signed)": worker.toFixed(1),
+    "of which inside the Worker": inWorker.toFixed(1),
     "raw SQLite p50 ms": rawMs.toFixed(1),
     "ratio": `${(worker / rawMs).toFixed(2)}×`,
     "D1 queries per call": queries,

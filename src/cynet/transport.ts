@@ -5,12 +5,15 @@
  */
 
 import { countSubrequest } from "../observability/meter";
+import { parseRetryAfter } from "../shared/http-time";
 import type { Env } from "../env";
 
 /** Longest the plugin waits for one Cynet call; a page of 100 alerts answers in well under it. */
 export const CYNET_TIMEOUT_MS = 15_000;
 /** Largest Cynet answer read; a page of 100 alerts is a few hundred KB. */
 export const MAX_CYNET_RESPONSE_BYTES = 8 * 1024 * 1024;
+/** Longest Retry-After honoured; the sync's own backoff cap bounds the wait anyway. */
+const MAX_RETRY_AFTER_SECONDS = 2 * 60 * 60;
 /** How much of an upstream error body is kept for the operator's log. */
 const MAX_LOGGED_DETAIL = 200;
 
@@ -81,13 +84,6 @@ async function readCapped(response: Response): Promise<string> {
   return text + decoder.decode();
 }
 
-function parseRetryAfter(value: string | null): number | undefined {
-  if (value === null) return undefined;
-  const seconds = Number(value);
-  if (Number.isFinite(seconds) && seconds >= 0) return seconds;
-  const date = Date.parse(value);
-  return Number.isNaN(date) ? undefined : Math.max(0, Math.ceil((date - Date.now()) / 1000));
-}
 
 /** Calls Cynet and returns the parsed JSON of a 2xx answer; throws CynetError otherwise. */
 export async function cynetRequest(
@@ -125,7 +121,7 @@ export async function cynetRequest(
     throw new CynetError(timedOut ? "timeout" : "unreachable", response.status, "body read failed");
   }
   if (response.status < 200 || response.status >= 300) {
-    throw new CynetError("http", response.status, text.slice(0, MAX_LOGGED_DETAIL), parseRetryAfter(response.headers.get("retry-after")));
+    throw new CynetError("http", response.status, text.slice(0, MAX_LOGGED_DETAIL), parseRetryAfter(response.headers.get("retry-after"), MAX_RETRY_AFTER_SECONDS));
   }
   try {
     return JSON.parse(text) as unknown;

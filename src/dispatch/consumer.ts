@@ -4,7 +4,7 @@
  * retried with backoff. Messages that exhaust their retries land in the dead-letter queue,
  * whose consumer records the rows as failed so they show in status and can be retried.
  */
-import { and, eq, inArray } from "drizzle-orm";
+import { and, eq, inArray, sql } from "drizzle-orm";
 import type { Env } from "../env";
 import { describeError } from "../http/errors";
 import type { QueueMessage } from "../queues";
@@ -12,24 +12,17 @@ import { database } from "../storage/db";
 import { outbox } from "../storage/schema";
 import { deliverGroup, dispatchDelaySeconds, type OutboxRow } from "./deliver";
 import { DispatchMessage } from "./messages";
+import { eachConcurrently } from "../shared/concurrency";
 
 /** Host deliveries in flight at once from one batch: Workers allow six open connections per invocation. */
 const DISPATCH_CONCURRENCY = 6;
-
-/** Runs `task` over `items`, at most `limit` at a time. */
-async function eachConcurrently<T>(items: T[], limit: number, task: (item: T) => Promise<void>): Promise<void> {
-  const queue = [...items];
-  await Promise.all(Array.from({ length: Math.min(limit, queue.length) }, async () => {
-    for (let item = queue.shift(); item !== undefined; item = queue.shift()) await task(item);
-  }));
-}
 
 async function rowsOf(env: Env, message: DispatchMessage) {
   const db = database(env.DB);
   const rows = await db
     .select()
     .from(outbox)
-    .where(and(eq(outbox.tenantId, message.tenantId), inArray(outbox.id, message.outboxIds)));
+    .where(and(eq(outbox.tenantId, message.tenantId), inArray(outbox.id, sql`(select value from json_each(${JSON.stringify(message.outboxIds)}))`)));
   return { db, rows };
 }
 

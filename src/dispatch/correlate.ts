@@ -19,6 +19,7 @@ import type { Database } from "../storage/db";
 import { detections, fileHashes, outbox, type ScanMatchPayload } from "../storage/schema";
 import { loadKeyRing } from "../storage/secrets";
 import { findTenant } from "../storage/tenants";
+import { eachConcurrently } from "../shared/concurrency";
 import type { OutboxRow } from "./deliver";
 
 /** File lookups one correlation may make; hashes past it wait for a later tick (see FILE_LOOKUP_DEFER_MS). */
@@ -62,8 +63,8 @@ async function selectFileHashes(db: Database, tenantId: string, sha256s: string[
 }
 
 /**
- * Learns MD5/SHA-1 for hashes not known yet; a Cynet failure is recorded and skipped, never
- * thrown. Returns false when Cynet could not be asked at all (no usable session).
+ * Learns MD5/SHA-1 for hashes not known yet; a Cynet failure (even logging in) is recorded as a
+ * failed lookup and skipped, never thrown. Returns false when the channel is not active.
  */
 async function learnFileHashes(env: Env, db: Database, tenantId: string, sha256s: string[], now: Date): Promise<boolean> {
   const known = await selectFileHashes(db, tenantId, sha256s);
@@ -80,8 +81,13 @@ async function learnFileHashes(env: Env, db: Database, tenantId: string, sha256s
     const ring = await loadKeyRing(env.CREDENTIALS_KEY);
     session = await openSession(db, ring, { id: tenant.id, orgUrl: tenant.orgUrl, clientId: tenant.clientId, username: tenant.username }, cynetTarget(env, tenant.orgUrl), now);
   } catch (err) {
-    console.warn(JSON.stringify({ level: "warn", msg: "file lookups skipped: no Cynet session", tenantId, error: describeError(err) }));
-    return false;
+    // Counted as failed lookups, so they are tried again on a later tick like any other failure.
+    console.warn(JSON.stringify({ level: "warn", msg: "file lookups failed: no Cynet session", tenantId, error: describeError(err) }));
+    const failed = toLearn.slice(0, MAX_FILE_LOOKUPS_PER_CORRELATION).map((sha256) => ({
+      tenantId, sha256, md5: null, sha1: null, state: "failed" as const, attempts: (byHash.get(sha256)?.attempts ?? 0) + 1, lookedUpAt: now,
+    }));
+    await upsertFileHashes(db, failed);
+    return true;
   }
   const learned: Array<typeof fileHashes.$inferInsert> = [];
   const queue = toLearn.slice(0, MAX_FILE_LOOKUPS_PER_CORRELATION);
@@ -99,17 +105,19 @@ async function learnFileHashes(env: Env, db: Database, tenantId: string, sha256s
       learned.push({ tenantId, sha256, md5: null, sha1: null, state, attempts, lookedUpAt: now });
     }
   };
-  await Promise.all(
-    Array.from({ length: FILE_LOOKUP_CONCURRENCY }, async () => {
-      for (let next = queue.shift(); next !== undefined; next = queue.shift()) await lookUp(next);
-    }),
-  );
+  await eachConcurrently(queue, FILE_LOOKUP_CONCURRENCY, lookUp);
+  await upsertFileHashes(db, learned);
+  return true;
+}
+
+/** Stores lookup results, several rows a statement under D1's parameter bound. */
+async function upsertFileHashes(db: Database, rows: Array<typeof fileHashes.$inferInsert>): Promise<void> {
   const statements: BatchItem<"sqlite">[] = [];
-  for (let i = 0; i < learned.length; i += FILE_HASH_ROWS_PER_INSERT) {
+  for (let i = 0; i < rows.length; i += FILE_HASH_ROWS_PER_INSERT) {
     statements.push(
       db
         .insert(fileHashes)
-        .values(learned.slice(i, i + FILE_HASH_ROWS_PER_INSERT))
+        .values(rows.slice(i, i + FILE_HASH_ROWS_PER_INSERT))
         .onConflictDoUpdate({
           target: [fileHashes.tenantId, fileHashes.sha256],
           set: { md5: sql`excluded.md5`, sha1: sql`excluded.sha1`, state: sql`excluded.state`, attempts: sql`excluded.attempts`, lookedUpAt: sql`excluded.looked_up_at` },
@@ -117,7 +125,6 @@ async function learnFileHashes(env: Env, db: Database, tenantId: string, sha256s
     );
   }
   if (statements.length) await db.batch(statements as [BatchItem<"sqlite">, ...BatchItem<"sqlite">[]]);
-  return true;
 }
 
 /** Splits hashes into scans/search bodies of at most MAX_HASHES_PER_SEARCH in all. */
@@ -162,8 +169,9 @@ export async function correlate(env: Env, db: Database, group: OutboxRow[], now:
   });
 
   const matches: Array<ScanMatch & { sha256: string }> = [];
-  for (const [i, chunk] of searchChunks(asked).entries()) {
-    const answer = await searchScans(env, row.tenantId, chunk, `cynet-search:${row.tenantId}:${groupKey}:${i}`);
+  for (const chunk of searchChunks(asked)) {
+    // Keyed by what is asked: a retry that asks something else must not get the first answer back.
+    const answer = await searchScans(env, row.tenantId, chunk, `cynet-search:${row.tenantId}:${await digest(JSON.stringify(chunk))}`);
     for (const m of answer.matches) {
       const sha256 = toSha256.get(`${m.hashType}:${m.hash.toLowerCase()}`);
       if (sha256) matches.push({ ...m, sha256 });
@@ -186,7 +194,7 @@ export async function correlate(env: Env, db: Database, group: OutboxRow[], now:
     { hashes: unlooked, key: `cynet-match-next:${row.tenantId}:${groupKey}` },
     { hashes: failed, key: `cynet-match-retry:${row.tenantId}:${groupKey}:${Math.max(0, ...failed.map((h) => fileBySha.get(h)!.attempts))}` },
   ];
-  // Without a Cynet session there is no lookup to continue; the SHA-256 path below still runs.
+  // A deactivated channel has no Cynet to ask: no follow-ups, or they would chain forever.
   for (const followUp of followUps.filter((f) => cynetAsked && f.hashes.length > 0)) {
     const hashes = new Set(followUp.hashes);
     statements.push(

@@ -4,7 +4,7 @@
  * recording it twice.
  */
 import { countSubrequest } from "../observability/meter";
-import { and, eq, inArray } from "drizzle-orm";
+import { and, eq, inArray, sql } from "drizzle-orm";
 import type { Env } from "../env";
 import { describeError } from "../http/errors";
 import { HostError, postEventsBatch, postIrRequest, postScanNote } from "../host/client";
@@ -35,7 +35,11 @@ export function dispatchDelaySeconds(attempts: number, retryAfterSeconds?: numbe
 
 async function detectionsOf(db: Database, row: OutboxRow) {
   if (row.alertIds.length === 0) return [];
-  return db.select().from(detections).where(and(eq(detections.tenantId, row.tenantId), inArray(detections.alertId, row.alertIds)));
+  // The ids travel as one JSON parameter: a row may name more alerts than D1's 100 bound parameters.
+  return db
+    .select()
+    .from(detections)
+    .where(and(eq(detections.tenantId, row.tenantId), inArray(detections.alertId, sql`(select value from json_each(${JSON.stringify(row.alertIds)}))`)));
 }
 
 /** Sends a group (several "match" rows of one tenant, or one row of another kind); returns outbox rows it created. */
@@ -45,7 +49,10 @@ async function send(env: Env, db: Database, group: OutboxRow[], now: Date): Prom
     case "events": {
       const rows = await detectionsOf(db, row);
       const hashes = rows.length
-        ? await db.select().from(fileHashes).where(and(eq(fileHashes.tenantId, row.tenantId), inArray(fileHashes.sha256, [...new Set(rows.map((r) => r.sha256))])))
+        ? await db
+            .select()
+            .from(fileHashes)
+            .where(and(eq(fileHashes.tenantId, row.tenantId), inArray(fileHashes.sha256, sql`(select value from json_each(${JSON.stringify([...new Set(rows.map((r) => r.sha256))])}))`)))
         : [];
       const bySha = new Map(hashes.map((h) => [h.sha256, h]));
       if (rows.length) await postEventsBatch(env, row.tenantId, rows.map((r) => detectionEvent(r, bySha.get(r.sha256))), row.idempotencyKey);

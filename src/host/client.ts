@@ -3,6 +3,7 @@
  * answer validated. Failures are sorted into "retry later" and "will not get better".
  */
 import { countSubrequest } from "../observability/meter";
+import { parseRetryAfter } from "../shared/http-time";
 import type { z } from "zod";
 import type { Env } from "../env";
 import {
@@ -21,6 +22,8 @@ import {
 export const HOST_TIMEOUT_MS = 15_000;
 /** How much of a host error body is kept in the failure record. */
 const MAX_ERROR_DETAIL = 300;
+/** Longest Retry-After honoured: a queue message can be delayed 12 hours at most. */
+const MAX_RETRY_AFTER_SECONDS = 12 * 60 * 60;
 /** Statuses that say "try again later" (contract §4); every other 4xx is permanent. */
 const RETRYABLE_4XX = new Set([408, 409, 429]);
 
@@ -37,12 +40,10 @@ export class HostError extends Error {
   }
 }
 
-function retryAfter(value: string | null): number | undefined {
-  if (value === null) return undefined;
-  const seconds = Number(value);
-  if (Number.isFinite(seconds) && seconds >= 0) return seconds;
-  const at = Date.parse(value);
-  return Number.isNaN(at) ? undefined : Math.max(0, Math.ceil((at - Date.now()) / 1000));
+
+/** Removes every occurrence of a secret from text bound for storage or logs. */
+function redact(text: string, secret: string): string {
+  return secret ? text.split(secret).join("[redacted]") : text;
 }
 
 async function post<T>(env: Env, path: string, body: unknown, idempotencyKey: string, answer: z.ZodType<T>): Promise<T> {
@@ -72,11 +73,13 @@ async function post<T>(env: Env, path: string, body: unknown, idempotencyKey: st
   } catch {
     throw new HostError(true, response.status, "the host's answer could not be read");
   }
+  // The host's reason is kept for the admin; a proxy echoing our request must not leak the token.
+  const reason = redact(text, env.HOST_API_TOKEN).slice(0, MAX_ERROR_DETAIL);
   if (response.status >= 500 || RETRYABLE_4XX.has(response.status)) {
-    throw new HostError(true, response.status, text.slice(0, MAX_ERROR_DETAIL), retryAfter(response.headers.get("retry-after")));
+    throw new HostError(true, response.status, reason, parseRetryAfter(response.headers.get("retry-after"), MAX_RETRY_AFTER_SECONDS));
   }
   if (response.status < 200 || response.status >= 300) {
-    throw new HostError(false, response.status, text.slice(0, MAX_ERROR_DETAIL) || `HTTP ${response.status}`);
+    throw new HostError(false, response.status, reason || `HTTP ${response.status}`);
   }
   let json: unknown;
   try {

@@ -2,6 +2,12 @@
 import { CynetError } from "../cynet/transport";
 import { SecretsError } from "../storage/secrets";
 
+/** A run that kept reading full pages past MAX_PAGES_PER_RUN: Cynet is ignoring Offset or Limit. */
+export class RunawayPagingError extends Error {
+  static readonly code = "cynet_paging_runaway";
+  override name = "RunawayPagingError";
+}
+
 export type SyncFailure =
   /** Stops polling: the admin must connect again. */
   | { fatal: true; code: string; message: string }
@@ -12,6 +18,9 @@ export type SyncFailure =
 export function classifySyncError(err: unknown): SyncFailure {
   if (err instanceof SecretsError) {
     return { fatal: true, code: "credentials_unreadable", message: "The stored Cynet credentials cannot be read (the encryption key changed): connect again." };
+  }
+  if (err instanceof RunawayPagingError) {
+    return { fatal: false, code: RunawayPagingError.code, message: "Cynet kept returning full pages far past any real backlog; the run was stopped and the next one starts over." };
   }
   if (!(err instanceof CynetError)) {
     return { fatal: false, code: "internal_error", message: "The sync hit an unexpected error; it will be retried." };

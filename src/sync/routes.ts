@@ -2,6 +2,7 @@
  * The admin's handles on the sync: sync now, backfill from a date, reset the cursor, the run
  * history and the detections learned from Cynet.
  */
+import { DAY_MS } from "../shared/http-time";
 import { and, desc, eq, isNull, lt, or } from "drizzle-orm";
 import { z } from "zod";
 import { ApiError, ErrorBody } from "../http/errors";
@@ -18,7 +19,6 @@ export const MAX_LOOKBACK_DAYS = 365;
 /** Largest page of detections or runs one call returns. */
 export const MAX_LIST_LIMIT = 200;
 const DEFAULT_LIST_LIMIT = 50;
-const DAY_MS = 24 * 60 * 60_000;
 
 const SyncAccepted = z.object({ tenantId: z.string(), queued: z.boolean(), reason: z.string() }).meta({ id: "SyncAccepted" });
 

@@ -5,9 +5,11 @@
  * continuation message. Nothing grows with the backlog: each invocation reads a bounded
  * number of pages.
  */
-import { eq } from "drizzle-orm";
+import { DAY_MS } from "../shared/http-time";
+import { and, eq } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
 import { ALERTS_PAGE_LIMIT, fetchAlertsPage, type CynetSession } from "../cynet/client";
+import { MAX_EVENTS_PER_BATCH } from "../host/schemas";
 import { loginWithStoredPassword, openSession } from "../cynet/session";
 import { CynetError, cynetTarget } from "../cynet/transport";
 import { enqueueDispatch } from "../dispatch/enqueue";
@@ -17,7 +19,7 @@ import { database, type Database } from "../storage/db";
 import { syncRuns, syncState, tenants } from "../storage/schema";
 import { loadKeyRing } from "../storage/secrets";
 import { findTenant } from "../storage/tenants";
-import { classifySyncError } from "./failures";
+import { classifySyncError, RunawayPagingError } from "./failures";
 import type { SyncMessage } from "./messages";
 import { classifyAlert, type DetectionInput } from "./rule";
 import { backoffMs, nextTick } from "./schedule";
@@ -37,11 +39,10 @@ import { requestSync } from "./enqueue";
 export const MAX_PAGES_PER_INVOCATION = 40;
 /** Pages one run may read before it is called broken: 500k alerts, far past any real backlog. */
 export const MAX_PAGES_PER_RUN = 5000;
-/** How long a lease holds: longer than the worst invocation (10 pages × 15 s timeout) so two never overlap. */
+/** How long a lease holds; every stored page renews it, so it only has to outlast one page (15 s timeouts) with room to spare. */
 export const LEASE_MS = 5 * 60_000;
 /** Overlap subtracted from SyncTimeUtc for the next cursor (cynet-api.md, our choice); dedup absorbs the re-read. */
 export const CURSOR_OVERLAP_MS = 5 * 60_000;
-const DAY_MS = 24 * 60 * 60_000;
 
 /** What one invocation did. */
 export type SyncResult = "skipped" | "busy" | "backing_off" | "continued" | "completed" | "failed";
@@ -83,7 +84,7 @@ export async function runSync(env: Env, message: SyncMessage, now: Date = new Da
 
   const settings = { id: tenant.id, orgUrl: tenant.orgUrl, clientId: tenant.clientId, username: tenant.username };
   const target = cynetTarget(env, tenant.orgUrl);
-  let run: SyncRunRow | undefined = leased.runId ? await findRun(db, leased.runId) : undefined;
+  let run: SyncRunRow | undefined = leased.runId ? await findRun(db, tenant.id, leased.runId) : undefined;
   try {
     const ring = await loadKeyRing(env.CREDENTIALS_KEY);
     let session: CynetSession = await openSession(db, ring, settings, target, now);
@@ -103,13 +104,19 @@ export async function runSync(env: Env, message: SyncMessage, now: Date = new Da
     let syncTime = leased.runId === runId ? leased.runSyncTime : null;
     const totals = totalsOf(run);
 
+    const read = (at: number) => {
+      const pending = fetchAlertsPage(session, lastSeen, ALERTS_PAGE_LIMIT, at);
+      // Awaited (and its failure handled) on the next turn of the loop, or dropped with the invocation.
+      pending.catch(() => undefined);
+      return pending;
+    };
+    // The next page is read while this one is stored: Offset is known as soon as a page arrives.
+    let nextPage = read(offset);
     for (let page = 0; page < MAX_PAGES_PER_INVOCATION; page++) {
-      if (totals.pages >= MAX_PAGES_PER_RUN) {
-        throw new CynetError("malformed", 200, `more than ${MAX_PAGES_PER_RUN} full pages in one run`);
-      }
+      if (totals.pages >= MAX_PAGES_PER_RUN) throw new RunawayPagingError();
       let result;
       try {
-        result = await fetchAlertsPage(session, lastSeen, ALERTS_PAGE_LIMIT, offset);
+        result = await nextPage;
       } catch (err) {
         // Tokens expire mid-paging (cynet-api.md): log in again once, then give up.
         if (!(err instanceof CynetError && err.failure === "http" && err.status === 401) || reloggedIn) throw err;
@@ -118,6 +125,9 @@ export async function runSync(env: Env, message: SyncMessage, now: Date = new Da
       }
       const pageTime = new Date();
       syncTime ??= new Date(Date.parse(result.SyncTimeUtc));
+      const complete = result.Entities.length < ALERTS_PAGE_LIMIT;
+      const lastOfInvocation = complete || page === MAX_PAGES_PER_INVOCATION - 1;
+      if (!lastOfInvocation) nextPage = read(offset + result.Entities.length);
 
       const found = new Map<number, DetectionInput>();
       for (const entity of result.Entities) {
@@ -134,17 +144,20 @@ export async function runSync(env: Env, message: SyncMessage, now: Date = new Da
       totals.fetched += result.Entities.length;
       offset += result.Entities.length;
 
-      const complete = result.Entities.length < ALERTS_PAGE_LIMIT;
-      const lastOfInvocation = complete || page === MAX_PAGES_PER_INVOCATION - 1;
       const statements: BatchItem<"sqlite">[] = fresh.length ? [insertDetectionsStatement(db, tenant.id, runId, fresh, pageTime)] : [];
-      const outboxIndex = statements.length;
+      const outboxFrom = statements.length;
       if (fresh.length > 0) {
         const alertIds = fresh.map((d) => d.alertId);
         // Events and scan matching travel separately: a host failing scans/search never holds up events.
-        statements.push(insertPageOutboxStatement(db, "events", tenant.id, runId, totals.pages, alertIds, pageTime));
-        statements.push(insertPageOutboxStatement(db, "match", tenant.id, runId, totals.pages, alertIds, pageTime));
+        // One events call carries at most MAX_EVENTS_PER_BATCH: a page Cynet made bigger than Limit is split.
+        for (let part = 0; part * MAX_EVENTS_PER_BATCH < alertIds.length; part++) {
+          const slice = alertIds.slice(part * MAX_EVENTS_PER_BATCH, (part + 1) * MAX_EVENTS_PER_BATCH);
+          statements.push(insertPageOutboxStatement(db, "events", tenant.id, runId, totals.pages, part, slice, pageTime));
+          statements.push(insertPageOutboxStatement(db, "match", tenant.id, runId, totals.pages, part, slice, pageTime));
+        }
         totals.eventsQueued += fresh.length;
       }
+      const outboxRows = statements.length - outboxFrom;
       statements.push(
         db
           .update(syncRuns)
@@ -174,8 +187,11 @@ export async function runSync(env: Env, message: SyncMessage, now: Date = new Da
         }),
       );
       const results = await db.batch(statements as [BatchItem<"sqlite">, ...BatchItem<"sqlite">[]]);
+      // The state update is guarded by the lease: no row changed means another invocation (or a
+      // reconnect) took it over. What this page stored is deduplicated; stop here.
+      if ((results.at(-1) as D1Result | undefined)?.meta?.changes === 0) return "busy";
       if (fresh.length > 0) {
-        const ids = [results[outboxIndex], results[outboxIndex + 1]].flatMap((r) => (r as Array<{ id: number }>).map((x) => x.id));
+        const ids = results.slice(outboxFrom, outboxFrom + outboxRows).flatMap((r) => (r as Array<{ id: number }>).map((x) => x.id));
         if (ids.length) await enqueueDispatch(env, tenant.id, ids);
       }
       if (complete) return "completed";
@@ -197,15 +213,24 @@ async function recordFailure(db: Database, tenantId: string, leaseId: string, ru
   const statements: BatchItem<"sqlite">[] = [];
   if (failure.fatal) {
     statements.push(
-      db.update(tenants).set({ state: "error", errorCode: failure.code, errorMessage: failure.message, errorAt: now, updatedAt: now }).where(eq(tenants.id, tenantId)),
+      // Only an active channel turns to error: a deactivation meanwhile stands.
+      db
+        .update(tenants)
+        .set({ state: "error", errorCode: failure.code, errorMessage: failure.message, errorAt: now, updatedAt: now })
+        .where(and(eq(tenants.id, tenantId), eq(tenants.state, "active"))),
       updateStateStatement(db, tenantId, leaseId, { runId: null, runLastSeen: null, runSyncTime: null, runOffset: 0, consecutiveFailures: failures, leaseId: null, leaseExpiresAt: null }),
     );
     if (runId) statements.push(db.update(syncRuns).set({ outcome: "failed", finishedAt: now, errorCode: failure.code, errorMessage: failure.message }).where(eq(syncRuns.id, runId)));
   } else {
     const until = new Date(now.getTime() + backoffMs(failures, failure.retryAfterSeconds));
-    // The run and its offset stay: the next attempt resumes where this one stopped.
-    statements.push(updateStateStatement(db, tenantId, leaseId, { consecutiveFailures: failures, backoffUntil: until, nextRunAt: until, leaseId: null, leaseExpiresAt: null }));
-    if (runId) statements.push(db.update(syncRuns).set({ errorCode: failure.code, errorMessage: failure.message }).where(eq(syncRuns.id, runId)));
+    // The run and its offset stay, so the next attempt resumes where this one stopped; unless
+    // the run itself is what failed, then the next one starts over from the cursor.
+    const dropRun = failure.code === RunawayPagingError.code ? { runId: null, runLastSeen: null, runSyncTime: null, runOffset: 0 } : {};
+    statements.push(updateStateStatement(db, tenantId, leaseId, { ...dropRun, consecutiveFailures: failures, backoffUntil: until, nextRunAt: until, leaseId: null, leaseExpiresAt: null }));
+    if (runId) {
+      const ended = failure.code === RunawayPagingError.code ? { outcome: "failed" as const, finishedAt: now } : {};
+      statements.push(db.update(syncRuns).set({ ...ended, errorCode: failure.code, errorMessage: failure.message }).where(eq(syncRuns.id, runId)));
+    }
   }
   await db.batch(statements as [BatchItem<"sqlite">, ...BatchItem<"sqlite">[]]);
 }

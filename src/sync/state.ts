@@ -11,8 +11,8 @@ export type SyncRunRow = typeof syncRuns.$inferSelect;
 /**
  * Detection columns as the Drizzle schema names them. A page's new detections go to D1 as one
  * JSON parameter that SQLite's json_each unpacks: one statement per page whatever its size,
- * far under D1's bound of 100 parameters a statement, instead of a chunked multi-row INSERT
- * of 5 rows (17 columns) per statement.
+ * far under D1's bound of 100 parameters a statement (a multi-row INSERT of 17 columns would
+ * fit 5 rows a statement).
  */
 const DETECTION_COLUMNS = Object.keys(getTableColumns(detections)).map((key) => ({ key }));
 
@@ -53,8 +53,8 @@ export async function startRun(db: Database, tenantId: string, leaseId: string, 
 }
 
 /** The run row by id. */
-export async function findRun(db: Database, runId: number): Promise<SyncRunRow | undefined> {
-  return db.query.syncRuns.findFirst({ where: eq(syncRuns.id, runId) });
+export async function findRun(db: Database, tenantId: string, runId: number): Promise<SyncRunRow | undefined> {
+  return db.query.syncRuns.findFirst({ where: and(eq(syncRuns.id, runId), eq(syncRuns.tenantId, tenantId)) });
 }
 
 /** Which of these alert ids the tenant already has: one indexed read. */
@@ -92,10 +92,10 @@ export function insertDetectionsStatement(db: Database, tenantId: string, runId:
  * Statement adding the outbox row of one kind ("events" or "match") for a page's new
  * detections; returns its id. The key names the run and page, so a replayed page adds nothing.
  */
-export function insertPageOutboxStatement(db: Database, kind: "events" | "match", tenantId: string, runId: number, pageNo: number, alertIds: number[], now: Date) {
+export function insertPageOutboxStatement(db: Database, kind: "events" | "match", tenantId: string, runId: number, pageNo: number, part: number, alertIds: number[], now: Date) {
   return db
     .insert(outbox)
-    .values({ tenantId, kind, alertIds, idempotencyKey: `cynet-${kind}:${tenantId}:${runId}:${pageNo}`, nextAttemptAt: now, createdAt: now })
+    .values({ tenantId, kind, alertIds, idempotencyKey: `cynet-${kind}:${tenantId}:${runId}:${pageNo}:${part}`, nextAttemptAt: now, createdAt: now })
     .onConflictDoNothing()
     .returning({ id: outbox.id });
 }
