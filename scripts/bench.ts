@@ -93,7 +93,14 @@ const peakMemoryMb = () => {
   const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pluginPid}/status`, "utf8"));
   return m ? Number(m[1]) / 1024 : NaN;
 };
-const call = (method: string, path: string, body?: unknown) => callPlugin(pluginUrl, secret, method, path, body);
+/** A signed call; one retry when a kept-alive socket was closed under it (wrangler's dev proxy does). */
+const call = async (method: string, path: string, body?: unknown) => {
+  try {
+    return await callPlugin(pluginUrl, secret, method, path, body);
+  } catch {
+    return callPlugin(pluginUrl, secret, method, path, body);
+  }
+};
 const json = async (url: string, init?: RequestInit) => {
   const r = await fetch(url, init);
   if (!r.ok) throw new Error(`${init?.method ?? "GET"} ${url} → ${r.status} ${await r.text()}`);
@@ -320,6 +327,23 @@ Targets: ≥ 50% of the pure-fetch floor, ≤ 4 D1 rows written and ≤ 0.03 hos
 1000 mixed hashes (SHA-256, MD5 and SHA-1, some upper case, half of the SHA-256 stored) over ${VERDICT_ROWS.toLocaleString("en")} detections of one tenant, p50 of ${VERDICT_REPEATS} calls. Raw SQLite runs the same lookups on the same database file from Node. Target: within 2× of raw SQLite.
 
 ${table([verdict])}
+
+## Reading the figures
+
+- Throughput is below the 50%-of-floor target. The floor only pages and parses; each stored
+  page also costs two D1 round trips (the existing-id read and the page's batch), a queue
+  send, and the zod parse of every alert, and in local workerd each D1 call is an RPC to
+  miniflare's D1 object. The next page is fetched while the current one is stored, so the
+  Cynet round trip is hidden; the D1 round trips are not. End to end adds the dispatch
+  invocations (events, scan search, Cynet file lookups), which local miniflare runs one batch
+  at a time, where Cloudflare runs consumers concurrently.
+- D1 rows written per alert stay under 3: a stored detection writes 3 (row, primary key,
+  sha256 index), and only about 60% of the simulator's alerts are malicious files.
+- File lookups past MAX_FILE_LOOKUPS_PER_CORRELATION are deferred to later cron ticks
+  ("deferred lookup rows"): events and SHA-256 matches do not wait for them.
+- The verdict call's gap to raw SQLite is mostly fixed cost outside the query: the HTTP hop
+  through wrangler's dev proxy, the signature check and JSON of 1000 results ("of which inside
+  the Worker" shows the Worker's own share).
 `;
   writeFileSync(join(root, "BENCHMARKS.md"), report);
   console.log(`bench:\n${report}`);
