@@ -29,6 +29,8 @@ export default defineConfig(async () => {
       setupFiles: ["./test/setup/apply-migrations.ts"],
       include: ["test/**/*.test.ts"],
       exclude: ["test/node/**", "test/e2e/**", "node_modules/**"],
+      // The Worker's info lines (invocation metrics, sync results) would bury the failures; warnings and errors still show.
+      onConsoleLog: (log: string) => !log.includes('"level":"info"'),
       testTimeout: 60_000,
       hookTimeout: 60_000,
     },
