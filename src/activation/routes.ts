@@ -11,11 +11,11 @@ import { ApiError, ErrorBody } from "../http/errors";
 import type { AppContext, Route } from "../http/context";
 import { parseBody, SIGNED_ERRORS, tenantIdOf } from "../http/routes";
 import { CHANNEL_BUNDLE_IDS, manifest } from "../manifest";
-import { resetSyncStateStatement } from "../sync/state";
+import { closeOpenRunsStatement, resetSyncStateStatement } from "../sync/state";
 import { database } from "../storage/db";
 import { loadKeyRing, seal } from "../storage/secrets";
 import { appendHistory, deleteSecret, findTenant, saveEnablement, upsertSecret } from "../storage/tenants";
-import { tenants } from "../storage/schema";
+import { syncState, tenants } from "../storage/schema";
 import { eq } from "drizzle-orm";
 import { requestSync } from "../sync/enqueue";
 
@@ -65,6 +65,7 @@ async function postActivation(c: AppContext): Promise<Response> {
       .set({ ...settings, state: "active", activatedAt: now, errorCode: null, errorMessage: null, errorAt: null, updatedAt: now })
       .where(eq(tenants.id, tenantId)),
     appendHistory(db, { tenantId, action: reconnect ? "reconnected" : "connected", ...settings, at: now }),
+    closeOpenRunsStatement(db, tenantId, "the channel was connected again", now),
     resetSyncStateStatement(db, tenantId, manifest.sync.initialLookbackDays, now, !sameSource),
   ]);
   await requestSync(c.env, tenantId, "activation", now);
@@ -85,6 +86,12 @@ async function deleteActivation(c: AppContext): Promise<Response> {
       .set({ state: "inactive", username: null, errorCode: null, errorMessage: null, errorAt: null, updatedAt: now })
       .where(eq(tenants.id, tenantId)),
     appendHistory(db, { tenantId, action: "deactivated", orgUrl: row.orgUrl, clientId: row.clientId, username: row.username, at: now }),
+    closeOpenRunsStatement(db, tenantId, "the channel was deactivated", now),
+    // The run in progress and its lease go; the cursor stays for a reconnect to the same source.
+    db
+      .update(syncState)
+      .set({ runId: null, runLastSeen: null, runSyncTime: null, runOffset: 0, leaseId: null, leaseExpiresAt: null })
+      .where(eq(syncState.tenantId, tenantId)),
   ]);
   return c.json(await loadChannelStatus(db, tenantId), 200);
 }

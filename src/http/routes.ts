@@ -25,8 +25,12 @@ export const TenantId = z
 
 /** Reads the tenant id from the path, 400 when it is not one. */
 export function tenantIdOf(c: Context): string {
-  const parsed = TenantId.safeParse(c.req.param("tenantId"));
-  if (!parsed.success) throw new ApiError(400, "invalid_tenant_id", "The tenant id in the path is not valid.", "tenantId");
+  const decoded = c.req.param("tenantId");
+  // The router hands over the id percent-decoded; it must also be spelled that way in the path,
+  // so one tenant has one spelling (/v1/tenants/%61cme is not "acme").
+  const raw = new URL(c.req.url).pathname.split("/")[3];
+  const parsed = TenantId.safeParse(decoded);
+  if (!parsed.success || raw !== decoded) throw new ApiError(400, "invalid_tenant_id", "The tenant id in the path is not valid.", "tenantId");
   return parsed.data;
 }
 

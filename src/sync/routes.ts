@@ -12,6 +12,7 @@ import { database, type Database } from "../storage/db";
 import { detections, syncRuns, syncState } from "../storage/schema";
 import { findTenant } from "../storage/tenants";
 import { requestSync } from "./enqueue";
+import { closeOpenRunsStatement } from "./state";
 import { severityLabel, statusLabel } from "../cynet/labels";
 
 /** Furthest back a backfill or lookback may reach; Cynet's retention is undocumented, a year is generous. */
@@ -89,6 +90,7 @@ async function moveCursor(db: Database, tenantId: string, set: Partial<typeof sy
     .where(and(eq(syncState.tenantId, tenantId), or(isNull(syncState.leaseId), lt(syncState.leaseExpiresAt, now))))
     .returning({ tenantId: syncState.tenantId });
   if (!updated) throw new ApiError(409, "sync_in_progress", "A sync is running for this organization; try again when it finishes.");
+  await db.batch([closeOpenRunsStatement(db, tenantId, "the cursor was moved by an admin", now)]);
 }
 
 async function backfill(c: AppContext): Promise<Response> {

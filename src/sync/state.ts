@@ -25,6 +25,17 @@ export function resetSyncStateStatement(db: Database, tenantId: string, lookback
     .onConflictDoUpdate({ target: syncState.tenantId, set: resetCursor ? { ...fresh, cursor: null, lookbackDays } : fresh });
 }
 
+/**
+ * Statement closing any run of the tenant still marked running: a deactivation, reconnect,
+ * backfill or reset abandons it, and the next run starts from the cursor.
+ */
+export function closeOpenRunsStatement(db: Database, tenantId: string, why: string, now: Date): BatchItem<"sqlite"> {
+  return db
+    .update(syncRuns)
+    .set({ outcome: "failed", finishedAt: now, errorCode: "run_abandoned", errorMessage: `Stopped: ${why}.` })
+    .where(and(eq(syncRuns.tenantId, tenantId), eq(syncRuns.outcome, "running")));
+}
+
 /** Takes the tenant's sync lease when it is free or expired; undefined when another invocation holds it. */
 export async function acquireLease(db: Database, tenantId: string, leaseId: string, now: Date, leaseMs: number): Promise<SyncStateRow | undefined> {
   const [row] = await db
