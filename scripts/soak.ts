@@ -14,16 +14,17 @@
  * error in the plugin's log. Prints a table; exits non-zero on any mismatch.
  *
  * Options (environment): SOAK_SECONDS (60), SOAK_ALERTS (3000 per tenant), SOAK_CONNECTIONS
- * (3 per route), SOAK_SETTLE_SECONDS (300), SOAK_VERBOSE=1 (stream the stack's output),
+ * (3 per route), SOAK_SETTLE_SECONDS (960), SOAK_VERBOSE=1 (stream the stack's output),
  * SOAK_LOG_FILE (where the stack's output is written; test/artifacts/soak-stack.log).
  */
 import { spawn } from "node:child_process";
 import { createHmac, randomBytes } from "node:crypto";
-import { createWriteStream, existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { createWriteStream, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { createRequire } from "node:module";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
+import { DatabaseSync } from "node:sqlite";
 import { readDevVars } from "./host-signing.ts";
 
 const require = createRequire(import.meta.url);
@@ -42,7 +43,8 @@ interface CannonResult {
 const SECONDS = Number(process.env.SOAK_SECONDS ?? 60);
 const ALERTS = Number(process.env.SOAK_ALERTS ?? 3000);
 const CONNECTIONS = Number(process.env.SOAK_CONNECTIONS ?? 3);
-const SETTLE_SECONDS = Number(process.env.SOAK_SETTLE_SECONDS ?? 300);
+/** Longest the stack may take to settle after the load: past the sync lease (5 min) and the sweeper's grace (10 min), the plugin's own recovery windows. */
+const SETTLE_SECONDS = Number(process.env.SOAK_SETTLE_SECONDS ?? 960);
 const VERBOSE = !!process.env.SOAK_VERBOSE;
 /** Longest the stack may take to come up on a cold machine. */
 const STARTUP_TIMEOUT_MS = 180_000;
@@ -81,6 +83,9 @@ let output = "";
 let unhandledErrors = 0;
 let alertLines = 0;
 let metricLines = 0;
+/** Set once the stack is up: a runtime reload of the plugin after that drops in-flight work (counted, reported). */
+let ready = false;
+let pluginReloads = 0;
 let pending = "";
 /** The stack's whole output, kept for a look after a failed run (test/artifacts is not committed). */
 const logPath = process.env.SOAK_LOG_FILE ?? join(root, "test/artifacts/soak-stack.log");
@@ -97,6 +102,7 @@ const onOutput = (chunk: Buffer) => {
     if (line.includes('"msg":"unhandled error"')) unhandledErrors += 1;
     if (line.includes('"level":"alert"')) alertLines += 1;
     if (line.includes('"msg":"invocation metrics"')) metricLines += 1;
+    if (ready && line.startsWith("[plugin]") && /Connection status updated|Reloading|Ready on|Local server updated/.test(line)) pluginReloads += 1;
   }
   if (VERBOSE) process.stdout.write(text);
 };
@@ -138,6 +144,7 @@ async function until<T>(probe: () => Promise<T | undefined>, timeoutMs: number, 
 const started = Date.now();
 log(`starting the stack on 127.0.0.1 (plugin :${ports.plugin}, Cynet simulator :${ports.cynet}, dev host :${ports.host}), state in ${persistTo}`);
 await until(async () => (output.includes("Cynet channel is running") ? true : undefined), STARTUP_TIMEOUT_MS, "npm start to come up");
+ready = true;
 log(`stack up in ${((Date.now() - started) / 1000).toFixed(1)} s`);
 
 const secret = readDevVars(devVarsPath).HOST_SIGNING_SECRET ?? fail("no HOST_SIGNING_SECRET in .dev.vars");
@@ -389,6 +396,7 @@ for (let round = 0; Date.now() - settleStarted < SETTLE_SECONDS * 1000; round++)
 }
 const settleSeconds = (Date.now() - settleStarted) / 1000;
 log(settled ? `settled in ${settleSeconds.toFixed(0)} s` : `did not settle in ${SETTLE_SECONDS} s; comparing anyway`);
+if (pluginReloads > 0) log(`the plugin's runtime reloaded ${pluginReloads} time(s) during the run (in-flight invocations and the local queues' delayed retries are lost; the lease expiry and the sweeper recover them)`);
 
 // ---------------------------------------------------------------- compare
 
@@ -474,14 +482,30 @@ console.log(`faults fired: ${firedBefore.join("; ")}`);
 console.log(
   `SOAK seconds=${SECONDS} connections=${CONNECTIONS}x2 verdicts_p50_ms=${verdicts.latency.p50} verdicts_p99_ms=${verdicts.latency.p99} status_p50_ms=${status.latency.p50} status_p99_ms=${status.latency.p99}` +
     ` error_rate_pct=${(((verdicts.errors + verdicts.non2xx + status.errors + status.non2xx) * 100) / Math.max(1, verdicts.requests.total + status.requests.total)).toFixed(2)}` +
-    ` settle_s=${settleSeconds.toFixed(0)} unhandled_errors=${unhandledErrors} alert_log_lines=${alertLines} metric_log_lines=${metricLines} mismatches=${mismatches.length}`,
+    ` settle_s=${settleSeconds.toFixed(0)} unhandled_errors=${unhandledErrors} plugin_reloads=${pluginReloads} alert_log_lines=${alertLines} metric_log_lines=${metricLines} mismatches=${mismatches.length}`,
 );
 stopStack();
-await sleep(1500);
-try {
+await sleep(2500);
+if (mismatches.length) {
+  // What the plugin's D1 says about the stuck work: leases, runs in progress, undelivered rows.
+  try {
+    const dir = join(persistTo, "v3", "d1", "miniflare-D1DatabaseObject");
+    const file = readdirSync(dir).find((f) => f.endsWith(".sqlite") && f !== "metadata.sqlite");
+    const db = new DatabaseSync(join(dir, file!), { readOnly: true });
+    const iso = (ms: unknown) => (typeof ms === "number" ? new Date(ms).toISOString() : ms);
+    for (const r of db.prepare("SELECT tenant_id, lease_id, lease_expires_at, run_id, run_offset, consecutive_failures, backoff_until FROM sync_state").all()) {
+      console.log(`soak: sync_state ${JSON.stringify({ ...r, lease_expires_at: iso(r.lease_expires_at), backoff_until: iso(r.backoff_until) })}`);
+    }
+    for (const r of db.prepare("SELECT tenant_id, kind, state, count(*) AS n, max(attempts) AS attempts, min(next_attempt_at) AS due_from, max(next_attempt_at) AS due_to, max(last_error) AS last_error FROM outbox WHERE state != 'delivered' GROUP BY 1, 2, 3").all()) {
+      console.log(`soak: outbox ${JSON.stringify({ ...r, due_from: iso(r.due_from), due_to: iso(r.due_to) })}`);
+    }
+    db.close();
+  } catch (err) {
+    console.log(`soak: could not read the plugin's D1 for diagnostics: ${String(err)}`);
+  }
+  console.log(`soak: the stack's state is kept in ${persistTo}`);
+} else {
   rmSync(persistTo, { recursive: true, force: true });
-} catch {
-  // best effort
 }
 if (mismatches.length) {
   console.log(`soak: FAILED\n  ${mismatches.join("\n  ")}\nthe stack's output: ${logPath}`);
