@@ -5,9 +5,9 @@
  */
 import { spawn } from "node:child_process";
 import { mkdtempSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { freePort } from "./free-port.ts";
 import { callPlugin, readDevVars } from "./host-signing.ts";
 
 /** Longest the whole stack may take to come up on a cold machine. */
@@ -17,15 +17,6 @@ const EVENTS_TIMEOUT_MS = 90_000;
 
 const root = resolve(import.meta.dirname, "..");
 
-function freePort(): Promise<number> {
-  return new Promise((ok, fail) => {
-    const server = createServer();
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() => (typeof address === "object" && address ? ok(address.port) : fail(new Error("no port"))));
-    });
-  });
-}
 
 const ports = { plugin: await freePort(), cynet: await freePort(), host: await freePort() };
 const child = spawn(process.execPath, [join(root, "scripts/start.ts")], {

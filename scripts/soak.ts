@@ -21,11 +21,12 @@ import { spawn } from "node:child_process";
 import { createHmac, randomBytes } from "node:crypto";
 import { createWriteStream, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { createRequire } from "node:module";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { readDevVars } from "./host-signing.ts";
+import { freePort } from "./free-port.ts";
+import { expectedDetections } from "../test/support/expected.ts";
 
 const require = createRequire(import.meta.url);
 // autocannon ships no types; only the result fields used below are relied on.
@@ -58,15 +59,6 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 // ---------------------------------------------------------------- the stack, as npm start runs it
 
-function freePort(): Promise<number> {
-  return new Promise((ok, fail) => {
-    const server = createServer();
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() => (typeof address === "object" && address ? ok(address.port) : fail(new Error("no port"))));
-    });
-  });
-}
 
 const ports = { plugin: await freePort(), cynet: await freePort(), host: await freePort() };
 const devVarsPath = join(root, ".dev.vars");
@@ -181,23 +173,6 @@ async function control(url: string, method = "GET", body?: unknown, headers: Rec
   return text ? (JSON.parse(text) as Record<string, unknown>) : {};
 }
 
-/** The malicious files among raw Cynet alerts: file alerts, not Ignored, valid SHA-256 (test/support/sync.ts `expectedDetections`). */
-function expectedDetections(alerts: Record<string, unknown>[]): Map<number, string> {
-  const out = new Map<number, string>();
-  for (const a of alerts) {
-    const id = a.ClientDbId;
-    if (typeof id !== "number") continue;
-    if (a.AlertType !== undefined && a.AlertType !== null && a.AlertType !== 0) continue;
-    const file = (a.File ?? {}) as Record<string, unknown>;
-    const hash = [a.Sha256, a.Sha256Hex, file.Sha256]
-      .filter((h): h is string => typeof h === "string" && h.trim() !== "")
-      .map((h) => h.trim().toLowerCase())
-      .find((h) => /^[0-9a-f]{64}$/.test(h));
-    if (!hash || a.Status === 2) continue;
-    out.set(id, hash);
-  }
-  return out;
-}
 
 // ---------------------------------------------------------------- two tenants, their worlds and scans
 

@@ -11,6 +11,9 @@ import type { SyncMessage } from "../../src/sync/messages";
 import { runSync, type SyncResult } from "../../src/sync/run";
 import { callJson, enable, uniqueTenant } from "./plugin";
 import { connectForm, CynetWorld } from "./standins";
+import { expectedDetections } from "./expected";
+
+export { expectedDetections };
 
 /** A queue binding that records what is sent. */
 class CapturingQueue<T> {
@@ -138,23 +141,6 @@ export async function clearHostFaults(tenantId: string) {
   await fetch(`https://host.test/__host/tenants/${tenantId}/faults`, { method: "DELETE" });
 }
 
-/** The malicious files among raw Cynet alerts, by the rule in cynet-api.md, written independently of src/. */
-export function expectedDetections(alerts: Record<string, unknown>[]): Map<number, string> {
-  const out = new Map<number, string>();
-  for (const a of alerts) {
-    const id = a.ClientDbId;
-    if (typeof id !== "number") continue;
-    if (a.AlertType !== undefined && a.AlertType !== null && a.AlertType !== 0) continue;
-    const file = (a.File ?? {}) as Record<string, unknown>;
-    const hash = [a.Sha256, a.Sha256Hex, file.Sha256]
-      .filter((h): h is string => typeof h === "string" && h.trim() !== "")
-      .map((h) => h.trim().toLowerCase())
-      .find((h) => /^[0-9a-f]{64}$/.test(h));
-    if (!hash || a.Status === 2) continue;
-    out.set(id, hash);
-  }
-  return out;
-}
 
 /** Rows of a SQL query against the plugin's D1. */
 export async function rows<T = Record<string, unknown>>(sql: string, ...params: unknown[]): Promise<T[]> {
