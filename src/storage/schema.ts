@@ -139,7 +139,12 @@ export const detections = sqliteTable(
     runId: integer("run_id").notNull(),
     storedAt: integer("stored_at", { mode: "timestamp_ms" }).notNull(),
   },
-  (t) => [primaryKey({ columns: [t.tenantId, t.alertId] }), index("detections_tenant_sha256").on(t.tenantId, t.sha256)],
+  (t) => [
+    primaryKey({ columns: [t.tenantId, t.alertId] }),
+    // Covering for verdicts (first detection, endpoints per hash): answered from the index alone,
+    // at the same rows written per detection as a (tenant, sha256) index.
+    index("detections_tenant_sha256_seen").on(t.tenantId, t.sha256, t.detectedAt, t.hostName, t.hostIp),
+  ],
 );
 
 /** The scan match a note or IR request is about. */

@@ -1,16 +1,14 @@
 /**
  * Verdicts for the host's scanner (host contract §2): which of up to 1000 hashes, of any type
- * and case, Cynet found malicious in this tenant. Answered by indexed D1 reads in a fixed
- * number of statements, however many hashes are asked: the hashes travel as one JSON
- * parameter and SQLite's json_each turns them into the IN list.
+ * and case, Cynet found malicious in this tenant. Answered by one indexed D1 statement
+ * however many hashes are asked (./lookup.ts).
  */
-import { and, count, eq, inArray, min, sql } from "drizzle-orm";
 import { z } from "zod";
 import type { AppContext, Route } from "../http/context";
 import { ApiError } from "../http/errors";
 import { parseBody, SIGNED_ERRORS, tenantIdOf } from "../http/routes";
 import { database } from "../storage/db";
-import { detections, fileHashes } from "../storage/schema";
+import { FoundHashes, verdictLookup } from "./lookup";
 
 /** Most hashes one verdict call may ask (contract §2). */
 export const MAX_VERDICT_HASHES = 1000;
@@ -49,8 +47,6 @@ export function classifyHashes(hashes: unknown[]): { ok: true; byType: Map<strin
   return bad.length ? { ok: false, bad } : { ok: true, byType };
 }
 
-const jsonList = (values: string[]) => sql`(select value from json_each(${JSON.stringify(values)}))`;
-
 async function verdicts(c: AppContext): Promise<Response> {
   const tenantId = tenantIdOf(c);
   const body = parseBody(c, c.get("rawBody"), VerdictRequest);
@@ -61,40 +57,11 @@ async function verdicts(c: AppContext): Promise<Response> {
     throw new ApiError(400, "invalid_hashes", `${sorted.bad.length} of the hashes are malformed: ${named.join("; ")}${more}.`, `hashes.${sorted.bad[0]!.index}`);
   }
   const of = (type: HashType) => [...sorted.byType].filter(([, t]) => t === type).map(([h]) => h);
-  const md5s = of("md5");
-  const sha1s = of("sha1");
-  const db = database(c.env.DB);
-
-  // Map MD5/SHA-1 to the SHA-256 they were learned for; one statement for both.
-  const aliases =
-    md5s.length + sha1s.length > 0
-      ? await db
-          .select({ sha256: fileHashes.sha256, md5: fileHashes.md5, sha1: fileHashes.sha1 })
-          .from(fileHashes)
-          .where(and(eq(fileHashes.tenantId, tenantId), sql`(${inArray(fileHashes.md5, jsonList(md5s))} or ${inArray(fileHashes.sha1, jsonList(sha1s))})`))
-      : [];
-  const sha256For = new Map<string, string>(of("sha256").map((h) => [h, h]));
-  for (const a of aliases) {
-    if (a.md5 && sorted.byType.has(a.md5)) sha256For.set(a.md5, a.sha256);
-    if (a.sha1 && sorted.byType.has(a.sha1)) sha256For.set(a.sha1, a.sha256);
-  }
-  const targets = [...new Set(sha256For.values())];
-  const found = targets.length
-    ? await db
-        .select({
-          sha256: detections.sha256,
-          first: min(detections.detectedAt),
-          endpoints: sql<number>`count(distinct coalesce(${detections.hostName}, ${detections.hostIp}, ''))`,
-          alerts: count(),
-        })
-        .from(detections)
-        .where(and(eq(detections.tenantId, tenantId), inArray(detections.sha256, jsonList(targets))))
-        .groupBy(detections.sha256)
-    : [];
-  const bySha = new Map(found.map((f) => [f.sha256, f]));
+  const [row] = await database(c.env.DB).all<{ found: string }>(verdictLookup(tenantId, { sha256: of("sha256"), md5: of("md5"), sha1: of("sha1") }));
+  const found = new Map(FoundHashes.parse(JSON.parse(row?.found ?? "[]")).map(([hash, first, endpoints]) => [hash, { first, endpoints }]));
   const results: Verdict[] = [...sorted.byType].map(([hash, hashType]) => {
-    const hit = bySha.get(sha256For.get(hash) ?? "");
-    return hit?.first ? { hash, hashType, malicious: true, firstDetectedAt: hit.first.toISOString(), endpoints: Number(hit.endpoints) } : { hash, hashType, malicious: false };
+    const hit = found.get(hash);
+    return hit ? { hash, hashType, malicious: true, firstDetectedAt: new Date(hit.first).toISOString(), endpoints: hit.endpoints } : { hash, hashType, malicious: false };
   });
   return c.json({ results }, 200);
 }
