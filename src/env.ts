@@ -12,6 +12,8 @@ export interface Env {
   SYNC_QUEUE: Queue<SyncMessage>;
   /** Deliveries to the host: events, scan notes and IR requests. */
   DISPATCH_QUEUE: Queue<DispatchMessage>;
+  /** Scan matching: "match" outbox rows (Cynet file lookups, scans/search), apart so deliveries never wait behind them. */
+  CORRELATE_QUEUE: Queue<DispatchMessage>;
   /** Final failures: deliveries the host refused for good (retries exhausted land here too). */
   DEAD_LETTER_QUEUE: Queue<DispatchMessage>;
   /** Base URL of the host API (contract §4). */

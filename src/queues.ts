@@ -9,7 +9,7 @@ import { consumeDispatchBatch, consumeDeadLetterBatch } from "./dispatch/consume
 export type QueueMessage = SyncMessage | DispatchMessage;
 
 /** Queue names as wrangler.toml declares them. */
-export const QUEUES = { sync: "cynet-sync", dispatch: "cynet-dispatch", deadLetter: "cynet-dead-letter" } as const;
+export const QUEUES = { sync: "cynet-sync", dispatch: "cynet-dispatch", correlate: "cynet-correlate", deadLetter: "cynet-dead-letter" } as const;
 
 /** The Worker's queue handler. */
 export async function handleQueue(batch: MessageBatch<QueueMessage>, env: Env, ctx: ExecutionContext): Promise<void> {
@@ -17,6 +17,7 @@ export async function handleQueue(batch: MessageBatch<QueueMessage>, env: Env, c
     case QUEUES.sync:
       return consumeSyncBatch(batch, env, ctx);
     case QUEUES.dispatch:
+    case QUEUES.correlate:
       return consumeDispatchBatch(batch, env, ctx);
     case QUEUES.deadLetter:
       return consumeDeadLetterBatch(batch, env, ctx);

@@ -91,7 +91,7 @@ cynetApi.get("/api/alerts/bulk", async (c) => {
   if (refusal !== null) return refusal;
   const query = parseQuery(c.req.url, alertsQuerySchema);
   const syncTime = new Date().toISOString();
-  return c.json({ SyncTimeUtc: syncTime, Entities: world.page(query.LastSeen, query.Offset, query.Limit) });
+  return c.json({ SyncTimeUtc: syncTime, Entities: world.page(query.LastSeen, query.Offset, world.config.pageSize ?? query.Limit) });
 });
 
 cynetApi.get("/api/full/file", async (c) => {

@@ -13,6 +13,8 @@ const MAX_TOKEN_TTL_SECONDS = 86_400;
 const MAX_CREDENTIAL_LENGTH = 256;
 /** Largest seed: PRNG seeds are unsigned 32-bit. */
 const MAX_SEED = 0xffff_ffff;
+/** Largest page a world may force: the simulator's own Limit maximum. */
+const MAX_PAGE_SIZE = 1_000;
 /** Client ID: digits that fit a signed 64-bit integer (cynet-api.md). */
 const CLIENT_ID_PATTERN = /^\d{1,19}$/;
 /** Bytes of randomness in an access token: unguessable, like the real opaque ones. */
@@ -32,6 +34,8 @@ export const worldOptionsSchema = z.strictObject({
   users: z.array(userSchema).max(MAX_USERS).optional(),
   tokenTtlSeconds: z.number().int().min(1).max(MAX_TOKEN_TTL_SECONDS).optional(),
   ordering: z.enum(["id_asc", "last_seen_desc"]).optional(),
+  /** Alerts per page whatever Limit asks: a Cynet that ignores Limit (null: as asked). */
+  pageSize: z.number().int().min(1).max(MAX_PAGE_SIZE).nullable().optional(),
   epoch: z.iso.datetime({ offset: true }).optional(),
 });
 
@@ -71,6 +75,7 @@ function settle(label: string, options: WorldOptions, nowMs: number): WorldConfi
     users: options.users ?? DEFAULT_USERS,
     tokenTtlSeconds: options.tokenTtlSeconds ?? DEFAULT_TOKEN_TTL_SECONDS,
     ordering: options.ordering ?? "id_asc",
+    pageSize: options.pageSize ?? null,
     epochMs: options.epoch === undefined ? Math.floor(nowMs / EPOCH_ROUNDING_MS) * EPOCH_ROUNDING_MS : Date.parse(options.epoch),
   };
 }

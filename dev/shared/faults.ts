@@ -12,6 +12,10 @@ const MAX_DELAY_MS = 30_000;
 const MAX_RETRY_AFTER_SECONDS = 86_400;
 /** Longest redirect target: the usual practical URL limit. */
 const MAX_REDIRECT_LENGTH = 2_048;
+/** Largest oversize answer a rule may ask for: past any client's cap, small enough to build in a test. */
+const MAX_OVERSIZE_BYTES = 32 * 1024 * 1024;
+/** Chunk an oversize answer is streamed in. */
+const OVERSIZE_CHUNK_BYTES = 64 * 1024;
 /** Wildcard endpoint name: the rule matches every endpoint. */
 const ANY_ENDPOINT = "*";
 
@@ -24,6 +28,8 @@ const ruleFields = {
   delayMs: z.number().int().min(0).max(MAX_DELAY_MS).optional(),
   malformed: z.literal(true).optional(),
   redirectTo: z.string().min(1).max(MAX_REDIRECT_LENGTH).optional(),
+  /** A 200 of this many bytes, with its Content-Length declared or streamed without one. */
+  oversize: z.strictObject({ bytes: z.number().int().min(1).max(MAX_OVERSIZE_BYTES), declared: z.boolean() }).optional(),
   times: z.number().int().min(1).optional(),
   afterCalls: z.number().int().min(0).optional(),
 };
@@ -45,7 +51,7 @@ export const faultEntrySchema = z.strictObject({
 export type FaultEntry = z.infer<typeof faultEntrySchema>;
 
 function givesAnswer(rule: FaultRule): boolean {
-  return rule.status !== undefined || rule.malformed === true || rule.redirectTo !== undefined;
+  return rule.status !== undefined || rule.malformed === true || rule.redirectTo !== undefined || rule.oversize !== undefined;
 }
 
 /** Builds the schema of a fault rule for a service with the given endpoint names. */
@@ -53,12 +59,12 @@ export function faultRuleSchema(endpoints: readonly [string, ...string[]]) {
   return z
     .strictObject({ endpoint: z.enum([ANY_ENDPOINT, ...endpoints]), ...ruleFields })
     .superRefine((rule, ctx) => {
-      const answers = [rule.status, rule.malformed, rule.redirectTo].filter((v) => v !== undefined);
+      const answers = [rule.status, rule.malformed, rule.redirectTo, rule.oversize].filter((v) => v !== undefined);
       if (answers.length > 1) {
-        ctx.addIssue({ code: "custom", path: ["status"], message: "give at most one of status, malformed, redirectTo" });
+        ctx.addIssue({ code: "custom", path: ["status"], message: "give at most one of status, malformed, redirectTo, oversize" });
       }
       if (answers.length === 0 && rule.delayMs === undefined) {
-        ctx.addIssue({ code: "custom", path: ["status"], message: "give status, malformed, redirectTo or delayMs" });
+        ctx.addIssue({ code: "custom", path: ["status"], message: "give status, malformed, redirectTo, oversize or delayMs" });
       }
     });
 }
@@ -66,6 +72,21 @@ export function faultRuleSchema(endpoints: readonly [string, ...string[]]) {
 function answer(rule: FaultRule): Response | null {
   if (rule.redirectTo !== undefined) {
     return new Response(null, { status: 302, headers: { location: rule.redirectTo } });
+  }
+  if (rule.oversize !== undefined) {
+    const { bytes, declared } = rule.oversize;
+    const chunk = new TextEncoder().encode(" ".repeat(OVERSIZE_CHUNK_BYTES));
+    if (declared) return new Response(new Uint8Array(bytes).fill(32), { status: 200, headers: { "content-type": "application/json" } });
+    let sent = 0;
+    const body = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        if (sent >= bytes) return controller.close();
+        const part = chunk.subarray(0, Math.min(chunk.byteLength, bytes - sent));
+        sent += part.byteLength;
+        controller.enqueue(part);
+      },
+    });
+    return new Response(body, { status: 200, headers: { "content-type": "application/json" } });
   }
   if (rule.malformed === true) {
     // Starts like JSON and stops, so a client that trusts content-type still fails to parse it.

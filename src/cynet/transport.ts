@@ -67,10 +67,14 @@ async function readCapped(response: Response): Promise<string> {
     throw new CynetError("too_large", response.status, `content-length ${declared}`);
   }
   if (response.body === null) return "";
+  // A declared length of an uncompressed body is what arrives (the runtime holds the framing to
+  // it), so the native read is safe. A compressed or chunked body is counted as it streams: its
+  // size is only known by reading it.
+  const encoding = response.headers.get("content-encoding");
+  if (declared !== null && (encoding === null || encoding === "identity")) return response.text();
   const reader = response.body.getReader();
-  const decoder = new TextDecoder();
+  const chunks: Uint8Array[] = [];
   let total = 0;
-  let text = "";
   for (;;) {
     const { done, value } = await reader.read();
     if (done) break;
@@ -79,11 +83,16 @@ async function readCapped(response: Response): Promise<string> {
       await reader.cancel();
       throw new CynetError("too_large", response.status, `more than ${MAX_CYNET_RESPONSE_BYTES} bytes`);
     }
-    text += decoder.decode(value, { stream: true });
+    chunks.push(value);
   }
-  return text + decoder.decode();
+  const bytes = new Uint8Array(total);
+  let at = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, at);
+    at += chunk.byteLength;
+  }
+  return new TextDecoder().decode(bytes);
 }
-
 
 /** Calls Cynet and returns the parsed JSON of a 2xx answer; throws CynetError otherwise. */
 export async function cynetRequest(

@@ -1,5 +1,5 @@
 /**
- * The dispatch queue's consumer and its dead-letter consumer. A message is acked only when
+ * The consumer of the dispatch and correlate queues, and the dead-letter consumer. A message is acked only when
  * every row it stands for was delivered or recorded as permanently refused; otherwise it is
  * retried with backoff. Messages that exhaust their retries land in the dead-letter queue,
  * whose consumer records the rows as failed so they show in status and can be retried.

@@ -20,7 +20,7 @@ import { detections, fileHashes, outbox, type ScanMatchPayload } from "../storag
 import { loadKeyRing } from "../storage/secrets";
 import { findTenant } from "../storage/tenants";
 import { eachConcurrently } from "../shared/concurrency";
-import type { OutboxRow } from "./deliver";
+import type { OutboxRef, OutboxRow } from "./deliver";
 
 /** File lookups one correlation may make; hashes past it wait for a later tick (see FILE_LOOKUP_DEFER_MS). */
 export const MAX_FILE_LOOKUPS_PER_CORRELATION = 100;
@@ -143,7 +143,7 @@ function searchChunks(hashes: Array<{ type: "sha256" | "md5" | "sha1"; hash: str
  * arrive in one queue batch), so hashes are looked up and searched once and search calls go
  * out full. Returns the ids of the IR request and note rows it created.
  */
-export async function correlate(env: Env, db: Database, group: OutboxRow[], now: Date): Promise<number[]> {
+export async function correlate(env: Env, db: Database, group: OutboxRow[], now: Date): Promise<OutboxRef[]> {
   const row = group[0];
   if (!row) return [];
   const alertIds = [...new Set(group.flatMap((r) => r.alertIds))];
@@ -241,7 +241,7 @@ export async function correlate(env: Env, db: Database, group: OutboxRow[], now:
         .insert(outbox)
         .values({ tenantId: row.tenantId, kind: "ir_request", alertIds: onFile.map((d) => d.alertId), payload: base, idempotencyKey: `cynet-ir:${m.scanKey}`, nextAttemptAt: now, createdAt: now })
         .onConflictDoNothing()
-        .returning({ id: outbox.id }),
+        .returning({ id: outbox.id, kind: outbox.kind }),
     );
     // One note per (scan, hash) for the endpoints known when it matched. Detections from later
     // syncs on endpoints not yet named get one follow-up note per batch, up to
@@ -259,12 +259,12 @@ export async function correlate(env: Env, db: Database, group: OutboxRow[], now:
           .insert(outbox)
           .values({ tenantId: row.tenantId, kind: "note", alertIds: fresh.map((d) => d.alertId), payload: { ...base, endpoints, followUp: earlier.length > 0, runId: Math.max(...fresh.map((d) => d.runId)) }, idempotencyKey: key, nextAttemptAt: now, createdAt: now })
           .onConflictDoNothing()
-          .returning({ id: outbox.id }),
+          .returning({ id: outbox.id, kind: outbox.kind }),
       );
     }
   }
   if (statements.length === 0) return [];
   const results = (await db.batch(statements as [BatchItem<"sqlite">, ...BatchItem<"sqlite">[]])) as unknown[];
   // Only the IR request and note inserts return ids; those are the rows to send now.
-  return results.flatMap((r) => (Array.isArray(r) ? (r as Array<{ id: number }>).map((x) => x.id) : []));
+  return results.flatMap((r) => (Array.isArray(r) ? (r as OutboxRef[]) : []));
 }

@@ -16,6 +16,8 @@ import { detectionEvent } from "./events";
 import { irRequest, scanNote } from "./scan-effects";
 
 export type OutboxRow = typeof outbox.$inferSelect;
+/** An outbox row as the queues need it: which row, and so which queue. */
+export type OutboxRef = Pick<OutboxRow, "id" | "kind">;
 
 /** First retry delay of a failed delivery. */
 export const DISPATCH_BACKOFF_BASE_SECONDS = 10;
@@ -43,7 +45,7 @@ async function detectionsOf(db: Database, row: OutboxRow) {
 }
 
 /** Sends a group (several "match" rows of one tenant, or one row of another kind); returns outbox rows it created. */
-async function send(env: Env, db: Database, group: OutboxRow[], now: Date): Promise<number[]> {
+async function send(env: Env, db: Database, group: OutboxRow[], now: Date): Promise<OutboxRef[]> {
   const row = group[0]!;
   switch (row.kind) {
     case "events": {
@@ -83,7 +85,7 @@ export async function deliverGroup(env: Env, db: Database, group: OutboxRow[], n
   if (!first) return { outcome: "delivered" };
   const ids = group.map((r) => r.id);
   const attempts = Math.max(...group.map((r) => r.attempts)) + 1;
-  let created: number[];
+  let created: OutboxRef[];
   try {
     created = await send(env, db, group, now);
   } catch (err) {

@@ -66,8 +66,8 @@ async function retryDeliveries(c: AppContext): Promise<Response> {
     .update(outbox)
     .set({ state: "pending", attempts: 0, nextAttemptAt: now })
     .where(and(eq(outbox.tenantId, tenantId), eq(outbox.state, "failed"), inArray(outbox.id, candidates.map((r) => r.id))))
-    .returning({ id: outbox.id });
-  for (const row of requeued) await enqueueDispatch(c.env, tenantId, [row.id]);
+    .returning({ id: outbox.id, kind: outbox.kind });
+  for (const row of requeued) await enqueueDispatch(c.env, tenantId, [row]);
   return c.json({ tenantId, requeued: requeued.length }, 202);
 }
 

@@ -8,6 +8,7 @@ import { and, eq, inArray, lt } from "drizzle-orm";
 import type { Env } from "../env";
 import { database } from "../storage/db";
 import { outbox } from "../storage/schema";
+import { queueFor } from "./enqueue";
 
 /** How long past its due time a pending row waits before it counts as orphaned: longer than a queue hop. */
 export const SWEEP_GRACE_MS = 10 * 60_000;
@@ -20,15 +21,17 @@ const SWEEP_CHUNK = 90;
 export async function sweepOutbox(env: Env, now: Date): Promise<number> {
   const db = database(env.DB);
   const orphans = await db
-    .select({ id: outbox.id, tenantId: outbox.tenantId })
+    .select({ id: outbox.id, tenantId: outbox.tenantId, kind: outbox.kind })
     .from(outbox)
     .where(and(eq(outbox.state, "pending"), lt(outbox.nextAttemptAt, new Date(now.getTime() - SWEEP_GRACE_MS))))
     .limit(SWEEP_MAX_ROWS);
   if (orphans.length === 0) return 0;
   for (let i = 0; i < orphans.length; i += SWEEP_CHUNK) {
     const chunk = orphans.slice(i, i + SWEEP_CHUNK);
-    countSubrequest("queue");
-    await env.DISPATCH_QUEUE.sendBatch(chunk.map((o) => ({ body: { kind: "dispatch" as const, tenantId: o.tenantId, outboxIds: [o.id] } })));
+    for (const queue of new Set(chunk.map((o) => queueFor(env, o.kind)))) {
+      countSubrequest("queue");
+      await queue.sendBatch(chunk.filter((o) => queueFor(env, o.kind) === queue).map((o) => ({ body: { kind: "dispatch" as const, tenantId: o.tenantId, outboxIds: [o.id] } })));
+    }
     // Bump only after the send succeeded: a failed send leaves the rows for the next tick.
     await db
       .update(outbox)

@@ -6,9 +6,10 @@
  * number of pages.
  */
 import { DAY_MS } from "../shared/http-time";
-import { and, eq } from "drizzle-orm";
+import { and, eq, sql } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
 import { ALERTS_PAGE_LIMIT, fetchAlertsPage, type CynetSession } from "../cynet/client";
+import type { AlertsPage } from "../cynet/schemas";
 import { MAX_EVENTS_PER_BATCH } from "../host/schemas";
 import { loginWithStoredPassword, openSession } from "../cynet/session";
 import { CynetError, cynetTarget } from "../cynet/transport";
@@ -25,10 +26,10 @@ import { classifyAlert, type DetectionInput } from "./rule";
 import { backoffMs, nextTick } from "./schedule";
 import {
   acquireLease,
-  existingAlertIds,
   findRun,
   insertDetectionsStatement,
-  insertPageOutboxStatement,
+  insertNewDetectionsOutboxStatement,
+  newDetectionsOf,
   startRun,
   updateStateStatement,
   type SyncRunRow,
@@ -37,6 +38,12 @@ import { requestSync } from "./enqueue";
 
 /** Pages one invocation reads: 4000 alerts, ~6 D1 queries and ~2 subrequests a page, well inside Workers' limits (1000 queries; the paid plan's subrequests). */
 export const MAX_PAGES_PER_INVOCATION = 40;
+/**
+ * Pages requested from Cynet ahead of the one being stored: enough to keep D1 busy while Cynet
+ * answers, and at most three requests open to one tenant's Cynet at a time (cynet-api.md asks
+ * for paced paging; no rate limit is published).
+ */
+export const PAGES_READ_AHEAD = 2;
 /** Pages one run may read before it is called broken: 500k alerts, far past any real backlog. */
 export const MAX_PAGES_PER_RUN = 5000;
 /** How long a lease holds; every stored page renews it, so it only has to outlast one page (15 s timeouts) with room to spare. */
@@ -47,25 +54,19 @@ export const CURSOR_OVERLAP_MS = 5 * 60_000;
 /** What one invocation did. */
 export type SyncResult = "skipped" | "busy" | "backing_off" | "continued" | "completed" | "failed";
 
-/** Running totals of a run, written to its row with every page. */
+/** Running totals of a run, written to its row with every page (new detections and duplicates are counted in SQL, see below). */
 interface RunTotals {
   invocations: number;
   pages: number;
   fetched: number;
-  newDetections: number;
-  duplicates: number;
   skipped: Record<string, number>;
-  eventsQueued: number;
 }
 
 const totalsOf = (run: SyncRunRow): RunTotals => ({
   invocations: run.invocations + 1,
   pages: run.pages,
   fetched: run.fetched,
-  newDetections: run.newDetections,
-  duplicates: run.duplicates,
   skipped: { ...run.skipped },
-  eventsQueued: run.eventsQueued,
 });
 
 /** Runs one sync invocation for the tenant named in `message`. */
@@ -85,6 +86,8 @@ export async function runSync(env: Env, message: SyncMessage, now: Date = new Da
   const settings = { id: tenant.id, orgUrl: tenant.orgUrl, clientId: tenant.clientId, username: tenant.username };
   const target = cynetTarget(env, tenant.orgUrl);
   let run: SyncRunRow | undefined = leased.runId ? await findRun(db, tenant.id, leased.runId) : undefined;
+  // Dispatch sends of stored pages, awaited before the invocation ends whatever way it ends.
+  const sends: Array<Promise<void>> = [];
   try {
     const ring = await loadKeyRing(env.CREDENTIALS_KEY);
     let session: CynetSession = await openSession(db, ring, settings, target, now);
@@ -110,59 +113,87 @@ export async function runSync(env: Env, message: SyncMessage, now: Date = new Da
       pending.catch(() => undefined);
       return pending;
     };
-    // The next page is read while this one is stored: Offset is known as soon as a page arrives.
-    let nextPage = read(offset);
+    // Pages are requested ahead of the one being stored, at the offsets full pages imply, so
+    // Cynet's latency hides behind D1's. A page of another size (the last, or one bigger than
+    // Limit) makes the guesses wrong: they are dropped and paging goes on from the true offset.
+    const ahead: Array<{ at: number; page: Promise<AlertsPage> }> = [];
+    let nextAt = offset;
+    const restartAt = (at: number) => {
+      ahead.length = 0;
+      nextAt = at;
+    };
+    const fill = (inFlight: number) => {
+      while (ahead.length < inFlight) {
+        ahead.push({ at: nextAt, page: read(nextAt) });
+        nextAt += ALERTS_PAGE_LIMIT;
+      }
+    };
     for (let page = 0; page < MAX_PAGES_PER_INVOCATION; page++) {
       if (totals.pages >= MAX_PAGES_PER_RUN) throw new RunawayPagingError();
+      const pagesLeft = MAX_PAGES_PER_INVOCATION - page;
+      if (ahead[0]?.at !== offset) restartAt(offset);
+      fill(Math.min(PAGES_READ_AHEAD + 1, pagesLeft));
       let result;
       try {
-        result = await nextPage;
+        result = await ahead.shift()!.page;
       } catch (err) {
         // Tokens expire mid-paging (cynet-api.md): log in again once, then give up.
         if (!(err instanceof CynetError && err.failure === "http" && err.status === 401) || reloggedIn) throw err;
         await relogin();
+        // Pages asked for with the old token fail too; they are asked again.
+        restartAt(offset);
         result = await fetchAlertsPage(session, lastSeen, ALERTS_PAGE_LIMIT, offset);
+        nextAt = offset + ALERTS_PAGE_LIMIT;
       }
       const pageTime = new Date();
       syncTime ??= new Date(Date.parse(result.SyncTimeUtc));
       const complete = result.Entities.length < ALERTS_PAGE_LIMIT;
       const lastOfInvocation = complete || page === MAX_PAGES_PER_INVOCATION - 1;
-      if (!lastOfInvocation) nextPage = read(offset + result.Entities.length);
+      if (!complete) fill(Math.min(PAGES_READ_AHEAD, pagesLeft - 1));
 
       const found = new Map<number, DetectionInput>();
+      let duplicatesInPage = 0;
       for (const entity of result.Entities) {
         const c = classifyAlert(entity, pageTime);
         if (c.kind === "skipped") totals.skipped[c.reason] = (totals.skipped[c.reason] ?? 0) + 1;
-        else if (found.has(c.detection.alertId)) totals.duplicates += 1;
+        else if (found.has(c.detection.alertId)) duplicatesInPage += 1;
         else found.set(c.detection.alertId, c.detection);
       }
-      const existing = await existingAlertIds(db, tenant.id, [...found.keys()]);
-      const fresh = [...found.values()].filter((d) => !existing.has(d.alertId));
-      totals.duplicates += found.size - fresh.length;
-      totals.newDetections += fresh.length;
       totals.pages += 1;
       totals.fetched += result.Entities.length;
       offset += result.Entities.length;
 
-      const statements: BatchItem<"sqlite">[] = fresh.length ? [insertDetectionsStatement(db, tenant.id, runId, fresh, pageTime)] : [];
-      const outboxFrom = statements.length;
-      if (fresh.length > 0) {
-        const alertIds = fresh.map((d) => d.alertId);
-        // Events and scan matching travel separately: a host failing scans/search never holds up events.
-        // One events call carries at most MAX_EVENTS_PER_BATCH: a page Cynet made bigger than Limit is split.
-        for (let part = 0; part * MAX_EVENTS_PER_BATCH < alertIds.length; part++) {
-          const slice = alertIds.slice(part * MAX_EVENTS_PER_BATCH, (part + 1) * MAX_EVENTS_PER_BATCH);
-          statements.push(insertPageOutboxStatement(db, "events", tenant.id, runId, totals.pages, part, slice, pageTime));
-          statements.push(insertPageOutboxStatement(db, "match", tenant.id, runId, totals.pages, part, slice, pageTime));
-        }
-        totals.eventsQueued += fresh.length;
+      // Outbox rows first: they take only the detections the tenant does not have yet, so they
+      // must see the table as it was before this page's INSERT. Events and scan matching travel
+      // separately: a host failing scans/search never holds up events. One events call carries
+      // at most MAX_EVENTS_PER_BATCH: a page Cynet made bigger than Limit is split. Keys name the
+      // invocation (its lease), so rows of an invocation that lost its lease never collide with
+      // its successor's; the events themselves are keyed per Cynet alert at the host.
+      const statements: BatchItem<"sqlite">[] = [];
+      const eventKeys: string[] = [];
+      const alertIds = [...found.keys()];
+      for (let part = 0; part * MAX_EVENTS_PER_BATCH < alertIds.length; part++) {
+        const slice = alertIds.slice(part * MAX_EVENTS_PER_BATCH, (part + 1) * MAX_EVENTS_PER_BATCH);
+        const key = (kind: string) => `cynet-${kind}:${tenant.id}:${runId}:${leaseId}:${totals.pages}:${part}`;
+        eventKeys.push(key("events"));
+        statements.push(insertNewDetectionsOutboxStatement(db, "events", tenant.id, key("events"), slice, pageTime));
+        statements.push(insertNewDetectionsOutboxStatement(db, "match", tenant.id, key("match"), slice, pageTime));
       }
-      const outboxRows = statements.length - outboxFrom;
+      const outboxRows = statements.length;
+      if (found.size > 0) statements.push(insertDetectionsStatement(db, tenant.id, runId, [...found.values()], pageTime));
+      const newInPage = newDetectionsOf(eventKeys);
       statements.push(
         db
           .update(syncRuns)
           .set({
-            ...totals,
+            invocations: totals.invocations,
+            pages: totals.pages,
+            fetched: totals.fetched,
+            skipped: totals.skipped,
+            // Counted inside the batch from the rows it wrote: exact even if the invocation dies right after.
+            newDetections: sql`${syncRuns.newDetections} + ${newInPage}`,
+            eventsQueued: sql`${syncRuns.eventsQueued} + ${newInPage}`,
+            duplicates: sql`${syncRuns.duplicates} + ${duplicatesInPage + found.size} - ${newInPage}`,
             ...(complete ? { outcome: "succeeded" as const, finishedAt: pageTime, errorCode: null, errorMessage: null } : {}),
           })
           .where(eq(syncRuns.id, runId)),
@@ -190,10 +221,9 @@ export async function runSync(env: Env, message: SyncMessage, now: Date = new Da
       // The state update is guarded by the lease: no row changed means another invocation (or a
       // reconnect) took it over. What this page stored is deduplicated; stop here.
       if ((results.at(-1) as D1Result | undefined)?.meta?.changes === 0) return "busy";
-      if (fresh.length > 0) {
-        const ids = results.slice(outboxFrom, outboxFrom + outboxRows).flatMap((r) => (r as Array<{ id: number }>).map((x) => x.id));
-        if (ids.length) await enqueueDispatch(env, tenant.id, ids);
-      }
+      const written = results.slice(0, outboxRows).flatMap((r) => r as Array<{ id: number; kind: "events" | "match" }>);
+      // Sent while the next page is stored; a send that fails is logged, and the sweeper re-sends its rows.
+      if (written.length) sends.push(enqueueDispatch(env, tenant.id, written));
       if (complete) return "completed";
     }
     await requestSync(env, tenant.id, "continuation", new Date());
@@ -201,6 +231,8 @@ export async function runSync(env: Env, message: SyncMessage, now: Date = new Da
   } catch (err) {
     await recordFailure(db, tenant.id, leaseId, run?.id, err, new Date());
     return "failed";
+  } finally {
+    await Promise.all(sends);
   }
 }
 

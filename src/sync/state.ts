@@ -1,8 +1,8 @@
 /** D1 reads and writes of sync state, runs and detections. */
-import { and, eq, getTableColumns, inArray, isNull, lt, or, sql } from "drizzle-orm";
+import { and, eq, getTableColumns, isNull, lt, or, sql } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
 import type { Database } from "../storage/db";
-import { detections, outbox, syncRuns, syncState } from "../storage/schema";
+import { detections, OUTBOX_STATES, outbox, syncRuns, syncState } from "../storage/schema";
 import type { DetectionInput } from "./rule";
 
 export type SyncStateRow = typeof syncState.$inferSelect;
@@ -68,16 +68,6 @@ export async function findRun(db: Database, tenantId: string, runId: number): Pr
   return db.query.syncRuns.findFirst({ where: and(eq(syncRuns.id, runId), eq(syncRuns.tenantId, tenantId)) });
 }
 
-/** Which of these alert ids the tenant already has: one indexed read. */
-export async function existingAlertIds(db: Database, tenantId: string, alertIds: number[]): Promise<Set<number>> {
-  if (alertIds.length === 0) return new Set();
-  const rows = await db
-    .select({ alertId: detections.alertId })
-    .from(detections)
-    .where(and(eq(detections.tenantId, tenantId), inArray(detections.alertId, sql`(select value from json_each(${JSON.stringify(alertIds)}))`)));
-  return new Set(rows.map((r) => r.alertId));
-}
-
 /** The INSERT of a page's new detections; a row already there (same tenant and alert id) is left alone. */
 export function insertDetectionsStatement(db: Database, tenantId: string, runId: number, rows: DetectionInput[], now: Date): BatchItem<"sqlite"> {
   const ms = (d: Date | null) => (d ? d.getTime() : null);
@@ -100,13 +90,29 @@ export function insertDetectionsStatement(db: Database, tenantId: string, runId:
 }
 
 /**
- * Statement adding the outbox row of one kind ("events" or "match") for a page's new
- * detections; returns its id. The key names the run and page, so a replayed page adds nothing.
+ * Statement adding the outbox row of one kind ("events" or "match") for those of `alertIds`
+ * the tenant has no detection of yet; returns its id and alert ids, or nothing when none is
+ * new. It runs in the page's batch before the detections INSERT, so "new" means new before
+ * this page: the existing-id read and the write are one round trip, and no other invocation
+ * can slip between them (a batch is one transaction).
  */
-export function insertPageOutboxStatement(db: Database, kind: "events" | "match", tenantId: string, runId: number, pageNo: number, part: number, alertIds: number[], now: Date) {
+export function insertNewDetectionsOutboxStatement(db: Database, kind: "events" | "match", tenantId: string, idempotencyKey: string, alertIds: number[], now: Date) {
+  const at = now.getTime();
+  // Every column of outbox in schema order (Drizzle lists them all); "where" before the upsert clause, as SQLite's grammar wants.
   return db
     .insert(outbox)
-    .values({ tenantId, kind, alertIds, idempotencyKey: `cynet-${kind}:${tenantId}:${runId}:${pageNo}:${part}`, nextAttemptAt: now, createdAt: now })
+    .select(
+      sql`select null, ${tenantId}, ${kind}, fresh.ids, null, ${idempotencyKey}, ${OUTBOX_STATES[0]}, 0, ${at}, null, ${at}, null
+        from (select json_group_array(page.value) as ids, count(*) as n from json_each(${JSON.stringify(alertIds)}) as page
+          where not exists (select 1 from ${detections} where ${detections.tenantId} = ${tenantId} and ${detections.alertId} = page.value)) as fresh
+        where fresh.n > 0`,
+    )
     .onConflictDoNothing()
-    .returning({ id: outbox.id });
+    .returning({ id: outbox.id, kind: outbox.kind });
+}
+
+/** How many detections the page's "events" rows (by idempotency key) stand for: the page's new detections, counted inside its batch. */
+export function newDetectionsOf(eventKeys: string[]) {
+  return sql<number>`(select coalesce(sum(json_array_length(${outbox.alertIds})), 0) from ${outbox}
+    where ${outbox.idempotencyKey} in (select value from json_each(${JSON.stringify(eventKeys)})))`;
 }

@@ -1,10 +1,12 @@
 import { createExecutionContext, createMessageBatch, createScheduledController, getQueueResult } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { consumeDeadLetterBatch } from "../../src/dispatch/consumer";
+import type { DispatchMessage } from "../../src/dispatch/messages";
+import type { Env } from "../../src/env";
 import type { QueueMessage } from "../../src/queues";
 import { handleScheduled } from "../../src/sync/scheduled";
 import { callJson } from "../support/plugin";
-import { clearHostFaults, deliver, drainSync, expectExactlyOnce, hostFault, hostRecords, prepared, rows, settle, status, waitForQuiet } from "../support/sync";
+import { CapturingQueue, clearHostFaults, deliver, drainSync, expectExactlyOnce, hostFault, hostRecords, prepared, rows, settle, status, waitForQuiet } from "../support/sync";
 
 /** A prepared tenant whose sync ran, with its dispatch messages captured but not yet delivered. */
 async function synced(count = 260) {
@@ -123,6 +125,25 @@ describe("delivering events to the host", () => {
     expect(swept.flatMap((m) => m.outboxIds).sort()).toEqual(orphaned.map((o) => o.id).sort());
     await deliver(c.env, swept);
     await expectExactlyOnce(c.tenantId, c.expected);
+  });
+
+  it("sends scan matching on the correlate queue and deliveries on the dispatch queue, from the sync and from the sweeper", async () => {
+    const c = await prepared(240);
+    const correlate = new CapturingQueue<DispatchMessage>();
+    const env = { ...c.env, CORRELATE_QUEUE: correlate } as unknown as Env;
+    expect(await drainSync(env, c.tenantId)).toContain("completed");
+    const kindsOf = async (messages: DispatchMessage[]) => {
+      const ids = messages.flatMap((m) => m.outboxIds);
+      const found = await rows<{ kind: string }>("SELECT DISTINCT kind FROM outbox WHERE tenant_id = ? AND id IN (SELECT value FROM json_each(?))", c.tenantId, JSON.stringify(ids));
+      return found.map((r) => r.kind).sort();
+    };
+    expect(await kindsOf(c.dispatch.take())).toEqual(["events"]);
+    expect(await kindsOf(correlate.take())).toEqual(["match"]);
+
+    // Orphans go back to the queue of their kind.
+    await handleScheduled(createScheduledController({ scheduledTime: Date.now() + 11 * 60_000, cron: "*/5 * * * *" }), env, createExecutionContext());
+    expect(await kindsOf(c.dispatch.take().filter((m) => m.tenantId === c.tenantId))).toEqual(["events"]);
+    expect(await kindsOf(correlate.take().filter((m) => m.tenantId === c.tenantId))).toEqual(["match"]);
   });
 
   it("records what exhausted its retries in the dead-letter queue as failed", async () => {

@@ -309,7 +309,7 @@ describe("fuzz: queue messages", () => {
       },
     );
     await fc.assert(
-      fc.asyncProperty(fc.constantFrom("cynet-sync", "cynet-dispatch", "cynet-dead-letter", "some-other-queue"), fc.array(message, { minLength: 1, maxLength: 5 }), async (queue, bodies) => {
+      fc.asyncProperty(fc.constantFrom("cynet-sync", "cynet-dispatch", "cynet-correlate", "cynet-dead-letter", "some-other-queue"), fc.array(message, { minLength: 1, maxLength: 5 }), async (queue, bodies) => {
         const batch = createMessageBatch<QueueMessage>(queue, bodies.map((body, i) => ({ id: `fz${i}`, timestamp: new Date(), attempts: 1, body: body as QueueMessage })));
         const ctx = createExecutionContext();
         figures.queueMessages += bodies.length;

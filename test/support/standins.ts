@@ -41,7 +41,7 @@ export class CynetWorld {
     return `https://${this.label}.api.cynet.com/__sim/worlds/${this.label}${path}`;
   }
   /** (Re)creates the world. */
-  async setup(config: { seed?: number; alertCount?: number; clientId?: string; tokenTtlSeconds?: number; ordering?: string } = {}) {
+  async setup(config: { seed?: number; alertCount?: number; clientId?: string; tokenTtlSeconds?: number; ordering?: string; pageSize?: number } = {}) {
     await send(this.control(), "PUT", { alertCount: 0, ...config });
     return this;
   }

@@ -16,7 +16,7 @@ import { expectedDetections } from "./expected";
 export { expectedDetections };
 
 /** A queue binding that records what is sent. */
-class CapturingQueue<T> {
+export class CapturingQueue<T> {
   readonly sent: T[] = [];
   failSends = 0;
   async send(body: T): Promise<void> {
@@ -39,7 +39,8 @@ export function capturedEnv() {
   const sync = new CapturingQueue<SyncMessage>();
   const dispatch = new CapturingQueue<DispatchMessage>();
   const deadLetter = new CapturingQueue<DispatchMessage>();
-  const testEnv = { ...env, SYNC_QUEUE: sync, DISPATCH_QUEUE: dispatch, DEAD_LETTER_QUEUE: deadLetter } as unknown as Env;
+  // Both delivery queues feed one capture: the tests play them through the same consumer.
+  const testEnv = { ...env, SYNC_QUEUE: sync, DISPATCH_QUEUE: dispatch, CORRELATE_QUEUE: dispatch, DEAD_LETTER_QUEUE: deadLetter } as unknown as Env;
   return { env: testEnv, sync, dispatch, deadLetter };
 }
 
@@ -167,7 +168,7 @@ export async function expectExactlyOnce(tenantId: string, expected: Map<number, 
 }
 
 /** A connected tenant whose first sync found nothing, and a world that then gains `count` alerts. */
-export async function prepared(count: number, config: { ordering?: string } = {}) {
+export async function prepared(count: number, config: { ordering?: string; pageSize?: number } = {}) {
   const world = await new CynetWorld().setup({ alertCount: 0, ...config });
   const tenantId = uniqueTenant("s");
   await connectAndSettle(tenantId, world);

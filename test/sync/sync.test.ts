@@ -98,6 +98,9 @@ describe("detection sync", () => {
     ["429 with Retry-After", { endpoint: "alerts", status: 429, retryAfterSeconds: 1800 }, "cynet_rate_limited", 1800],
     ["500", { endpoint: "alerts", status: 500 }, "cynet_error", 0],
     ["malformed JSON", { endpoint: "alerts", malformed: true }, "cynet_bad_answer", 0],
+    // Past MAX_CYNET_RESPONSE_BYTES (8 MiB): refused on its Content-Length, or counted as it streams.
+    ["an answer over the size cap, declared", { endpoint: "alerts", oversize: { bytes: 9 * 1024 * 1024, declared: true } }, "cynet_bad_answer", 0],
+    ["an answer over the size cap, streamed", { endpoint: "alerts", oversize: { bytes: 9 * 1024 * 1024, declared: false } }, "cynet_bad_answer", 0],
     ["a 500 on the third page", { endpoint: "alerts", status: 500, afterCalls: 2 }, "cynet_error", 0],
   ];
   for (const [name, rule, code, retryAfter] of transient) {
@@ -126,6 +129,18 @@ describe("detection sync", () => {
       await expectExactlyOnce(c.tenantId, c.expected);
     });
   }
+
+  it("stores every detection once when Cynet answers more than Limit a page (read-ahead guesses dropped, events split at 100)", async () => {
+    const c = await prepared(700, { pageSize: 150 });
+    expect(await drainSync(c.env, c.tenantId)).toContain("completed");
+    const [run] = await rows<{ pages: number; fetched: number }>("SELECT pages, fetched FROM sync_runs WHERE tenant_id = ? ORDER BY id DESC LIMIT 1", c.tenantId);
+    // 700 alerts at 150 a page: pages of 150, 150, 150, 150, 100, then an empty one (100 is not under Limit).
+    expect(run).toEqual({ pages: 6, fetched: 700 });
+    await deliverCaptured(c);
+    const events = await rows<{ n: number }>("SELECT json_array_length(alert_ids) AS n FROM outbox WHERE tenant_id = ? AND kind = 'events'", c.tenantId);
+    expect(Math.max(...events.map((e) => e.n))).toBeLessThanOrEqual(100);
+    await expectExactlyOnce(c.tenantId, c.expected);
+  });
 
   it("times out a Cynet that stops answering and backs off", async () => {
     const c = await prepared(50);
