@@ -5,6 +5,7 @@
  */
 
 import { countSubrequest } from "../observability/meter";
+import { readStreamCapped } from "../shared/bytes";
 import { parseRetryAfter } from "../shared/http-time";
 import type { Env } from "../env";
 
@@ -72,25 +73,8 @@ async function readCapped(response: Response): Promise<string> {
   // size is only known by reading it.
   const encoding = response.headers.get("content-encoding");
   if (declared !== null && (encoding === null || encoding === "identity")) return response.text();
-  const reader = response.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.byteLength;
-    if (total > MAX_CYNET_RESPONSE_BYTES) {
-      await reader.cancel();
-      throw new CynetError("too_large", response.status, `more than ${MAX_CYNET_RESPONSE_BYTES} bytes`);
-    }
-    chunks.push(value);
-  }
-  const bytes = new Uint8Array(total);
-  let at = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, at);
-    at += chunk.byteLength;
-  }
+  const bytes = await readStreamCapped(response.body, MAX_CYNET_RESPONSE_BYTES);
+  if (bytes === undefined) throw new CynetError("too_large", response.status, `more than ${MAX_CYNET_RESPONSE_BYTES} bytes`);
   return new TextDecoder().decode(bytes);
 }
 

@@ -5,6 +5,7 @@
  * The body is read here, once, under a size cap, before anything parses it; handlers take the
  * verified raw text from the context (`c.get("rawBody")`).
  */
+import { readStreamCapped } from "../shared/bytes";
 import type { MiddlewareHandler } from "hono";
 import type { Env } from "../env";
 import { ApiError } from "./errors";
@@ -47,25 +48,8 @@ export async function readBodyCapped(request: Request, maxBytes: number): Promis
   const declared = request.headers.get("content-length");
   if (declared !== null && Number(declared) > maxBytes) throw bodyTooLarge(maxBytes);
   if (request.body === null) return "";
-  const reader = request.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.byteLength;
-    if (total > maxBytes) {
-      await reader.cancel();
-      throw bodyTooLarge(maxBytes);
-    }
-    chunks.push(value);
-  }
-  const bytes = new Uint8Array(total);
-  let offset = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
+  const bytes = await readStreamCapped(request.body, maxBytes);
+  if (bytes === undefined) throw bodyTooLarge(maxBytes);
   try {
     return new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(bytes);
   } catch {
