@@ -35,8 +35,6 @@ export const MAX_FILE_LOOKUP_ATTEMPTS = 3;
 /** Notes one scan and hash get in all (the first and follow-ups); past it, a spreading file is the IR team's case already. */
 export const MAX_NOTES_PER_SCAN_HASH = 10;
 
-/** Ids per `IN (...)` lookup, under D1's 100 bound parameters with the tenant id. */
-const ALERT_IDS_PER_QUERY = 99;
 const MD5 = /^[0-9a-f]{32}$/;
 const SHA1 = /^[0-9a-f]{40}$/;
 
@@ -53,13 +51,13 @@ export function endpointOf(d: Pick<DetectionRow, "hostName" | "hostIp">): string
   return d.hostName ?? d.hostIp ?? "unknown endpoint";
 }
 
-/** The tenant's file_hashes rows for these SHA-256s, read in chunks under D1's parameter bound. */
+/** The tenant's file_hashes rows for these SHA-256s, in one read (the list travels as one JSON parameter). */
 async function selectFileHashes(db: Database, tenantId: string, sha256s: string[]) {
-  const rows: Array<typeof fileHashes.$inferSelect> = [];
-  for (let i = 0; i < sha256s.length; i += ALERT_IDS_PER_QUERY) {
-    rows.push(...(await db.select().from(fileHashes).where(and(eq(fileHashes.tenantId, tenantId), inArray(fileHashes.sha256, sha256s.slice(i, i + ALERT_IDS_PER_QUERY))))));
-  }
-  return rows;
+  if (sha256s.length === 0) return [];
+  return db
+    .select()
+    .from(fileHashes)
+    .where(and(eq(fileHashes.tenantId, tenantId), inArray(fileHashes.sha256, sql`(select value from json_each(${JSON.stringify(sha256s)}))`)));
 }
 
 /**
@@ -148,10 +146,11 @@ export async function correlate(env: Env, db: Database, group: OutboxRow[], now:
   if (!row) return [];
   const alertIds = [...new Set(group.flatMap((r) => r.alertIds))];
   if (alertIds.length === 0) return [];
-  const found: DetectionRow[] = [];
-  for (let i = 0; i < alertIds.length; i += ALERT_IDS_PER_QUERY) {
-    found.push(...(await db.select().from(detections).where(and(eq(detections.tenantId, row.tenantId), inArray(detections.alertId, alertIds.slice(i, i + ALERT_IDS_PER_QUERY))))));
-  }
+  // Only what matching uses: the rows of a whole batch of pages come back in one read.
+  const found = await db
+    .select({ alertId: detections.alertId, sha256: detections.sha256, hostName: detections.hostName, hostIp: detections.hostIp, runId: detections.runId })
+    .from(detections)
+    .where(and(eq(detections.tenantId, row.tenantId), inArray(detections.alertId, sql`(select value from json_each(${JSON.stringify(alertIds)}))`)));
   if (found.length === 0) return [];
   const groupKey = await digest(group.map((r) => r.id).sort((a, b) => a - b).join(","));
   const sha256s = [...new Set(found.map((d) => d.sha256))];
