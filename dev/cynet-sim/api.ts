@@ -9,8 +9,13 @@ import { getWorld, worldLabel, type CynetEndpoint, type World } from "./world";
 export const MAX_LIMIT = 1_000;
 /** Page size when the client sends no Limit: the size public integrations use. */
 const DEFAULT_LIMIT = 100;
-/** Longest credential accepted by the token call: far beyond any real one. */
-const MAX_CREDENTIAL_LENGTH = 256;
+/**
+ * Longest credential the token call reads; past it the call is refused as malformed (400).
+ * Above the plugin's own bounds (254-character username, 1024-character password), so whatever
+ * an admin may type gets Cynet's answer to the credentials (401 when wrong), never a 400 that
+ * the plugin would read as a wrong URL.
+ */
+const MAX_CREDENTIAL_LENGTH = 4096;
 /** The three LastSeen spellings cynet-api.md lists: `…Z`, `….123Z` and `YYYY-MM-DD HH:MM:SS`. */
 const LAST_SEEN_PATTERN = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}:\d{2}(\.\d{1,3})?Z| \d{2}:\d{2}:\d{2})$/;
 
