@@ -33,8 +33,10 @@ const VERDICT_ROWS = Number(process.env.BENCH_VERDICT_ROWS ?? 1_000_000);
 const VERDICT_HASHES = 1000;
 /** Timed repetitions of each verdict lookup, after one warm-up; the median is reported. */
 const VERDICT_REPEATS = 21;
-/** Status polling interval while a backfill runs: fine enough to time a few seconds' work, light on the Worker. */
-const STATUS_POLL_MS = 100;
+/** Progress polling interval while a backfill runs (read from the D1 file): fine enough to time a few seconds' work. */
+const PROGRESS_POLL_MS = 50;
+/** Pure-fetch floor runs per size; the median is reported, so one noisy run does not set the bar. */
+const FLOOR_RUNS = 3;
 /** Longest a backfill may take before the benchmark gives up. */
 const BACKFILL_TIMEOUT_MS = 30 * 60_000;
 const CLIENT_ID = "123456";
@@ -171,6 +173,20 @@ function rawSqliteInsert(alerts: Array<Record<string, unknown>>) {
   return alerts.length / seconds;
 }
 
+/** The plugin's local D1 database file (miniflare keeps one SQLite file per database). */
+function d1File(): string {
+  const dir = join(state, "v3", "d1", "miniflare-D1DatabaseObject");
+  const file = readdirSync(dir).find((f) => f.endsWith(".sqlite") && f !== "metadata.sqlite");
+  if (!file) throw new Error("plugin D1 file not found");
+  return join(dir, file);
+}
+
+function openD1ReadOnly(): DatabaseSync {
+  const db = new DatabaseSync(d1File(), { readOnly: true });
+  db.exec("PRAGMA busy_timeout = 10000");
+  return db;
+}
+
 // ---- the backfill
 type Row = Record<string, string | number>;
 const rows: Row[] = [];
@@ -185,7 +201,9 @@ async function backfill(size: number) {
   const scans = hashes.map((h, i) => ({ scanId: `bench-scan-${i}`, fileName: `file-${i}.exe`, scannedAt: new Date().toISOString(), sha256: h.toLowerCase() }));
   await json(`${host.standin.url}/__host/tenants/${tenant}/scans`, { method: "PUT", headers: { "content-type": "application/json" }, body: JSON.stringify({ scans }) });
 
-  const floor = await pureFetchFloor(label, alerts.length);
+  const floors: number[] = [];
+  for (let r = 0; r < FLOOR_RUNS; r++) floors.push(await pureFetchFloor(label, alerts.length));
+  const floor = floors.sort((a, b) => a - b)[Math.floor(FLOOR_RUNS / 2)]!;
   const raw = rawSqliteInsert(alerts);
 
   metrics.length = 0;
@@ -194,20 +212,32 @@ async function backfill(size: number) {
   if (enabled.status !== 200) throw new Error(enabled.text);
   const connected = await call("POST", `/v1/tenants/${tenant}/activation`, { orgUrl: `https://${label}.api.cynet.com`, clientId: CLIENT_ID, ...OPERATOR });
   if (connected.status !== 200) throw new Error(connected.text);
-  let status: { sync: { inProgress: boolean; lastRun: { outcome: string; newDetections: number; fetched: number } }; deliveries: Record<string, { pending: number; scheduled: number; delivered: number; failed: number }> };
+  // Progress is read from the plugin's D1 file, not through its status route: polling the Worker
+  // would spend the very thread being measured. The figures are the ones status reports.
+  const progress = openD1ReadOnly();
+  const probe = {
+    run: progress.prepare(
+      "SELECT r.outcome, r.new_detections AS newDetections, s.run_id AS runId FROM sync_state s LEFT JOIN sync_runs r ON r.id = (SELECT max(id) FROM sync_runs WHERE tenant_id = s.tenant_id) WHERE s.tenant_id = ?",
+    ),
+    eventsDelivered: progress.prepare("SELECT coalesce(sum(json_array_length(alert_ids)), 0) AS n FROM outbox WHERE tenant_id = ? AND kind = 'events' AND state = 'delivered'"),
+    due: progress.prepare("SELECT count(*) AS n FROM outbox WHERE tenant_id = ? AND state = 'pending' AND next_attempt_at <= ?"),
+  };
   let syncedAt = 0;
   let eventsAt = 0;
   for (;;) {
-    status = JSON.parse((await call("GET", `/v1/tenants/${tenant}/status`)).text);
-    const synced = status.sync?.lastRun?.outcome === "succeeded" && !status.sync.inProgress;
+    const run = probe.run.get(tenant) as { outcome: string | null; newDetections: number | null; runId: number | null } | undefined;
+    const synced = run?.outcome === "succeeded" && run.runId === null;
     if (!syncedAt && synced) syncedAt = performance.now();
-    const events = status.deliveries.events;
-    if (!eventsAt && synced && events.pending === 0 && events.scheduled === 0 && events.delivered === status.sync.lastRun.newDetections) eventsAt = performance.now();
-    const pending = Object.values(status.deliveries).reduce((n, d) => n + d.pending, 0);
-    if (synced && pending === 0) break;
+    if (!eventsAt && synced && (probe.eventsDelivered.get(tenant) as { n: number }).n === run.newDetections) eventsAt = performance.now();
+    if (synced && eventsAt && (probe.due.get(tenant, Date.now()) as { n: number }).n === 0) break;
     if (performance.now() - t0 > BACKFILL_TIMEOUT_MS) throw new Error(`backfill of ${size} did not finish`);
-    await sleep(STATUS_POLL_MS);
+    await sleep(PROGRESS_POLL_MS);
   }
+  progress.close();
+  const status = JSON.parse((await call("GET", `/v1/tenants/${tenant}/status`)).text) as {
+    sync: { lastRun: { newDetections: number } };
+    deliveries: Record<string, { pending: number; scheduled: number; delivered: number; failed: number }>;
+  };
   const seconds = (performance.now() - t0) / 1000;
   const rate = (at: number) => {
     const perSecond = size / ((at - t0) / 1000);
@@ -245,10 +275,7 @@ async function backfill(size: number) {
 
 // ---- verdicts over 1M detections
 async function verdicts() {
-  const dir = join(state, "v3", "d1", "miniflare-D1DatabaseObject");
-  const file = readdirSync(dir).find((f) => f.endsWith(".sqlite") && f !== "metadata.sqlite");
-  if (!file) throw new Error("plugin D1 file not found");
-  const db = new DatabaseSync(join(dir, file));
+  const db = new DatabaseSync(d1File());
   db.exec("PRAGMA busy_timeout = 10000");
   const tenant = "bench-verdicts";
   const hex = (n: number, len: number, salt: string) => {
@@ -354,7 +381,7 @@ Reproduce with \`${command}\` (about ten minutes on 2 cores). Measured ${new Dat
 
 ## Backfill, end to end
 
-Connect → sync through the real local queues → events, scan matching, IR requests and notes at the dev host. 40 scans at the host share SHA-256 hashes with the alerts. Three times are taken from the same run, each from Connect: "synced" (the run succeeded: every detection stored), "events at host" (every detection's event delivered) and "with matching" (nothing pending on any queue: IR requests and notes delivered too). D1 figures come from the Worker's own per-invocation metering (\`invocation metrics\` log lines; rows written as D1's \`meta.rows_written\` counts them, indexes included), HTTP status polling excluded. The pure-fetch floor pages the same simulator world from Node and parses, storing nothing; raw SQLite inserts the same rows, one transaction, same schema.
+Connect → sync through the real local queues → events, scan matching, IR requests and notes at the dev host. 40 scans at the host share SHA-256 hashes with the alerts. Three times are taken from the same run, each from Connect: "synced" (the run succeeded: every detection stored), "events at host" (every detection's event delivered) and "with matching" (nothing pending on any queue: IR requests and notes delivered too). D1 figures come from the Worker's own per-invocation metering (\`invocation metrics\` log lines; rows written as D1's \`meta.rows_written\` counts them, indexes included). Progress is read every ${PROGRESS_POLL_MS} ms from the plugin's D1 file by Node, so measuring does not load the Worker. The pure-fetch floor pages the same simulator world from Node and parses, storing nothing (median of ${FLOOR_RUNS} runs); raw SQLite inserts the same rows, one transaction, same schema.
 
 ${table(rows)}
 
