@@ -4,11 +4,11 @@
  * retried with backoff. Messages that exhaust their retries land in the dead-letter queue,
  * whose consumer records the rows as failed so they show in status and can be retried.
  */
-import { and, eq, inArray, sql } from "drizzle-orm";
+import { and, eq, inArray } from "drizzle-orm";
 import type { Env } from "../env";
 import { describeError } from "../http/errors";
 import type { QueueMessage } from "../queues";
-import { database } from "../storage/db";
+import { database, jsonList } from "../storage/db";
 import { outbox } from "../storage/schema";
 import { deliverGroup, dispatchDelaySeconds, type OutboxRow } from "./deliver";
 import { DispatchMessage } from "./messages";
@@ -22,7 +22,7 @@ async function rowsOf(env: Env, message: DispatchMessage) {
   const rows = await db
     .select()
     .from(outbox)
-    .where(and(eq(outbox.tenantId, message.tenantId), inArray(outbox.id, sql`(select value from json_each(${JSON.stringify(message.outboxIds)}))`)));
+    .where(and(eq(outbox.tenantId, message.tenantId), inArray(outbox.id, jsonList(message.outboxIds))));
   return { db, rows };
 }
 

@@ -15,12 +15,13 @@ import type { Env } from "../env";
 import { searchScans } from "../host/client";
 import { MAX_HASHES_PER_SEARCH, type ScanMatch } from "../host/schemas";
 import { describeError } from "../http/errors";
-import type { Database } from "../storage/db";
+import { jsonList, type Database } from "../storage/db";
 import { detections, fileHashes, outbox, type ScanMatchPayload } from "../storage/schema";
 import { loadKeyRing } from "../storage/secrets";
 import { findTenant } from "../storage/tenants";
 import { eachConcurrently } from "../shared/concurrency";
-import type { OutboxRef, OutboxRow } from "./deliver";
+import type { OutboxRow } from "./deliver";
+import type { OutboxRef } from "./enqueue";
 
 /** File lookups one correlation may make; hashes past it wait for a later tick (see FILE_LOOKUP_DEFER_MS). */
 export const MAX_FILE_LOOKUPS_PER_CORRELATION = 100;
@@ -51,13 +52,13 @@ export function endpointOf(d: Pick<DetectionRow, "hostName" | "hostIp">): string
   return d.hostName ?? d.hostIp ?? "unknown endpoint";
 }
 
-/** The tenant's file_hashes rows for these SHA-256s, in one read (the list travels as one JSON parameter). */
-async function selectFileHashes(db: Database, tenantId: string, sha256s: string[]) {
+/** The tenant's file_hashes rows for these SHA-256s, in one read. */
+export async function selectFileHashes(db: Database, tenantId: string, sha256s: string[]) {
   if (sha256s.length === 0) return [];
   return db
     .select()
     .from(fileHashes)
-    .where(and(eq(fileHashes.tenantId, tenantId), inArray(fileHashes.sha256, sql`(select value from json_each(${JSON.stringify(sha256s)}))`)));
+    .where(and(eq(fileHashes.tenantId, tenantId), inArray(fileHashes.sha256, jsonList(sha256s))));
 }
 
 /**
@@ -150,7 +151,7 @@ export async function correlate(env: Env, db: Database, group: OutboxRow[], now:
   const found = await db
     .select({ alertId: detections.alertId, sha256: detections.sha256, hostName: detections.hostName, hostIp: detections.hostIp, runId: detections.runId })
     .from(detections)
-    .where(and(eq(detections.tenantId, row.tenantId), inArray(detections.alertId, sql`(select value from json_each(${JSON.stringify(alertIds)}))`)));
+    .where(and(eq(detections.tenantId, row.tenantId), inArray(detections.alertId, jsonList(alertIds))));
   if (found.length === 0) return [];
   const groupKey = await digest(group.map((r) => r.id).sort((a, b) => a - b).join(","));
   const sha256s = [...new Set(found.map((d) => d.sha256))];
@@ -222,7 +223,7 @@ export async function correlate(env: Env, db: Database, group: OutboxRow[], now:
     ? await db
         .select({ key: outbox.idempotencyKey, payload: outbox.payload })
         .from(outbox)
-        .where(and(eq(outbox.tenantId, row.tenantId), eq(outbox.kind, "note"), sql`substr(${outbox.idempotencyKey}, 1, ${prefixes[0]!.length}) in (select value from json_each(${JSON.stringify(prefixes)}))`))
+        .where(and(eq(outbox.tenantId, row.tenantId), eq(outbox.kind, "note"), sql`substr(${outbox.idempotencyKey}, 1, ${prefixes[0]!.length}) in ${jsonList(prefixes)}`))
     : [];
   for (const m of unique.values()) {
     const base: ScanMatchPayload = {

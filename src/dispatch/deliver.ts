@@ -4,20 +4,18 @@
  * recording it twice.
  */
 import { countSubrequest } from "../observability/meter";
-import { and, eq, inArray, sql } from "drizzle-orm";
+import { and, eq, inArray } from "drizzle-orm";
 import type { Env } from "../env";
 import { describeError } from "../http/errors";
 import { HostError, postEventsBatch, postIrRequest, postScanNote } from "../host/client";
-import type { Database } from "../storage/db";
+import { jsonList, type Database } from "../storage/db";
 import { detections, fileHashes, outbox } from "../storage/schema";
-import { correlate } from "./correlate";
-import { enqueueDispatch } from "./enqueue";
+import { correlate, selectFileHashes } from "./correlate";
+import { enqueueDispatch, type OutboxRef } from "./enqueue";
 import { detectionEvent } from "./events";
 import { irRequest, scanNote } from "./scan-effects";
 
 export type OutboxRow = typeof outbox.$inferSelect;
-/** An outbox row as the queues need it: which row, and so which queue. */
-export type OutboxRef = Pick<OutboxRow, "id" | "kind">;
 
 /** First retry delay of a failed delivery. */
 export const DISPATCH_BACKOFF_BASE_SECONDS = 10;
@@ -41,7 +39,7 @@ async function detectionsOf(db: Database, row: OutboxRow) {
   return db
     .select()
     .from(detections)
-    .where(and(eq(detections.tenantId, row.tenantId), inArray(detections.alertId, sql`(select value from json_each(${JSON.stringify(row.alertIds)}))`)));
+    .where(and(eq(detections.tenantId, row.tenantId), inArray(detections.alertId, jsonList(row.alertIds))));
 }
 
 /** Sends a group (several "match" rows of one tenant, or one row of another kind); returns outbox rows it created. */
@@ -50,12 +48,7 @@ async function send(env: Env, db: Database, group: OutboxRow[], now: Date): Prom
   switch (row.kind) {
     case "events": {
       const rows = await detectionsOf(db, row);
-      const hashes = rows.length
-        ? await db
-            .select()
-            .from(fileHashes)
-            .where(and(eq(fileHashes.tenantId, row.tenantId), inArray(fileHashes.sha256, sql`(select value from json_each(${JSON.stringify([...new Set(rows.map((r) => r.sha256))])}))`)))
-        : [];
+      const hashes = await selectFileHashes(db, row.tenantId, [...new Set(rows.map((r) => r.sha256))]);
       const bySha = new Map(hashes.map((h) => [h.sha256, h]));
       if (rows.length) await postEventsBatch(env, row.tenantId, rows.map((r) => detectionEvent(r, bySha.get(r.sha256))), row.idempotencyKey);
       return [];

@@ -8,7 +8,7 @@ import { and, eq, inArray, lt } from "drizzle-orm";
 import type { Env } from "../env";
 import { database } from "../storage/db";
 import { outbox } from "../storage/schema";
-import { queueFor } from "./enqueue";
+import { byQueue } from "./enqueue";
 
 /** How long past its due time a pending row waits before it counts as orphaned: longer than a queue hop. */
 export const SWEEP_GRACE_MS = 10 * 60_000;
@@ -28,9 +28,9 @@ export async function sweepOutbox(env: Env, now: Date): Promise<number> {
   if (orphans.length === 0) return 0;
   for (let i = 0; i < orphans.length; i += SWEEP_CHUNK) {
     const chunk = orphans.slice(i, i + SWEEP_CHUNK);
-    for (const queue of new Set(chunk.map((o) => queueFor(env, o.kind)))) {
+    for (const [queue, rows] of byQueue(env, chunk)) {
       countSubrequest("queue");
-      await queue.sendBatch(chunk.filter((o) => queueFor(env, o.kind) === queue).map((o) => ({ body: { kind: "dispatch" as const, tenantId: o.tenantId, outboxIds: [o.id] } })));
+      await queue.sendBatch(rows.map((o) => ({ body: { kind: "dispatch" as const, tenantId: o.tenantId, outboxIds: [o.id] } })));
     }
     // Bump only after the send succeeded: a failed send leaves the rows for the next tick.
     await db

@@ -13,7 +13,7 @@ import type { AlertsPage } from "../cynet/schemas";
 import { MAX_EVENTS_PER_BATCH } from "../host/schemas";
 import { loginWithStoredPassword, openSession } from "../cynet/session";
 import { CynetError, cynetTarget } from "../cynet/transport";
-import { enqueueDispatch } from "../dispatch/enqueue";
+import { enqueueDispatch, type OutboxRef } from "../dispatch/enqueue";
 import type { Env } from "../env";
 import { describeError } from "../http/errors";
 import { database, type Database } from "../storage/db";
@@ -221,7 +221,7 @@ export async function runSync(env: Env, message: SyncMessage, now: Date = new Da
       // The state update is guarded by the lease: no row changed means another invocation (or a
       // reconnect) took it over. What this page stored is deduplicated; stop here.
       if ((results.at(-1) as D1Result | undefined)?.meta?.changes === 0) return "busy";
-      const written = results.slice(0, outboxRows).flatMap((r) => r as Array<{ id: number; kind: "events" | "match" }>);
+      const written = results.slice(0, outboxRows).flatMap((r) => r as OutboxRef[]);
       // Sent while the next page is stored; a send that fails is logged, and the sweeper re-sends its rows.
       if (written.length) sends.push(enqueueDispatch(env, tenant.id, written));
       if (complete) return "completed";

@@ -1,7 +1,7 @@
 /** D1 reads and writes of sync state, runs and detections. */
 import { and, eq, getTableColumns, isNull, lt, or, sql } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
-import type { Database } from "../storage/db";
+import { jsonList, type Database } from "../storage/db";
 import { detections, OUTBOX_STATES, outbox, syncRuns, syncState } from "../storage/schema";
 import type { DetectionInput } from "./rule";
 
@@ -114,5 +114,5 @@ export function insertNewDetectionsOutboxStatement(db: Database, kind: "events" 
 /** How many detections the page's "events" rows (by idempotency key) stand for: the page's new detections, counted inside its batch. */
 export function newDetectionsOf(eventKeys: string[]) {
   return sql<number>`(select coalesce(sum(json_array_length(${outbox.alertIds})), 0) from ${outbox}
-    where ${outbox.idempotencyKey} in (select value from json_each(${JSON.stringify(eventKeys)})))`;
+    where ${outbox.idempotencyKey} in ${jsonList(eventKeys)})`;
 }
