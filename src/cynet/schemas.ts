@@ -14,23 +14,31 @@ const num = tolerant(z.number());
 /** POST /api/account/token → 200. */
 export const TokenResponse = z.object({ access_token: z.string().min(1).max(8192) });
 
-/** The `File` object inside an alert. */
+/**
+ * The `File` object inside an alert: the fields the plugin reads. Others Cynet sends (risk
+ * levels, antivirus names, endpoint counts) are left unread rather than validated for nothing.
+ */
 export const CynetAlertFile = z.object({
   Sha256: str,
   CommonFileName: str,
-  RiskLevel: num,
-  VtRiskLevel: num,
-  Antivirus: str,
-  EndPoints: num,
   DateIn: str,
   LastSeen: str,
 });
 
-/** One alert from /api/alerts/bulk. */
-export const CynetAlert = z.object({
+/**
+ * What decides whether an alert is considered at all: its id and type. Read first, so the
+ * alerts that are not files (a third of a typical page) skip the full parse.
+ */
+export const CynetAlertHeader = z.object({
   ClientDbId: int,
-  Uniqueness: str,
   AlertType: int,
+});
+
+/**
+ * One alert from /api/alerts/bulk: the fields the plugin reads (sync/rule.ts). The parent
+ * process's hash in IncidentJsonDescription is deliberately not among them.
+ */
+export const CynetAlert = CynetAlertHeader.extend({
   Sha256: str,
   Sha256Hex: str,
   Path: str,
@@ -43,11 +51,9 @@ export const CynetAlert = z.object({
   FirstSeenUtc: str,
   LastSeenUtc: str,
   LastSeen: str,
-  DateChanged: str,
   Severity: int,
   Status: int,
   IncidentName: str,
-  IncidentJsonDescription: str,
 });
 export type CynetAlert = z.infer<typeof CynetAlert>;
 

@@ -10,7 +10,8 @@ import { describeError } from "../http/errors";
 import type { QueueMessage } from "../queues";
 import { database, jsonList } from "../storage/db";
 import { outbox } from "../storage/schema";
-import { deliverGroup, dispatchDelaySeconds, type OutboxRow } from "./deliver";
+import { deliverGroup, dispatchDelaySeconds, loadEventDetections, markDelivered, type EventDetections, type OutboxRow } from "./deliver";
+import type { OutboxRef } from "./enqueue";
 import { DispatchMessage } from "./messages";
 import { eachConcurrently } from "../shared/concurrency";
 
@@ -29,28 +30,42 @@ async function rowsOf(env: Env, message: DispatchMessage) {
 /**
  * Consumes a batch from the dispatch queue. The pending rows of all its messages are
  * delivered together: "match" rows of one tenant as one group (one correlation), every other
- * row on its own. A message is acked when all its rows are delivered or recorded as refused,
- * and retried with the longest backoff any of its rows asked for otherwise.
+ * row on its own. The rows, the detections of the events rows and the record of what was
+ * delivered are one D1 statement each, however many rows the batch carries. A message is acked
+ * when all its rows are delivered or recorded as refused, and retried with the longest backoff
+ * any of its rows asked for otherwise.
  */
 export async function consumeDispatchBatch(batch: MessageBatch<QueueMessage>, env: Env, _ctx: ExecutionContext): Promise<void> {
   const db = database(env.DB);
-  const work: Array<{ message: Message<QueueMessage>; ids: number[] }> = [];
-  const pending = new Map<number, OutboxRow>();
+  const valid: Array<{ message: Message<QueueMessage>; body: DispatchMessage }> = [];
   for (const message of batch.messages) {
     const parsed = DispatchMessage.safeParse(message.body);
-    if (!parsed.success) {
+    if (parsed.success) valid.push({ message, body: parsed.data });
+    else {
       console.error(JSON.stringify({ level: "error", msg: "malformed dispatch message dropped", id: message.id }));
       message.ack();
-      continue;
     }
-    try {
-      const { rows } = await rowsOf(env, parsed.data);
-      for (const row of rows) if (row.state === "pending") pending.set(row.id, row);
-      work.push({ message, ids: rows.filter((r) => r.state === "pending").map((r) => r.id) });
-    } catch (err) {
-      console.error(JSON.stringify({ level: "error", msg: "dispatch rows unreadable; message retried", tenantId: parsed.data.tenantId, error: describeError(err) }));
-      message.retry({ delaySeconds: dispatchDelaySeconds(message.attempts) });
-    }
+  }
+  if (valid.length === 0) return;
+  // The rows of every message in one read; each message then takes those of its own tenant.
+  let rows: OutboxRow[];
+  try {
+    rows = await db
+      .select()
+      .from(outbox)
+      .where(inArray(outbox.id, jsonList(valid.flatMap((v) => v.body.outboxIds))));
+  } catch (err) {
+    console.error(JSON.stringify({ level: "error", msg: "dispatch rows unreadable; batch retried", error: describeError(err) }));
+    for (const { message } of valid) message.retry({ delaySeconds: dispatchDelaySeconds(message.attempts) });
+    return;
+  }
+  const byId = new Map(rows.map((r) => [r.id, r]));
+  const work: Array<{ message: Message<QueueMessage>; ids: number[] }> = [];
+  const pending = new Map<number, OutboxRow>();
+  for (const { message, body } of valid) {
+    const mine = body.outboxIds.map((id) => byId.get(id)).filter((r): r is OutboxRow => r?.tenantId === body.tenantId && r.state === "pending");
+    for (const row of mine) pending.set(row.id, row);
+    work.push({ message, ids: mine.map((r) => r.id) });
   }
 
   const groups = new Map<string, OutboxRow[]>();
@@ -61,15 +76,36 @@ export async function consumeDispatchBatch(batch: MessageBatch<QueueMessage>, en
   const outcome = new Map<number, { retryDelay?: number; crashed?: boolean }>();
   // Matching first (its lookups take longest), then everything else, DISPATCH_CONCURRENCY at a time.
   const ordered = [...groups.values()].sort((a, b) => Number(b[0]!.kind === "match") - Number(a[0]!.kind === "match"));
+  let eventDetections: EventDetections | undefined;
+  try {
+    // The detections of every events row in the batch, read once.
+    eventDetections = await loadEventDetections(db, [...pending.values()]);
+  } catch (err) {
+    // Each events row then reads its own, and fails on its own if D1 is still unwell.
+    console.error(JSON.stringify({ level: "error", msg: "event detections unreadable in one read; read per row", error: describeError(err) }));
+  }
+  const delivered: OutboxRow[][] = [];
+  const created: Array<{ tenantId: string; rows: OutboxRef[] }> = [];
   await eachConcurrently(ordered, DISPATCH_CONCURRENCY, async (group) => {
     try {
-      const result = await deliverGroup(env, db, group);
+      const result = await deliverGroup(env, db, group, new Date(), eventDetections);
+      if (result.outcome === "delivered") {
+        delivered.push(group);
+        created.push({ tenantId: group[0]!.tenantId, rows: result.created });
+      }
       for (const row of group) outcome.set(row.id, result.outcome === "retry" ? { retryDelay: result.delaySeconds } : {});
     } catch (err) {
       console.error(JSON.stringify({ level: "error", msg: "dispatch failed; message retried", tenantId: group[0]!.tenantId, kind: group[0]!.kind, error: describeError(err) }));
       for (const row of group) outcome.set(row.id, { crashed: true });
     }
   });
+  try {
+    await markDelivered(env, db, delivered.flat().map((r) => r.id), created);
+  } catch (err) {
+    // Still pending: the retry resends them under the same keys, and the host answers from its record.
+    console.error(JSON.stringify({ level: "error", msg: "deliveries not recorded; their messages retried", rows: delivered.flat().length, error: describeError(err) }));
+    for (const row of delivered.flat()) outcome.set(row.id, { crashed: true });
+  }
 
   for (const { message, ids } of work) {
     const results = ids.map((id) => outcome.get(id) ?? {});

@@ -4,15 +4,15 @@
  * recording it twice.
  */
 import { countSubrequest } from "../observability/meter";
-import { and, eq, inArray } from "drizzle-orm";
+import { and, eq, inArray, sql } from "drizzle-orm";
 import type { Env } from "../env";
 import { describeError } from "../http/errors";
 import { HostError, postEventsBatch, postIrRequest, postScanNote } from "../host/client";
 import { jsonList, type Database } from "../storage/db";
 import { detections, fileHashes, outbox } from "../storage/schema";
-import { correlate, selectFileHashes } from "./correlate";
+import { correlate } from "./correlate";
 import { enqueueDispatch, type OutboxRef } from "./enqueue";
-import { detectionEvent } from "./events";
+import { detectionEvent, type DetectionRow } from "./events";
 import { irRequest, scanNote } from "./scan-effects";
 
 export type OutboxRow = typeof outbox.$inferSelect;
@@ -25,7 +25,7 @@ export const DISPATCH_BACKOFF_CAP_SECONDS = 15 * 60;
 const MAX_FAILURE_TEXT = 500;
 
 /** What happened to one row. */
-export type Delivery = { outcome: "delivered" } | { outcome: "failed"; reason: string } | { outcome: "retry"; delaySeconds: number; reason: string };
+export type Delivery = { outcome: "delivered"; created: OutboxRef[] } | { outcome: "failed"; reason: string } | { outcome: "retry"; delaySeconds: number; reason: string };
 
 /** Delay before the next attempt: exponential, capped, never sooner than the host's Retry-After. */
 export function dispatchDelaySeconds(attempts: number, retryAfterSeconds?: number): number {
@@ -42,15 +42,36 @@ async function detectionsOf(db: Database, row: OutboxRow) {
     .where(and(eq(detections.tenantId, row.tenantId), inArray(detections.alertId, jsonList(row.alertIds))));
 }
 
+const eventDetectionKey = (tenantId: string, alertId: number) => `${tenantId}:${alertId}`;
+
+/** Detections (with whatever MD5/SHA-1 correlation has learned so far) that events rows stand for, by tenant and alert id. */
+export type EventDetections = Map<string, { detection: DetectionRow; md5: string | null; sha1: string | null }>;
+
+/** Reads the detections of several events rows: one statement per tenant, however many rows. */
+export async function loadEventDetections(db: Database, rows: OutboxRow[]): Promise<EventDetections> {
+  const byTenant = new Map<string, number[]>();
+  for (const row of rows) if (row.kind === "events") byTenant.set(row.tenantId, [...(byTenant.get(row.tenantId) ?? []), ...row.alertIds]);
+  const found: EventDetections = new Map();
+  for (const [tenantId, alertIds] of byTenant) {
+    if (alertIds.length === 0) continue;
+    const read = await db
+      .select({ detection: detections, md5: fileHashes.md5, sha1: fileHashes.sha1 })
+      .from(detections)
+      .leftJoin(fileHashes, and(eq(fileHashes.tenantId, detections.tenantId), eq(fileHashes.sha256, detections.sha256)))
+      .where(and(eq(detections.tenantId, tenantId), inArray(detections.alertId, jsonList(alertIds))));
+    for (const r of read) found.set(eventDetectionKey(tenantId, r.detection.alertId), r);
+  }
+  return found;
+}
+
 /** Sends a group (several "match" rows of one tenant, or one row of another kind); returns outbox rows it created. */
-async function send(env: Env, db: Database, group: OutboxRow[], now: Date): Promise<OutboxRef[]> {
+async function send(env: Env, db: Database, group: OutboxRow[], now: Date, eventDetections?: EventDetections): Promise<OutboxRef[]> {
   const row = group[0]!;
   switch (row.kind) {
     case "events": {
-      const rows = await detectionsOf(db, row);
-      const hashes = await selectFileHashes(db, row.tenantId, [...new Set(rows.map((r) => r.sha256))]);
-      const bySha = new Map(hashes.map((h) => [h.sha256, h]));
-      if (rows.length) await postEventsBatch(env, row.tenantId, rows.map((r) => detectionEvent(r, bySha.get(r.sha256))), row.idempotencyKey);
+      const known = eventDetections ?? (await loadEventDetections(db, [row]));
+      const found = row.alertIds.map((id) => known.get(eventDetectionKey(row.tenantId, id))).filter((d) => d !== undefined);
+      if (found.length) await postEventsBatch(env, row.tenantId, found.map((d) => detectionEvent(d.detection, d)), row.idempotencyKey);
       return [];
     }
     case "match":
@@ -70,17 +91,18 @@ async function send(env: Env, db: Database, group: OutboxRow[], now: Date): Prom
 }
 
 /**
- * Delivers a group of pending rows (see send) and records the outcome of each in D1: the
- * rows share it, as they shared the host calls.
+ * Delivers a group of pending rows (see send). A refusal or a retry is recorded in D1 here (the
+ * rows share it, as they shared the host calls); a delivery is recorded by the caller, with
+ * the other deliveries of its batch in one statement (see markDelivered).
  */
-export async function deliverGroup(env: Env, db: Database, group: OutboxRow[], now: Date = new Date()): Promise<Delivery> {
+export async function deliverGroup(env: Env, db: Database, group: OutboxRow[], now: Date = new Date(), eventDetections?: EventDetections): Promise<Delivery> {
   const first = group[0];
-  if (!first) return { outcome: "delivered" };
+  if (!first) return { outcome: "delivered", created: [] };
   const ids = group.map((r) => r.id);
   const attempts = Math.max(...group.map((r) => r.attempts)) + 1;
   let created: OutboxRef[];
   try {
-    created = await send(env, db, group, now);
+    created = await send(env, db, group, now, eventDetections);
   } catch (err) {
     if (!(err instanceof HostError)) throw err;
     const reason = (err.status === undefined ? err.detail : `host answered HTTP ${err.status}: ${err.detail}`).slice(0, MAX_FAILURE_TEXT);
@@ -100,8 +122,21 @@ export async function deliverGroup(env: Env, db: Database, group: OutboxRow[], n
       .where(inArray(outbox.id, ids));
     return { outcome: "retry", delaySeconds, reason };
   }
-  await db.update(outbox).set({ state: "delivered", attempts, deliveredAt: new Date(), lastError: null }).where(inArray(outbox.id, ids));
-  // Rows a match created are enqueued after they are stored; a lost send is the sweeper's.
-  if (created.length) await enqueueDispatch(env, first.tenantId, created);
-  return { outcome: "delivered" };
+  return { outcome: "delivered", created };
+}
+
+/**
+ * Records rows the host accepted as delivered, in one statement, then enqueues the rows their
+ * matches created (already stored; a lost send is the sweeper's). Until this runs the rows
+ * stay pending: a crash in between resends them, and the host answers the resend from its
+ * idempotency record.
+ */
+export async function markDelivered(env: Env, db: Database, ids: number[], created: Array<{ tenantId: string; rows: OutboxRef[] }>, now: Date = new Date()): Promise<void> {
+  if (ids.length) {
+    await db
+      .update(outbox)
+      .set({ state: "delivered", attempts: sql`${outbox.attempts} + 1`, deliveredAt: now, lastError: null })
+      .where(inArray(outbox.id, jsonList(ids)));
+  }
+  for (const { tenantId, rows } of created) if (rows.length) await enqueueDispatch(env, tenantId, rows);
 }

@@ -6,7 +6,7 @@
  * or in `File`) whose status is not Ignored (a missing status is not Ignored) with a valid
  * SHA-256. The hash never comes from IncidentJsonDescription: there it is the parent process's.
  */
-import { CynetAlert } from "../cynet/schemas";
+import { CynetAlert, CynetAlertHeader } from "../cynet/schemas";
 
 /** Cynet's AlertType for a file alert. */
 const FILE_ALERT_TYPE = 0;
@@ -62,9 +62,11 @@ function fileNameOf(alert: CynetAlert): string | null {
 /** Applies the rule to one raw entity from /api/alerts/bulk. */
 export function classifyAlert(raw: unknown, now: Date): Classified {
   if (typeof raw !== "object" || raw === null || Array.isArray(raw)) return { kind: "skipped", reason: "malformed" };
+  const header = CynetAlertHeader.parse(raw);
+  if (header.ClientDbId === undefined || header.ClientDbId < 0) return { kind: "skipped", reason: "missing_id" };
+  if (header.AlertType !== undefined && header.AlertType !== FILE_ALERT_TYPE) return { kind: "skipped", reason: "not_file_alert" };
   const alert = CynetAlert.parse(raw);
-  if (alert.ClientDbId === undefined || alert.ClientDbId < 0) return { kind: "skipped", reason: "missing_id" };
-  if (alert.AlertType !== undefined && alert.AlertType !== FILE_ALERT_TYPE) return { kind: "skipped", reason: "not_file_alert" };
+  if (alert.ClientDbId === undefined) return { kind: "skipped", reason: "missing_id" };
 
   const candidates = [alert.Sha256, alert.Sha256Hex, alert.File?.Sha256].map((h) => h?.trim().toLowerCase()).filter((h): h is string => !!h);
   if (candidates.length === 0) return { kind: "skipped", reason: alert.AlertType === undefined ? "not_file_alert" : "missing_hash" };

@@ -1,9 +1,10 @@
 /**
  * One sync invocation for one tenant: take the lease, page Cynet's alerts from the run's
- * LastSeen (a few pages read ahead), store the malicious files with their events and match
- * outbox rows in one batch per page (with the run's offset, and on the last page the cursor),
- * and hand the rest of a long backlog to a continuation message. Nothing grows with the
- * backlog: each invocation reads a bounded number of pages.
+ * LastSeen (a few pages read ahead), store the malicious files of every PAGES_PER_BATCH pages
+ * with their events and match outbox rows in one batch (with the run's offset, and on the last
+ * page the cursor) while the next pages are read, and hand the rest of a long backlog to a
+ * continuation message. Nothing grows with the backlog: each invocation reads a bounded number
+ * of pages.
  */
 import { DAY_MS } from "../shared/http-time";
 import { and, eq, sql } from "drizzle-orm";
@@ -36,17 +37,24 @@ import {
 } from "./state";
 import { requestSync } from "./enqueue";
 
-/** Pages one invocation reads: 4000 alerts at ~5 D1 queries and ~3 subrequests a page (a Cynet read, two queue sends), well inside Workers' limits (1000 queries; the paid plan's subrequests). */
+/** Pages one invocation reads: 4000 alerts in 40 Cynet reads and 10 page batches (~5 D1 queries and two queue sends each), well inside Workers' limits (1000 queries; the paid plan's subrequests). */
 export const MAX_PAGES_PER_INVOCATION = 40;
 /**
- * Pages requested from Cynet ahead of the one being stored: enough to keep D1 busy while Cynet
- * answers, and at most three requests open to one tenant's Cynet at a time (cynet-api.md asks
- * for paced paging; no rate limit is published).
+ * Pages requested from Cynet ahead of the one being classified: enough that Cynet's latency
+ * hides behind the work on earlier pages, and at most three requests open to one tenant's
+ * Cynet at a time (cynet-api.md asks for paced paging; no rate limit is published).
  */
 export const PAGES_READ_AHEAD = 2;
+/**
+ * Pages classified together and stored in one D1 batch: a batch has a fixed cost (a round trip,
+ * a transaction, the queue sends of its outbox rows) that four pages share, and at ~60%
+ * malicious files its detections fill two and a half events calls. Its JSON stays ~150 KB,
+ * far under D1's 2 MB value limit.
+ */
+export const PAGES_PER_BATCH = 4;
 /** Pages one run may read before it is called broken: 500k alerts, far past any real backlog. */
 export const MAX_PAGES_PER_RUN = 5000;
-/** How long a lease holds; every stored page renews it, so it only has to outlast one page (15 s timeouts) with room to spare. */
+/** How long a lease holds; every stored page batch renews it, so it only has to outlast one batch's pages (15 s timeouts each) with room to spare. */
 export const LEASE_MS = 5 * 60_000;
 /** Overlap subtracted from SyncTimeUtc for the next cursor (cynet-api.md, our choice); dedup absorbs the re-read. */
 export const CURSOR_OVERLAP_MS = 5 * 60_000;
@@ -88,6 +96,20 @@ export async function runSync(env: Env, message: SyncMessage, now: Date = new Da
   let run: SyncRunRow | undefined = leased.runId ? await findRun(db, tenant.id, leased.runId) : undefined;
   // Dispatch sends of stored pages, awaited before the invocation ends whatever way it ends.
   const sends: Array<Promise<void>> = [];
+  // The batch of the page stored last, while the next page is read and classified; true while
+  // the lease held. At most one is in flight, and each goes only after its predecessor committed,
+  // so every batch sees the table as the pages before it left it.
+  let storing: Promise<boolean> | undefined;
+  const store = async (statements: BatchItem<"sqlite">[], outboxRows: number): Promise<boolean> => {
+    const results = await db.batch(statements as [BatchItem<"sqlite">, ...BatchItem<"sqlite">[]]);
+    // The state update is guarded by the lease: no row changed means another invocation (or a
+    // reconnect) took it over. What this page stored is deduplicated; stop here.
+    if ((results.at(-1) as D1Result | undefined)?.meta?.changes === 0) return false;
+    const written = results.slice(0, outboxRows).flatMap((r) => r as OutboxRef[]);
+    // Sent while the next page is stored; a send that fails is logged, and the sweeper re-sends its rows.
+    if (written.length) sends.push(enqueueDispatch(env, tenant.id, written));
+    return true;
+  };
   try {
     const ring = await loadKeyRing(env.CREDENTIALS_KEY);
     let session: CynetSession = await openSession(db, ring, settings, target, now);
@@ -109,13 +131,14 @@ export async function runSync(env: Env, message: SyncMessage, now: Date = new Da
 
     const read = (at: number) => {
       const pending = fetchAlertsPage(session, lastSeen, ALERTS_PAGE_LIMIT, at);
-      // Awaited (and its failure handled) on the next turn of the loop, or dropped with the invocation.
+      // Awaited (and its failure handled) when its turn comes, or dropped with the invocation.
       pending.catch(() => undefined);
       return pending;
     };
-    // Pages are requested ahead of the one being stored, at the offsets full pages imply, so
-    // Cynet's latency hides behind D1's. A page of another size (the last, or one bigger than
-    // Limit) makes the guesses wrong: they are dropped and paging goes on from the true offset.
+    // Pages are requested ahead of the one being classified, at the offsets full pages imply, so
+    // Cynet's latency hides behind the work on earlier pages. A page of another size (the last,
+    // or one bigger than Limit) makes the guesses wrong: they are dropped and paging goes on from
+    // the true offset.
     const ahead: Array<{ at: number; page: Promise<AlertsPage> }> = [];
     let nextAt = offset;
     const restartAt = (at: number) => {
@@ -128,12 +151,14 @@ export async function runSync(env: Env, message: SyncMessage, now: Date = new Da
         nextAt += ALERTS_PAGE_LIMIT;
       }
     };
-    for (let page = 0; page < MAX_PAGES_PER_INVOCATION; page++) {
+    let pagesRead = 0;
+    /** The page at `offset`, with the next ones already asked for (within the invocation's budget). */
+    const nextPage = async (): Promise<AlertsPage> => {
       if (totals.pages >= MAX_PAGES_PER_RUN) throw new RunawayPagingError();
-      const pagesLeft = MAX_PAGES_PER_INVOCATION - page;
+      const pagesLeft = MAX_PAGES_PER_INVOCATION - pagesRead;
       if (ahead[0]?.at !== offset) restartAt(offset);
       fill(Math.min(PAGES_READ_AHEAD + 1, pagesLeft));
-      let result;
+      let result: AlertsPage;
       try {
         result = await ahead.shift()!.page;
       } catch (err) {
@@ -145,30 +170,41 @@ export async function runSync(env: Env, message: SyncMessage, now: Date = new Da
         result = await fetchAlertsPage(session, lastSeen, ALERTS_PAGE_LIMIT, offset);
         nextAt = offset + ALERTS_PAGE_LIMIT;
       }
-      const pageTime = new Date();
-      syncTime ??= new Date(Date.parse(result.SyncTimeUtc));
-      const complete = result.Entities.length < ALERTS_PAGE_LIMIT;
-      const lastOfInvocation = complete || page === MAX_PAGES_PER_INVOCATION - 1;
-      if (!complete) fill(Math.min(PAGES_READ_AHEAD, pagesLeft - 1));
+      pagesRead += 1;
+      if (result.Entities.length >= ALERTS_PAGE_LIMIT) fill(Math.min(PAGES_READ_AHEAD, pagesLeft - 1));
+      return result;
+    };
 
+    while (pagesRead < MAX_PAGES_PER_INVOCATION) {
+      // Up to PAGES_PER_BATCH pages are classified together and stored in one batch.
       const found = new Map<number, DetectionInput>();
-      let duplicatesInPage = 0;
-      for (const entity of result.Entities) {
-        const c = classifyAlert(entity, pageTime);
-        if (c.kind === "skipped") totals.skipped[c.reason] = (totals.skipped[c.reason] ?? 0) + 1;
-        else if (found.has(c.detection.alertId)) duplicatesInPage += 1;
-        else found.set(c.detection.alertId, c.detection);
+      let duplicatesInBatch = 0;
+      let complete = false;
+      for (let inBatch = 0; inBatch < PAGES_PER_BATCH && pagesRead < MAX_PAGES_PER_INVOCATION && !complete; inBatch++) {
+        const result = await nextPage();
+        const pageTime = new Date();
+        syncTime ??= new Date(Date.parse(result.SyncTimeUtc));
+        complete = result.Entities.length < ALERTS_PAGE_LIMIT;
+        for (const entity of result.Entities) {
+          const c = classifyAlert(entity, pageTime);
+          if (c.kind === "skipped") totals.skipped[c.reason] = (totals.skipped[c.reason] ?? 0) + 1;
+          else if (found.has(c.detection.alertId)) duplicatesInBatch += 1;
+          else found.set(c.detection.alertId, c.detection);
+        }
+        totals.pages += 1;
+        totals.fetched += result.Entities.length;
+        offset += result.Entities.length;
       }
-      totals.pages += 1;
-      totals.fetched += result.Entities.length;
-      offset += result.Entities.length;
+      if (!syncTime) throw new Error("a batch was stored before any page was read");
+      const storedAt = new Date();
+      const lastOfInvocation = complete || pagesRead >= MAX_PAGES_PER_INVOCATION;
 
       // Outbox rows first: they take only the detections the tenant does not have yet, so they
-      // must see the table as it was before this page's INSERT. Events and scan matching travel
+      // must see the table as it was before this batch's INSERT. Events and scan matching travel
       // separately: a host failing scans/search never holds up events. One events call carries
-      // at most MAX_EVENTS_PER_BATCH: a page Cynet made bigger than Limit is split. Keys name the
-      // invocation (its lease), so rows of an invocation that lost its lease never collide with
-      // its successor's; the events themselves are keyed per Cynet alert at the host.
+      // at most MAX_EVENTS_PER_BATCH, so the batch's detections are split into rows of that many.
+      // Keys name the invocation (its lease), so rows of an invocation that lost its lease never
+      // collide with its successor's; the events themselves are keyed per Cynet alert at the host.
       const statements: BatchItem<"sqlite">[] = [];
       const eventKeys: string[] = [];
       const alertIds = [...found.keys()];
@@ -176,12 +212,12 @@ export async function runSync(env: Env, message: SyncMessage, now: Date = new Da
         const slice = alertIds.slice(part * MAX_EVENTS_PER_BATCH, (part + 1) * MAX_EVENTS_PER_BATCH);
         const key = (kind: string) => `cynet-${kind}:${tenant.id}:${runId}:${leaseId}:${totals.pages}:${part}`;
         eventKeys.push(key("events"));
-        statements.push(insertNewDetectionsOutboxStatement(db, "events", tenant.id, key("events"), slice, pageTime));
-        statements.push(insertNewDetectionsOutboxStatement(db, "match", tenant.id, key("match"), slice, pageTime));
+        statements.push(insertNewDetectionsOutboxStatement(db, "events", tenant.id, key("events"), slice, storedAt));
+        statements.push(insertNewDetectionsOutboxStatement(db, "match", tenant.id, key("match"), slice, storedAt));
       }
       const outboxRows = statements.length;
-      if (found.size > 0) statements.push(insertDetectionsStatement(db, tenant.id, runId, [...found.values()], pageTime));
-      const newInPage = newDetectionsOf(eventKeys);
+      if (found.size > 0) statements.push(insertDetectionsStatement(db, tenant.id, runId, [...found.values()], storedAt));
+      const newInBatch = newDetectionsOf(eventKeys);
       statements.push(
         db
           .update(syncRuns)
@@ -191,10 +227,10 @@ export async function runSync(env: Env, message: SyncMessage, now: Date = new Da
             fetched: totals.fetched,
             skipped: totals.skipped,
             // Counted inside the batch from the rows it wrote: exact even if the invocation dies right after.
-            newDetections: sql`${syncRuns.newDetections} + ${newInPage}`,
-            eventsQueued: sql`${syncRuns.eventsQueued} + ${newInPage}`,
-            duplicates: sql`${syncRuns.duplicates} + ${duplicatesInPage + found.size} - ${newInPage}`,
-            ...(complete ? { outcome: "succeeded" as const, finishedAt: pageTime, errorCode: null, errorMessage: null } : {}),
+            newDetections: sql`${syncRuns.newDetections} + ${newInBatch}`,
+            eventsQueued: sql`${syncRuns.eventsQueued} + ${newInBatch}`,
+            duplicates: sql`${syncRuns.duplicates} + ${duplicatesInBatch + found.size} - ${newInBatch}`,
+            ...(complete ? { outcome: "succeeded" as const, finishedAt: storedAt, errorCode: null, errorMessage: null } : {}),
           })
           .where(eq(syncRuns.id, runId)),
       );
@@ -210,25 +246,26 @@ export async function runSync(env: Env, message: SyncMessage, now: Date = new Da
                 runOffset: 0,
                 consecutiveFailures: 0,
                 backoffUntil: null,
-                lastSuccessAt: pageTime,
-                nextRunAt: nextTick(pageTime),
+                lastSuccessAt: storedAt,
+                nextRunAt: nextTick(storedAt),
               }
             : { runOffset: offset, runSyncTime: syncTime, runLastSeen: lastSeen }),
-          ...(lastOfInvocation ? { leaseId: null, leaseExpiresAt: null } : { leaseExpiresAt: new Date(pageTime.getTime() + LEASE_MS) }),
+          ...(lastOfInvocation ? { leaseId: null, leaseExpiresAt: null } : { leaseExpiresAt: new Date(storedAt.getTime() + LEASE_MS) }),
         }),
       );
-      const results = await db.batch(statements as [BatchItem<"sqlite">, ...BatchItem<"sqlite">[]]);
-      // The state update is guarded by the lease: no row changed means another invocation (or a
-      // reconnect) took it over. What this page stored is deduplicated; stop here.
-      if ((results.at(-1) as D1Result | undefined)?.meta?.changes === 0) return "busy";
-      const written = results.slice(0, outboxRows).flatMap((r) => r as OutboxRef[]);
-      // Sent while the next page is stored; a send that fails is logged, and the sweeper re-sends its rows.
-      if (written.length) sends.push(enqueueDispatch(env, tenant.id, written));
-      if (complete) return "completed";
+      // The previous batch must have committed (and kept the lease) before this one goes.
+      if (storing && !(await storing)) return "busy";
+      storing = store(statements, outboxRows);
+      // Its failure is met where it is awaited (next batch, or the catch below), not as an unhandled rejection meanwhile.
+      storing.catch(() => undefined);
+      if (complete) return (await storing) ? "completed" : "busy";
     }
+    if (storing && !(await storing)) return "busy";
     await requestSync(env, tenant.id, "continuation", new Date());
     return "continued";
   } catch (err) {
+    // A batch still in flight settles first: the failure is recorded over what it stored.
+    await storing?.catch(() => undefined);
     await recordFailure(db, tenant.id, leaseId, run?.id, err, new Date());
     return "failed";
   } finally {

@@ -9,10 +9,10 @@ export type SyncStateRow = typeof syncState.$inferSelect;
 export type SyncRunRow = typeof syncRuns.$inferSelect;
 
 /**
- * Detection columns as the Drizzle schema names them. A page's new detections go to D1 as one
- * JSON parameter that SQLite's json_each unpacks: one statement per page whatever its size,
- * far under D1's bound of 100 parameters a statement (a multi-row INSERT of 17 columns would
- * fit 5 rows a statement).
+ * Detection columns as the Drizzle schema names them. A page batch's new detections go to D1
+ * as one JSON parameter that SQLite's json_each unpacks: one statement per batch whatever its
+ * size, far under D1's bound of 100 parameters a statement (a multi-row INSERT of 17 columns
+ * would fit 5 rows a statement).
  */
 const DETECTION_COLUMNS = Object.keys(getTableColumns(detections)).map((key) => ({ key }));
 
@@ -81,11 +81,13 @@ export function insertDetectionsStatement(db: Database, tenantId: string, runId:
     lastSeenAt: ms(d.lastSeenAt),
   }));
   // Drizzle lists every column of the table in schema order; the SELECT yields them in that order.
-  const values = sql.raw(DETECTION_COLUMNS.map((c) => `j.value ->> '$.${c.key}'`).join(", "));
+  const values = sql.raw(DETECTION_COLUMNS.map((c) => `r.v ->> '$.${c.key}'`).join(", "));
+  // Each row is turned into JSONB once (materialized), so reading its 17 fields is a binary
+  // lookup; reading them from json_each's text value would parse the row again for every field.
   // "where true" lets SQLite tell the upsert clause from a join condition (INSERT ... SELECT).
   return db
     .insert(detections)
-    .select(sql`select ${values} from json_each(${JSON.stringify(payload)}) as j where true`)
+    .select(sql`with r as materialized (select jsonb(value) as v from json_each(${JSON.stringify(payload)})) select ${values} from r where true`)
     .onConflictDoNothing();
 }
 

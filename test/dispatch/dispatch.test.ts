@@ -117,6 +117,48 @@ describe("delivering events to the host", () => {
     expect(body.duplicatesRefused).toBeGreaterThan(0);
   });
 
+  it("reads a batch's detections once and records its deliveries in one statement; when that record is lost every message is retried and the resend is answered from the host's record", async () => {
+    const c = await synced(1200);
+    const kinds = await rows<{ id: number; kind: string }>("SELECT id, kind FROM outbox WHERE tenant_id = ?", c.tenantId);
+    const eventIds = new Set(kinds.filter((k) => k.kind === "events").map((k) => k.id));
+    // Two messages of events rows, as the dispatch queue would batch them.
+    const ids = [...eventIds];
+    const events: DispatchMessage[] = [ids.slice(0, 3), ids.slice(3)].map((outboxIds) => ({ kind: "dispatch", tenantId: c.tenantId, outboxIds }));
+    expect(ids.length).toBeGreaterThan(3);
+
+    const statements: string[] = [];
+    let loseTheRecord = true;
+    const watched = {
+      ...c.env.DB,
+      batch: c.env.DB.batch.bind(c.env.DB),
+      prepare: (query: string) => {
+        statements.push(query);
+        if (loseTheRecord && /^update "outbox" set "state"/.test(query)) throw new Error("D1 went away (injected)");
+        return c.env.DB.prepare(query);
+      },
+    } as D1Database;
+    const first = await deliver({ ...c.env, DB: watched }, events);
+    expect(statements.filter((q) => q.includes('from "detections"'))).toHaveLength(1);
+    expect(statements.filter((q) => /^update "outbox" set "state"/.test(q))).toHaveLength(1);
+    // The host has every event; the rows are still pending, so every message goes round again.
+    expect(first.result.retryMessages.map((m) => m.msgId).sort()).toEqual([...first.ids].sort());
+    const pending = await rows<{ n: number }>("SELECT count(*) AS n FROM outbox WHERE tenant_id = ? AND kind = 'events' AND state = 'pending'", c.tenantId);
+    expect(pending[0]!.n).toBe(eventIds.size);
+
+    loseTheRecord = false;
+    statements.length = 0;
+    const second = await deliver({ ...c.env, DB: watched }, events, 2);
+    expect(second.result.explicitAcks.length).toBe(events.length);
+    expect(statements.filter((q) => /^update "outbox" set "state"/.test(q))).toHaveLength(1);
+    const delivered = await rows<{ n: number }>("SELECT count(*) AS n FROM outbox WHERE tenant_id = ? AND kind = 'events' AND state = 'delivered' AND attempts = 1", c.tenantId);
+    expect(delivered[0]!.n).toBe(eventIds.size);
+    const body = (await (await fetch(`https://host.test/__host/tenants/${c.tenantId}/events`)).json()) as { duplicatesRefused: number };
+    expect(body.duplicatesRefused).toBeGreaterThan(0);
+    // The rest (scan matching) as captured; their events rows are delivered already and skipped.
+    await deliver(c.env, c.messages);
+    await expectExactlyOnce(c.tenantId, c.expected);
+  });
+
   it("sweeps rows whose message was never sent (crash between the D1 write and the send)", async () => {
     const c = await prepared(240);
     c.dispatch.failSends = 1000;

@@ -1,5 +1,7 @@
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
+import { ALERTS_PAGE_LIMIT } from "../../src/cynet/client";
+import { PAGES_PER_BATCH } from "../../src/sync/run";
 import { handleScheduled } from "../../src/sync/scheduled";
 import { callJson, uniqueTenant } from "../support/plugin";
 import { CynetWorld } from "../support/standins";
@@ -153,8 +155,10 @@ describe("detection sync", () => {
   }, 60_000);
 
   it("resumes after a crash between pages: the lease expires, the next invocation continues from the stored offset", async () => {
-    const c = await prepared(650);
+    // Enough pages for three page batches and a short last page; the crash takes the third.
+    const c = await prepared((3 * PAGES_PER_BATCH + 1) * ALERTS_PAGE_LIMIT + 50);
     const realBatch = env.DB.batch.bind(env.DB);
+    // The run's own first batch, then two page batches, then the crash.
     let batches = 0;
     const db = { ...env.DB, batch: async (s: D1PreparedStatement[]) => (++batches >= 4 ? Promise.reject(new Error("worker died (injected)")) : realBatch(s)), prepare: env.DB.prepare.bind(env.DB) };
     const crashing = { ...c.env, DB: db as unknown as D1Database };
@@ -162,7 +166,8 @@ describe("detection sync", () => {
     await expect(drainSync(crashing, c.tenantId)).rejects.toThrow(/worker died/);
     const [held] = await rows<{ lease_id: string | null; run_offset: number }>("SELECT lease_id, run_offset FROM sync_state WHERE tenant_id = ?", c.tenantId);
     expect(held!.lease_id).not.toBeNull();
-    expect(held!.run_offset).toBeGreaterThan(0);
+    // The offset is what the two stored page batches covered: it never runs ahead of stored rows.
+    expect(held!.run_offset).toBe(2 * PAGES_PER_BATCH * ALERTS_PAGE_LIMIT);
     // While the lease holds, a duplicate message does nothing.
     expect(await drainSync(c.env, c.tenantId)).toEqual(["busy"]);
     // Six minutes later the lease has expired and is taken over.
