@@ -94,19 +94,19 @@ export async function runSync(env: Env, message: SyncMessage, now: Date = new Da
   const settings = { id: tenant.id, orgUrl: tenant.orgUrl, clientId: tenant.clientId, username: tenant.username };
   const target = cynetTarget(env, tenant.orgUrl);
   let run: SyncRunRow | undefined = leased.runId ? await findRun(db, tenant.id, leased.runId) : undefined;
-  // Dispatch sends of stored pages, awaited before the invocation ends whatever way it ends.
+  // Dispatch sends of stored batches, awaited before the invocation ends whatever way it ends.
   const sends: Array<Promise<void>> = [];
-  // The batch of the page stored last, while the next page is read and classified; true while
-  // the lease held. At most one is in flight, and each goes only after its predecessor committed,
-  // so every batch sees the table as the pages before it left it.
+  // The D1 batch of the pages stored last, in flight while the next pages are read and
+  // classified; true while the lease held. At most one is in flight, and each goes only after
+  // its predecessor committed, so every batch sees the table as the pages before it left it.
   let storing: Promise<boolean> | undefined;
   const store = async (statements: BatchItem<"sqlite">[], outboxRows: number): Promise<boolean> => {
     const results = await db.batch(statements as [BatchItem<"sqlite">, ...BatchItem<"sqlite">[]]);
     // The state update is guarded by the lease: no row changed means another invocation (or a
-    // reconnect) took it over. What this page stored is deduplicated; stop here.
+    // reconnect) took it over. What this batch stored is deduplicated; stop here.
     if ((results.at(-1) as D1Result | undefined)?.meta?.changes === 0) return false;
     const written = results.slice(0, outboxRows).flatMap((r) => r as OutboxRef[]);
-    // Sent while the next page is stored; a send that fails is logged, and the sweeper re-sends its rows.
+    // Sent while the next pages are read; a send that fails is logged, and the sweeper re-sends its rows.
     if (written.length) sends.push(enqueueDispatch(env, tenant.id, written));
     return true;
   };
