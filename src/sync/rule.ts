@@ -46,8 +46,15 @@ function date(value: string | undefined): Date | null {
   return Number.isNaN(ms) ? null : new Date(ms);
 }
 
+/**
+ * Longest text kept from an alert field (file name, path, host, user, incident). Real values
+ * are far shorter (Windows paths rarely pass 260 characters); the bound keeps one odd alert
+ * from inflating a stored row, a D1 statement or an event.
+ */
+export const MAX_ALERT_TEXT_LENGTH = 1024;
+
 const text = (value: string | undefined): string | null => {
-  const trimmed = value?.trim();
+  const trimmed = value?.trim().slice(0, MAX_ALERT_TEXT_LENGTH).trim();
   return trimmed ? trimmed : null;
 };
 

@@ -52,6 +52,12 @@ export const PAGES_READ_AHEAD = 2;
  * far under D1's 2 MB value limit.
  */
 export const PAGES_PER_BATCH = 4;
+/**
+ * Detections per INSERT statement (one JSON parameter): at MAX_ALERT_TEXT_LENGTH per text field
+ * a row's JSON stays under ~6 KB, so a statement stays well under D1's 2 MB value limit even
+ * when Cynet sends pages far bigger than Limit. A batch of four ordinary pages is one statement.
+ */
+export const MAX_DETECTIONS_PER_STATEMENT = 250;
 /** Pages one run may read before it is called broken: 500k alerts, far past any real backlog. */
 export const MAX_PAGES_PER_RUN = 5000;
 /** How long a lease holds; every stored page batch renews it, so it only has to outlast one batch's pages (15 s timeouts each) with room to spare. */
@@ -202,21 +208,26 @@ export async function runSync(env: Env, message: SyncMessage, now: Date = new Da
       // Outbox rows first: they take only the detections the tenant does not have yet, so they
       // must see the table as it was before this batch's INSERT. Events and scan matching travel
       // separately: a host failing scans/search never holds up events. One events call carries
-      // at most MAX_EVENTS_PER_BATCH, so the batch's detections are split into rows of that many.
-      // Keys name the invocation (its lease), so rows of an invocation that lost its lease never
-      // collide with its successor's; the events themselves are keyed per Cynet alert at the host.
+      // at most MAX_EVENTS_PER_BATCH, so the batch's detections are split into events rows of
+      // that many. Keys name the invocation (its lease), so rows of an invocation that lost its
+      // lease never collide with its successor's; the events themselves are keyed per Cynet
+      // alert at the host.
       const statements: BatchItem<"sqlite">[] = [];
       const eventKeys: string[] = [];
       const alertIds = [...found.keys()];
+      const batchKey = `${tenant.id}:${runId}:${leaseId}:${totals.pages}`;
       for (let part = 0; part * MAX_EVENTS_PER_BATCH < alertIds.length; part++) {
         const slice = alertIds.slice(part * MAX_EVENTS_PER_BATCH, (part + 1) * MAX_EVENTS_PER_BATCH);
-        const key = (kind: string) => `cynet-${kind}:${tenant.id}:${runId}:${leaseId}:${totals.pages}:${part}`;
-        eventKeys.push(key("events"));
-        statements.push(insertNewDetectionsOutboxStatement(db, "events", tenant.id, key("events"), slice, storedAt));
-        statements.push(insertNewDetectionsOutboxStatement(db, "match", tenant.id, key("match"), slice, storedAt));
+        eventKeys.push(`cynet-events:${batchKey}:${part}`);
+        statements.push(insertNewDetectionsOutboxStatement(db, "events", tenant.id, eventKeys.at(-1)!, slice, storedAt));
       }
+      // Matching has no per-call bound (correlation takes a tenant's match rows together): one row a batch.
+      if (alertIds.length) statements.push(insertNewDetectionsOutboxStatement(db, "match", tenant.id, `cynet-match:${batchKey}`, alertIds, storedAt));
       const outboxRows = statements.length;
-      if (found.size > 0) statements.push(insertDetectionsStatement(db, tenant.id, runId, [...found.values()], storedAt));
+      const detectionRows = [...found.values()];
+      for (let i = 0; i < detectionRows.length; i += MAX_DETECTIONS_PER_STATEMENT) {
+        statements.push(insertDetectionsStatement(db, tenant.id, runId, detectionRows.slice(i, i + MAX_DETECTIONS_PER_STATEMENT), storedAt));
+      }
       const newInBatch = newDetectionsOf(eventKeys);
       statements.push(
         db

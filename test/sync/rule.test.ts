@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { classifyAlert } from "../../src/sync/rule";
+import { classifyAlert, MAX_ALERT_TEXT_LENGTH } from "../../src/sync/rule";
 
 const now = new Date("2026-06-01T00:00:00Z");
 const H = "ab".repeat(32);
@@ -56,6 +56,16 @@ describe("the malicious file rule, one test per clause", () => {
   it("reads fields of the wrong type as missing instead of dropping the alert", () => {
     const r = classifyAlert({ ClientDbId: 11, AlertType: 0, Sha256: H, HostName: 42, Severity: "high", Path: "C:\\Temp\\x.exe" }, now);
     expect(r).toMatchObject({ kind: "detection", detection: { hostName: null, cynetSeverity: null, fileName: "x.exe" } });
+  });
+
+  it("keeps at most MAX_ALERT_TEXT_LENGTH characters of a text field, and still takes the file name from the kept path", () => {
+    const long = `C:\\${"d\\".repeat(2000)}payload.exe`;
+    const r = classifyAlert({ ClientDbId: 13, AlertType: 0, Sha256: H, Path: long, HostName: ` ${"h".repeat(5000)} `, IncidentName: "i".repeat(MAX_ALERT_TEXT_LENGTH) }, now);
+    if (r.kind !== "detection") throw new Error("expected a detection");
+    expect(r.detection.path).toBe(long.slice(0, MAX_ALERT_TEXT_LENGTH));
+    expect(r.detection.hostName).toBe("h".repeat(MAX_ALERT_TEXT_LENGTH));
+    expect(r.detection.incidentName).toHaveLength(MAX_ALERT_TEXT_LENGTH);
+    expect(r.detection.fileName!.length).toBeLessThanOrEqual(MAX_ALERT_TEXT_LENGTH);
   });
 
   it("reads Cynet's space-separated times as UTC", () => {
