@@ -454,8 +454,8 @@ ${table([verdict])}
   while the next four are read. Each detection row is turned into JSONB once in SQLite, so its
   fields are not parsed from text one by one.
 - Events travel on the dispatch queue, with no batching wait, scan matching on its own
-  correlate queue (up to a second's wait, so one correlation gathers several batches): events
-  never wait behind Cynet file lookups. A dispatch batch is three D1 statements whatever its
+  correlate queue (25 match rows or 3 seconds, so one correlation gathers many batches and
+  runs between bursts of pages): events never wait behind Cynet file lookups. A dispatch batch is three D1 statements whatever its
   size (its rows, their detections, the record of what was delivered). Locally each queue runs
   one consumer batch at a time, where Cloudflare runs several.
 - D1 rows written per alert stay under 3: a stored detection writes 3 (row, primary key,
