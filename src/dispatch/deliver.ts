@@ -50,7 +50,12 @@ export type EventDetections = Map<string, { detection: DetectionRow; md5: string
 /** Reads the detections of several events rows: one statement per tenant, however many rows. */
 export async function loadEventDetections(db: Database, rows: OutboxRow[]): Promise<EventDetections> {
   const byTenant = new Map<string, number[]>();
-  for (const row of rows) if (row.kind === "events") byTenant.set(row.tenantId, [...(byTenant.get(row.tenantId) ?? []), ...row.alertIds]);
+  for (const row of rows) {
+    if (row.kind !== "events") continue;
+    const ids = byTenant.get(row.tenantId) ?? [];
+    ids.push(...row.alertIds);
+    byTenant.set(row.tenantId, ids);
+  }
   const found: EventDetections = new Map();
   for (const [tenantId, alertIds] of byTenant) {
     if (alertIds.length === 0) continue;
@@ -126,17 +131,21 @@ export async function deliverGroup(env: Env, db: Database, group: OutboxRow[], n
 }
 
 /**
- * Records rows the host accepted as delivered, in one statement, then enqueues the rows their
- * matches created (already stored; a lost send is the sweeper's). Until this runs the rows
- * stay pending: a crash in between resends them, and the host answers the resend from its
- * idempotency record.
+ * Records rows the host accepted as delivered, in one statement, and enqueues the rows their
+ * matches created. Until the record is written the rows stay pending: a crash in between
+ * resends them, and the host answers the resend from its idempotency record. The created rows
+ * are already stored, so they are enqueued whether or not the record is (a lost send is the
+ * sweeper's).
  */
 export async function markDelivered(env: Env, db: Database, ids: number[], created: Array<{ tenantId: string; rows: OutboxRef[] }>, now: Date = new Date()): Promise<void> {
-  if (ids.length) {
-    await db
-      .update(outbox)
-      .set({ state: "delivered", attempts: sql`${outbox.attempts} + 1`, deliveredAt: now, lastError: null })
-      .where(inArray(outbox.id, jsonList(ids)));
+  try {
+    if (ids.length) {
+      await db
+        .update(outbox)
+        .set({ state: "delivered", attempts: sql`${outbox.attempts} + 1`, deliveredAt: now, lastError: null })
+        .where(inArray(outbox.id, jsonList(ids)));
+    }
+  } finally {
+    for (const { tenantId, rows } of created) if (rows.length) await enqueueDispatch(env, tenantId, rows);
   }
-  for (const { tenantId, rows } of created) if (rows.length) await enqueueDispatch(env, tenantId, rows);
 }

@@ -58,12 +58,11 @@ const text = (value: string | undefined): string | null => {
   return trimmed ? trimmed : null;
 };
 
-/** The file name: Cynet's common name, else the last segment of the path. */
+/** The file name: Cynet's common name, else the last segment of the path (taken before the path is cut to length). */
 function fileNameOf(alert: CynetAlert): string | null {
   const common = text(alert.File?.CommonFileName);
   if (common) return common;
-  const path = text(alert.Path);
-  return path ? (path.split(/[\\/]/).pop() ?? null) : null;
+  return text(alert.Path?.trim().split(/[\\/]/).pop());
 }
 
 /** Applies the rule to one raw entity from /api/alerts/bulk. */

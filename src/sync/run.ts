@@ -28,7 +28,8 @@ import { backoffMs, nextTick } from "./schedule";
 import {
   acquireLease,
   findRun,
-  insertDetectionsStatement,
+  holdsLease,
+  insertDetectionsStatements,
   insertNewDetectionsOutboxStatement,
   newDetectionsOf,
   startRun,
@@ -52,12 +53,6 @@ export const PAGES_READ_AHEAD = 2;
  * far under D1's 2 MB value limit.
  */
 export const PAGES_PER_BATCH = 4;
-/**
- * Detections per INSERT statement (one JSON parameter): at MAX_ALERT_TEXT_LENGTH per text field
- * a row's JSON stays under ~6 KB, so a statement stays well under D1's 2 MB value limit even
- * when Cynet sends pages far bigger than Limit. A batch of four ordinary pages is one statement.
- */
-export const MAX_DETECTIONS_PER_STATEMENT = 250;
 /** Pages one run may read before it is called broken: 500k alerts, far past any real backlog. */
 export const MAX_PAGES_PER_RUN = 5000;
 /** How long a lease holds; every stored page batch renews it, so it only has to outlast one batch's pages (15 s timeouts each) with room to spare. */
@@ -224,10 +219,7 @@ export async function runSync(env: Env, message: SyncMessage, now: Date = new Da
       // Matching has no per-call bound (correlation takes a tenant's match rows together): one row a batch.
       if (alertIds.length) statements.push(insertNewDetectionsOutboxStatement(db, "match", tenant.id, `cynet-match:${batchKey}`, alertIds, storedAt));
       const outboxRows = statements.length;
-      const detectionRows = [...found.values()];
-      for (let i = 0; i < detectionRows.length; i += MAX_DETECTIONS_PER_STATEMENT) {
-        statements.push(insertDetectionsStatement(db, tenant.id, runId, detectionRows.slice(i, i + MAX_DETECTIONS_PER_STATEMENT), storedAt));
-      }
+      statements.push(...insertDetectionsStatements(db, tenant.id, runId, [...found.values()], storedAt));
       const newInBatch = newDetectionsOf(eventKeys);
       statements.push(
         db
@@ -243,7 +235,8 @@ export async function runSync(env: Env, message: SyncMessage, now: Date = new Da
             duplicates: sql`${syncRuns.duplicates} + ${duplicatesInBatch + found.size} - ${newInBatch}`,
             ...(complete ? { outcome: "succeeded" as const, finishedAt: storedAt, errorCode: null, errorMessage: null } : {}),
           })
-          .where(eq(syncRuns.id, runId)),
+          // Only while this invocation holds the lease: a successor's totals are never overwritten.
+          .where(and(eq(syncRuns.id, runId), holdsLease(tenant.id, leaseId))),
       );
       // The cursor moves only here, in the batch that stores the last page it covers.
       statements.push(

@@ -46,6 +46,11 @@ export async function acquireLease(db: Database, tenantId: string, leaseId: stri
   return row;
 }
 
+/** Condition true while the invocation `leaseId` holds the tenant's sync lease (for statements on other tables). */
+export function holdsLease(tenantId: string, leaseId: string) {
+  return sql`exists (select 1 from ${syncState} where ${syncState.tenantId} = ${tenantId} and ${syncState.leaseId} = ${leaseId})`;
+}
+
 /** Statement that updates the state only while this invocation still holds the lease. */
 export function updateStateStatement(db: Database, tenantId: string, leaseId: string, set: Partial<typeof syncState.$inferInsert>): BatchItem<"sqlite"> {
   return db.update(syncState).set(set).where(and(eq(syncState.tenantId, tenantId), eq(syncState.leaseId, leaseId)));
@@ -68,27 +73,53 @@ export async function findRun(db: Database, tenantId: string, runId: number): Pr
   return db.query.syncRuns.findFirst({ where: and(eq(syncRuns.id, runId), eq(syncRuns.tenantId, tenantId)) });
 }
 
-/** The INSERT of a page's new detections; a row already there (same tenant and alert id) is left alone. */
-export function insertDetectionsStatement(db: Database, tenantId: string, runId: number, rows: DetectionInput[], now: Date): BatchItem<"sqlite"> {
+/**
+ * Most UTF-8 bytes of detection JSON one INSERT carries: half of D1's 2 MB limit on a bound
+ * value, whatever the alerts' text is made of (a character outside ASCII takes up to three
+ * bytes, an escaped control character six).
+ */
+export const MAX_DETECTION_JSON_BYTES = 1_000_000;
+
+/**
+ * The INSERTs of a page batch's new detections (a row already there, same tenant and alert
+ * id, is left alone): as few statements as keep each one's JSON under MAX_DETECTION_JSON_BYTES,
+ * one for a batch of ordinary pages.
+ */
+export function insertDetectionsStatements(db: Database, tenantId: string, runId: number, rows: DetectionInput[], now: Date) {
   const ms = (d: Date | null) => (d ? d.getTime() : null);
-  const payload = rows.map((d) => ({
-    ...d,
-    tenantId,
-    runId,
-    storedAt: now.getTime(),
-    detectedAt: d.detectedAt.getTime(),
-    firstSeenAt: ms(d.firstSeenAt),
-    lastSeenAt: ms(d.lastSeenAt),
-  }));
+  const chunks: string[][] = [];
+  // Bytes in the last chunk, counting its brackets and commas; no chunk yet, so the first row starts one.
+  let bytes = Infinity;
+  for (const d of rows) {
+    const json = JSON.stringify({
+      ...d,
+      tenantId,
+      runId,
+      storedAt: now.getTime(),
+      detectedAt: d.detectedAt.getTime(),
+      firstSeenAt: ms(d.firstSeenAt),
+      lastSeenAt: ms(d.lastSeenAt),
+    });
+    // No UTF-16 unit takes more than 3 bytes in UTF-8 (JSON escapes are ASCII): a bound without encoding.
+    const size = 3 * json.length + 1;
+    if (bytes + size > MAX_DETECTION_JSON_BYTES) {
+      chunks.push([]);
+      bytes = 2;
+    }
+    chunks.at(-1)!.push(json);
+    bytes += size;
+  }
   // Drizzle lists every column of the table in schema order; the SELECT yields them in that order.
   const values = sql.raw(DETECTION_COLUMNS.map((c) => `r.v ->> '$.${c.key}'`).join(", "));
   // Each row is turned into JSONB once (materialized), so reading its 17 fields is a binary
   // lookup; reading them from json_each's text value would parse the row again for every field.
   // "where true" lets SQLite tell the upsert clause from a join condition (INSERT ... SELECT).
-  return db
-    .insert(detections)
-    .select(sql`with r as materialized (select jsonb(value) as v from json_each(${JSON.stringify(payload)})) select ${values} from r where true`)
-    .onConflictDoNothing();
+  return chunks.map((chunk) =>
+    db
+      .insert(detections)
+      .select(sql`with r as materialized (select jsonb(value) as v from json_each(${`[${chunk.join(",")}]`})) select ${values} from r where true`)
+      .onConflictDoNothing(),
+  );
 }
 
 /**

@@ -2,6 +2,9 @@ import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { ALERTS_PAGE_LIMIT } from "../../src/cynet/client";
 import { PAGES_PER_BATCH } from "../../src/sync/run";
+import { MAX_ALERT_TEXT_LENGTH, type DetectionInput } from "../../src/sync/rule";
+import { insertDetectionsStatements, MAX_DETECTION_JSON_BYTES } from "../../src/sync/state";
+import { database } from "../../src/storage/db";
 import { handleScheduled } from "../../src/sync/scheduled";
 import { callJson, uniqueTenant } from "../support/plugin";
 import { CynetWorld } from "../support/standins";
@@ -153,6 +156,37 @@ describe("detection sync", () => {
     await deliverCaptured(c);
     await expectExactlyOnce(c.tenantId, c.expected);
   }, 60_000);
+
+  it("splits a page batch's detections into INSERTs under D1's 2 MB value limit when their text is large, and stores every one", async () => {
+    const tenantId = uniqueTenant("big-text");
+    const wide = "\u6f22".repeat(MAX_ALERT_TEXT_LENGTH); // 3 UTF-8 bytes a character
+    const control = "\u0001".repeat(MAX_ALERT_TEXT_LENGTH); // 6 bytes a character once escaped in JSON
+    const input: DetectionInput[] = Array.from({ length: 400 }, (_, i) => ({
+      alertId: 9_000_000 + i,
+      sha256: i.toString(16).padStart(64, "0"),
+      fileName: wide,
+      path: control,
+      hostName: wide,
+      hostIp: "10.0.0.1",
+      hostId: i,
+      userName: control,
+      cynetSeverity: 3,
+      cynetStatus: 0,
+      incidentName: wide,
+      detectedAt: new Date(),
+      firstSeenAt: null,
+      lastSeenAt: null,
+    }));
+    const db = database(env.DB);
+    const statements = insertDetectionsStatements(db, tenantId, 1, input, new Date());
+    const params = statements.map((s) => (s.toSQL().params as unknown[]).map((p) => new TextEncoder().encode(String(p)).byteLength));
+    // About 3.7 MB of JSON in all: several statements, each value under the bound.
+    expect(statements.length).toBeGreaterThan(3);
+    for (const sizes of params) expect(Math.max(...sizes)).toBeLessThanOrEqual(MAX_DETECTION_JSON_BYTES);
+    await db.batch(statements as [(typeof statements)[number], ...typeof statements]);
+    const [stored] = await rows<{ n: number; longest: number }>("SELECT count(*) AS n, max(length(path)) AS longest FROM detections WHERE tenant_id = ?", tenantId);
+    expect(stored).toEqual({ n: 400, longest: MAX_ALERT_TEXT_LENGTH });
+  });
 
   it("resumes after a crash between pages: the lease expires, the next invocation continues from the stored offset", async () => {
     // Enough pages for three page batches and a short last page; the crash takes the third.
