@@ -87,20 +87,15 @@ const env = { ...process.env, PATH: `${join(root, "node_modules/.bin")}:${proces
 const migrate = spawnSync("wrangler", ["d1", "migrations", "apply", "DB", "--local", "--persist-to", state], { cwd: root, env, encoding: "utf8" });
 if (migrate.status !== 0) throw new Error(`migrations failed: ${migrate.stderr}`);
 
-const workerdPids = () => new Set(spawnSync("pgrep", ["-x", "workerd"], { encoding: "utf8" }).stdout.split("\n").filter(Boolean).map(Number));
-const started = new Set<number>();
-/** The workerd processes each part started (its runtime and wrangler's dev proxy), to account CPU per part. */
-const newWorkerds = () => {
-  const fresh = [...workerdPids()].filter((p) => !started.has(p));
-  for (const p of fresh) started.add(p);
-  return fresh;
-};
-newWorkerds();
+const workerdPids = () => spawnSync("pgrep", ["-x", "workerd"], { encoding: "utf8" }).stdout.split("\n").filter(Boolean).map(Number);
+const earlier = workerdPids();
 const cynet = await startStandin("dev/cynet-sim/wrangler.toml", 0, join(state, "cynet-sim"));
-const simPids = newWorkerds();
+/** Each stand-in's workerd processes (its runtime and wrangler's dev proxy), to account CPU and memory per part. */
+const simPids = workerdPids().filter((p) => !earlier.includes(p));
 const host = await startStandin("dev/host/wrangler.toml", 0, join(state, "dev-host"));
-const hostPids = newWorkerds();
-const before = workerdPids();
+const hostPids = workerdPids().filter((p) => !earlier.includes(p) && !simPids.includes(p));
+/** The plugin's: every workerd started since that is not a stand-in's (wrangler may restart the plugin's runtime after start). */
+const pluginPids = () => workerdPids().filter((p) => !earlier.includes(p) && !simPids.includes(p) && !hostPids.includes(p));
 const secret = randomBytes(24).toString("hex");
 const plugin = await unstable_startWorker({
   config: join(root, "wrangler.toml"),
@@ -115,32 +110,29 @@ const plugin = await unstable_startWorker({
 } as Parameters<typeof unstable_startWorker>[0]);
 await plugin.ready;
 const pluginUrl = (await plugin.url).origin;
-const pluginPids = newWorkerds();
-/** CPU seconds (user + system, all threads) the given processes have used so far. */
-const cpuSeconds = (pids: number[]) =>
-  pids.reduce((total, p) => {
-    try {
-      const fields = readFileSync(`/proc/${p}/stat`, "utf8").replace(/^.*\) /, "").split(" ");
-      return total + (Number(fields[11]) + Number(fields[12])) / 100;
-    } catch {
-      return total;
-    }
-  }, 0);
-/** Processes of each part; the plugin's are every workerd the stand-ins did not start (wrangler may restart its runtime after start). */
+/** CPU seconds (user + system, all threads) a process has used so far; 0 once it is gone. */
+const cpuSeconds = (pid: number) => {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").replace(/^.*\) /, "").split(" ");
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return 0;
+  }
+};
+/** Processes of each part. */
 const CPU_PARTS: Record<string, () => number[]> = {
-  plugin: () => [...new Set([...pluginPids, ...workerdPids()])].filter((p) => !simPids.includes(p) && !hostPids.includes(p)),
+  plugin: pluginPids,
   "Cynet simulator": () => simPids,
   "dev host": () => hostPids,
   "bench (Node)": () => [process.pid],
 };
 /** Per pid, so a process that appears between two snapshots counts from zero. */
-const cpuSnapshot = () => Object.fromEntries(Object.entries(CPU_PARTS).map(([part, pids]) => [part, new Map(pids().map((p) => [p, cpuSeconds([p])]))]));
+const cpuSnapshot = () => Object.fromEntries(Object.entries(CPU_PARTS).map(([part, pids]) => [part, new Map(pids().map((p) => [p, cpuSeconds(p)]))]));
 const cpuSpent = (from: ReturnType<typeof cpuSnapshot>, to: ReturnType<typeof cpuSnapshot>, part: string) =>
   [...to[part]!].reduce((total, [pid, seconds]) => total + seconds - (from[part]!.get(pid) ?? 0), 0);
 /** Peak RSS of the plugin's workerd: the largest of the processes its dev server started (its runtime, beside wrangler's small proxy). */
 const peakMemoryMb = () => {
-  const peaks = [...workerdPids()]
-    .filter((p) => !before.has(p))
+  const peaks = pluginPids()
     .map((p) => {
       try {
         const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${p}/status`, "utf8"));

@@ -8,7 +8,8 @@ import { and, eq, inArray } from "drizzle-orm";
 import type { Env } from "../env";
 import { describeError } from "../http/errors";
 import type { QueueMessage } from "../queues";
-import { database, jsonList } from "../storage/db";
+import { database, type Database } from "../storage/db";
+import { jsonList } from "../storage/json-list";
 import { outbox } from "../storage/schema";
 import { deliverGroup, dispatchDelaySeconds, loadEventDetections, markDelivered, type EventDetections, type OutboxRow } from "./deliver";
 import type { OutboxRef } from "./enqueue";
@@ -18,13 +19,17 @@ import { eachConcurrently } from "../shared/concurrency";
 /** Host deliveries in flight at once from one batch: Workers allow six open connections per invocation. */
 const DISPATCH_CONCURRENCY = 6;
 
-async function rowsOf(env: Env, message: DispatchMessage) {
-  const db = database(env.DB);
+/**
+ * The outbox rows each message stands for, read for all of them at once. A message only ever
+ * stands for rows of its own tenant; ids of another tenant's rows are ignored.
+ */
+async function rowsByMessage(db: Database, messages: DispatchMessage[]): Promise<OutboxRow[][]> {
   const rows = await db
     .select()
     .from(outbox)
-    .where(and(eq(outbox.tenantId, message.tenantId), inArray(outbox.id, jsonList(message.outboxIds))));
-  return { db, rows };
+    .where(inArray(outbox.id, jsonList(messages.flatMap((m) => m.outboxIds))));
+  const byId = new Map(rows.map((r) => [r.id, r]));
+  return messages.map((m) => [...new Set(m.outboxIds)].map((id) => byId.get(id)).filter((r): r is OutboxRow => r?.tenantId === m.tenantId));
 }
 
 /**
@@ -48,22 +53,18 @@ export async function consumeDispatchBatch(batch: MessageBatch<QueueMessage>, en
   }
   if (valid.length === 0) return;
   // The rows of every message in one read; each message then takes those of its own tenant.
-  let rows: OutboxRow[];
+  let perMessage: OutboxRow[][];
   try {
-    rows = await db
-      .select()
-      .from(outbox)
-      .where(inArray(outbox.id, jsonList(valid.flatMap((v) => v.body.outboxIds))));
+    perMessage = await rowsByMessage(db, valid.map((v) => v.body));
   } catch (err) {
     console.error(JSON.stringify({ level: "error", msg: "dispatch rows unreadable; batch retried", error: describeError(err) }));
     for (const { message } of valid) message.retry({ delaySeconds: dispatchDelaySeconds(message.attempts) });
     return;
   }
-  const byId = new Map(rows.map((r) => [r.id, r]));
   const work: Array<{ message: Message<QueueMessage>; ids: number[] }> = [];
   const pending = new Map<number, OutboxRow>();
-  for (const { message, body } of valid) {
-    const mine = body.outboxIds.map((id) => byId.get(id)).filter((r): r is OutboxRow => r?.tenantId === body.tenantId && r.state === "pending");
+  for (const [i, { message }] of valid.entries()) {
+    const mine = perMessage[i]!.filter((r) => r.state === "pending");
     for (const row of mine) pending.set(row.id, row);
     work.push({ message, ids: mine.map((r) => r.id) });
   }
@@ -71,7 +72,9 @@ export async function consumeDispatchBatch(batch: MessageBatch<QueueMessage>, en
   const groups = new Map<string, OutboxRow[]>();
   for (const row of pending.values()) {
     const key = row.kind === "match" ? `match:${row.tenantId}` : `row:${row.id}`;
-    groups.set(key, [...(groups.get(key) ?? []), row]);
+    const group = groups.get(key);
+    if (group) group.push(row);
+    else groups.set(key, [row]);
   }
   const outcome = new Map<number, { retryDelay?: number; crashed?: boolean }>();
   // Matching first (its lookups take longest), then everything else, DISPATCH_CONCURRENCY at a time.
@@ -84,13 +87,13 @@ export async function consumeDispatchBatch(batch: MessageBatch<QueueMessage>, en
     // Each events row then reads its own, and fails on its own if D1 is still unwell.
     console.error(JSON.stringify({ level: "error", msg: "event detections unreadable in one read; read per row", error: describeError(err) }));
   }
-  const delivered: OutboxRow[][] = [];
+  const delivered: OutboxRow[] = [];
   const created: Array<{ tenantId: string; rows: OutboxRef[] }> = [];
   await eachConcurrently(ordered, DISPATCH_CONCURRENCY, async (group) => {
     try {
       const result = await deliverGroup(env, db, group, new Date(), eventDetections);
       if (result.outcome === "delivered") {
-        delivered.push(group);
+        delivered.push(...group);
         created.push({ tenantId: group[0]!.tenantId, rows: result.created });
       }
       for (const row of group) outcome.set(row.id, result.outcome === "retry" ? { retryDelay: result.delaySeconds } : {});
@@ -100,11 +103,11 @@ export async function consumeDispatchBatch(batch: MessageBatch<QueueMessage>, en
     }
   });
   try {
-    await markDelivered(env, db, delivered.flat().map((r) => r.id), created);
+    await markDelivered(env, db, delivered.map((r) => r.id), created);
   } catch (err) {
     // Still pending: the retry resends them under the same keys, and the host answers from its record.
-    console.error(JSON.stringify({ level: "error", msg: "deliveries not recorded; their messages retried", rows: delivered.flat().length, error: describeError(err) }));
-    for (const row of delivered.flat()) outcome.set(row.id, { crashed: true });
+    console.error(JSON.stringify({ level: "error", msg: "deliveries not recorded; their messages retried", rows: delivered.length, error: describeError(err) }));
+    for (const row of delivered) outcome.set(row.id, { crashed: true });
   }
 
   for (const { message, ids } of work) {
@@ -126,7 +129,8 @@ export async function consumeDeadLetterBatch(batch: MessageBatch<QueueMessage>, 
       continue;
     }
     try {
-      const { db, rows } = await rowsOf(env, parsed.data);
+      const db = database(env.DB);
+      const [rows = []] = await rowsByMessage(db, [parsed.data]);
       for (const row of rows) {
         if (row.state === "delivered") continue;
         if (row.state === "pending") {

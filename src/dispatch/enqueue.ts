@@ -23,7 +23,9 @@ export function byQueue<T extends Pick<OutboxRef, "kind">>(env: Env, rows: reado
   const grouped = new Map<Env["DISPATCH_QUEUE"], T[]>();
   for (const row of rows) {
     const queue = queueFor(env, row.kind);
-    grouped.set(queue, [...(grouped.get(queue) ?? []), row]);
+    const group = grouped.get(queue);
+    if (group) group.push(row);
+    else grouped.set(queue, [row]);
   }
   return grouped;
 }

@@ -1,5 +1,4 @@
 /** The Drizzle handle over the `DB` binding. */
-import { sql } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
 import * as schema from "./schema";
 
@@ -20,11 +19,3 @@ export function database(d1: D1Database) {
   return db;
 }
 export type Database = ReturnType<typeof database>;
-
-/**
- * A list as the right side of `IN`: it travels as one JSON parameter that json_each unpacks,
- * so any length stays under D1's 100 bound parameters a statement.
- */
-export function jsonList(values: readonly unknown[]) {
-  return sql`(select value from json_each(${JSON.stringify(values)}))`;
-}

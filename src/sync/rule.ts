@@ -72,7 +72,6 @@ export function classifyAlert(raw: unknown, now: Date): Classified {
   if (header.ClientDbId === undefined || header.ClientDbId < 0) return { kind: "skipped", reason: "missing_id" };
   if (header.AlertType !== undefined && header.AlertType !== FILE_ALERT_TYPE) return { kind: "skipped", reason: "not_file_alert" };
   const alert = CynetAlert.parse(raw);
-  if (alert.ClientDbId === undefined) return { kind: "skipped", reason: "missing_id" };
 
   const candidates = [alert.Sha256, alert.Sha256Hex, alert.File?.Sha256].map((h) => h?.trim().toLowerCase()).filter((h): h is string => !!h);
   if (candidates.length === 0) return { kind: "skipped", reason: alert.AlertType === undefined ? "not_file_alert" : "missing_hash" };
@@ -83,7 +82,7 @@ export function classifyAlert(raw: unknown, now: Date): Classified {
   return {
     kind: "detection",
     detection: {
-      alertId: alert.ClientDbId,
+      alertId: header.ClientDbId,
       sha256,
       fileName: fileNameOf(alert),
       path: text(alert.Path),

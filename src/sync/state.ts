@@ -1,7 +1,8 @@
 /** D1 reads and writes of sync state, runs and detections. */
 import { and, eq, getTableColumns, isNull, lt, or, sql } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
-import { jsonList, type Database } from "../storage/db";
+import type { Database } from "../storage/db";
+import { jsonList } from "../storage/json-list";
 import { detections, OUTBOX_STATES, outbox, syncRuns, syncState } from "../storage/schema";
 import type { DetectionInput } from "./rule";
 

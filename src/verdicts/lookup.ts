@@ -5,6 +5,7 @@
  */
 import { sql } from "drizzle-orm";
 import { z } from "zod";
+import { jsonList } from "../storage/json-list.ts";
 import { detections, fileHashes } from "../storage/schema.ts";
 
 /** The statement's single value, parsed: [hash as asked, first detection (ms), distinct endpoints] per malicious hash. */
@@ -30,9 +31,9 @@ export function verdictLookup(tenantId: string, asked: AskedHashes) {
   return sql`with target(h, sha256) as (
       select value, value from json_each(${JSON.stringify(asked.sha256)})
       union all select ${fileHashes.md5}, ${fileHashes.sha256} from ${fileHashes}
-        where ${fileHashes.tenantId} = ${tenantId} and ${fileHashes.md5} in (select value from json_each(${JSON.stringify(asked.md5)}))
+        where ${fileHashes.tenantId} = ${tenantId} and ${fileHashes.md5} in ${jsonList(asked.md5)}
       union all select ${fileHashes.sha1}, ${fileHashes.sha256} from ${fileHashes}
-        where ${fileHashes.tenantId} = ${tenantId} and ${fileHashes.sha1} in (select value from json_each(${JSON.stringify(asked.sha1)}))),
+        where ${fileHashes.tenantId} = ${tenantId} and ${fileHashes.sha1} in ${jsonList(asked.sha1)}),
     found(h, first, endpoints) as (
       select target.h, min(${detections.detectedAt}), count(distinct coalesce(${detections.hostName}, ${detections.hostIp}, ''))
       from target cross join ${detections} on ${detections.tenantId} = ${tenantId} and ${detections.sha256} = target.sha256
