@@ -9,7 +9,7 @@ import { cacheTokenStatement, PASSWORD_PURPOSE, sealToken } from "../cynet/sessi
 import { cynetTarget } from "../cynet/transport";
 import { ApiError, ErrorBody } from "../http/errors";
 import type { AppContext, Route } from "../http/context";
-import { parseBody, SIGNED_ERRORS, tenantIdOf } from "../http/routes";
+import { SIGNED_ERRORS, tenantRoute, type DeclaredRequest } from "../http/routes";
 import { CHANNEL_BUNDLE_IDS, manifest } from "../manifest";
 import { closeOpenRunsStatement, resetSyncStateStatement } from "../sync/state";
 import { database } from "../storage/db";
@@ -19,14 +19,13 @@ import { syncState, tenants } from "../storage/schema";
 import { eq } from "drizzle-orm";
 import { requestSync } from "../sync/enqueue";
 
-async function status(c: AppContext): Promise<Response> {
-  const tenantId = tenantIdOf(c);
+async function status(c: AppContext, { tenantId }: DeclaredRequest): Promise<Response> {
   return c.json(await loadChannelStatus(database(c.env.DB), tenantId), 200);
 }
 
-async function putEnablement(c: AppContext): Promise<Response> {
-  const tenantId = tenantIdOf(c);
-  const body = parseBody(c, c.get("rawBody"), EnablementRequest);
+async function putEnablement(c: AppContext, request: DeclaredRequest<typeof EnablementRequest>): Promise<Response> {
+  const { tenantId } = request;
+  const body = request.body();
   const bundles = [...new Set(body.bundles)];
   if (body.enabled && !bundles.some((b) => CHANNEL_BUNDLE_IDS.has(b))) {
     throw new ApiError(400, "invalid_request", `Enabling the channel needs at least one assigned bundle that includes Cynet (${[...CHANNEL_BUNDLE_IDS].join(", ")}).`, "bundles");
@@ -36,14 +35,14 @@ async function putEnablement(c: AppContext): Promise<Response> {
   return c.json(await loadChannelStatus(db, tenantId), 200);
 }
 
-async function postActivation(c: AppContext): Promise<Response> {
-  const tenantId = tenantIdOf(c);
+async function postActivation(c: AppContext, request: DeclaredRequest<typeof ActivationRequest>): Promise<Response> {
+  const { tenantId } = request;
   const db = database(c.env.DB);
   const row = await findTenant(db, tenantId);
   if (!row?.enabled) {
     throw new ApiError(409, "channel_not_enabled", "The Cynet channel is not enabled for this organization: assign a bundle that includes Cynet first.");
   }
-  const input = parseBody(c, c.get("rawBody"), ActivationRequest, "The activation form");
+  const input = request.body();
   const ring = await loadKeyRing(c.env.CREDENTIALS_KEY).catch(() => {
     throw new ApiError(503, "not_configured", "The Cynet channel cannot store credentials: its CREDENTIALS_KEY is missing or invalid. Ask the operator to set it.");
   });
@@ -72,8 +71,7 @@ async function postActivation(c: AppContext): Promise<Response> {
   return c.json(await loadChannelStatus(db, tenantId), 200);
 }
 
-async function deleteActivation(c: AppContext): Promise<Response> {
-  const tenantId = tenantIdOf(c);
+async function deleteActivation(c: AppContext, { tenantId }: DeclaredRequest): Promise<Response> {
   const db = database(c.env.DB);
   const row = await findTenant(db, tenantId);
   if (!row) throw new ApiError(404, "unknown_tenant", "The Cynet channel was never enabled for this organization.");
@@ -100,12 +98,9 @@ const statusAnswer = { description: "The channel's status; never the password.",
 
 /** The routes of this module. */
 export const activationRoutes: Route[] = [
-  {
-    spec: { method: "get", path: "/v1/tenants/:tenantId/status", summary: "Channel status for the Enabled Channels row", signed: true, responses: { 200: statusAnswer, ...SIGNED_ERRORS } },
-    handler: status,
-  },
-  {
-    spec: {
+  tenantRoute({ method: "get", path: "/v1/tenants/:tenantId/status", summary: "Channel status for the Enabled Channels row", signed: true, responses: { 200: statusAnswer, ...SIGNED_ERRORS } }, status),
+  tenantRoute(
+    {
       method: "put",
       path: "/v1/tenants/:tenantId/enablement",
       summary: "A bundle including Cynet was assigned or unassigned",
@@ -113,15 +108,16 @@ export const activationRoutes: Route[] = [
       body: EnablementRequest,
       responses: { 200: statusAnswer, ...SIGNED_ERRORS },
     },
-    handler: putEnablement,
-  },
-  {
-    spec: {
+    putEnablement,
+  ),
+  tenantRoute(
+    {
       method: "post",
       path: "/v1/tenants/:tenantId/activation",
       summary: "Connect: check the credentials against Cynet, store them encrypted, set the channel Active",
       signed: true,
       body: ActivationRequest,
+      bodyName: "The activation form",
       responses: {
         200: statusAnswer,
         ...SIGNED_ERRORS,
@@ -130,16 +126,16 @@ export const activationRoutes: Route[] = [
         502: { description: "cynet_unreachable or cynet_unavailable: Cynet could not be reached at that URL or is failing.", schema: ErrorBody },
       },
     },
-    handler: postActivation,
-  },
-  {
-    spec: {
+    postActivation,
+  ),
+  tenantRoute(
+    {
       method: "delete",
       path: "/v1/tenants/:tenantId/activation",
       summary: "Deactivate: destroy the credentials and cached token, stop syncing, keep history",
       signed: true,
       responses: { 200: statusAnswer, ...SIGNED_ERRORS, 404: { description: "unknown_tenant", schema: ErrorBody } },
     },
-    handler: deleteActivation,
-  },
+    deleteActivation,
+  ),
 ];

@@ -10,7 +10,7 @@ import { verdictRoutes } from "../verdicts/routes";
 import { manifest } from "../manifest";
 import { handleError, handleNotFound } from "./errors";
 import type { AppEnv, Route } from "./context";
-import { openApiDocument } from "./routes";
+import { openApiDocument } from "./openapi";
 import { requireHostSignature } from "./signature";
 import { warnIfDevelopmentOverride } from "./startup";
 

@@ -1,9 +1,11 @@
 /**
- * A route is declared once, with the zod schemas of its body and answers; the same
- * declaration validates requests and produces GET /v1/openapi.json, so the two cannot drift.
+ * A route is declared once, with the zod schemas of its body, query and answers. `tenantRoute`
+ * reads the request by that declaration, and ./openapi.ts turns the same declarations into
+ * GET /v1/openapi.json, so what is checked and what is documented cannot drift.
  */
 import type { Context } from "hono";
 import { z } from "zod";
+import type { AppContext, Route } from "./context";
 import { ApiError, ErrorBody, validationError } from "./errors";
 
 /** One route's contract. */
@@ -14,7 +16,15 @@ export interface RouteSpec {
   summary: string;
   /** Whether the host must sign the call (contract §2). */
   signed: boolean;
+  /**
+   * The JSON body. An empty body is read as `{}`, so the body is optional exactly when this
+   * schema accepts `{}` (`bodyIsOptional`); the document says which.
+   */
   body?: z.ZodType;
+  /** What error messages call the body, e.g. "The activation form"; "The request body" when not set. */
+  bodyName?: string;
+  /** The query string, one property per parameter. */
+  query?: z.ZodObject;
   responses: Record<number, { description: string; schema?: z.ZodType }>;
 }
 
@@ -34,8 +44,17 @@ export function tenantIdOf(c: Context): string {
   return parsed.data;
 }
 
-/** Parses the verified raw body as JSON against `schema`: 415, 400 invalid_json, or 400 naming the field. */
+/** Whether a route with this body schema takes an empty body: it does when `{}` is a whole request. */
+export function bodyIsOptional(schema: z.ZodType): boolean {
+  return schema.safeParse({}).success;
+}
+
+/**
+ * Parses the verified raw body as JSON against `schema`: an empty body as `{}` when the schema
+ * allows it, else 415, 400 invalid_json, or 400 naming the field.
+ */
 export function parseBody<T extends z.ZodType>(c: Context, raw: string, schema: T, what = "The request body"): z.infer<T> {
+  if (raw === "" && bodyIsOptional(schema)) return schema.parse({});
   const type = c.req.header("content-type") ?? "";
   if (!/^application\/json\s*(;|$)/i.test(type)) {
     throw new ApiError(415, "unsupported_media_type", "Send the request body as application/json.");
@@ -51,6 +70,49 @@ export function parseBody<T extends z.ZodType>(c: Context, raw: string, schema: 
   return parsed.data;
 }
 
+/** Parses the declared query parameters (the first value of each; others are ignored): 400 naming the parameter. */
+export function parseQuery<T extends z.ZodObject>(c: Context, schema: T): z.output<T> {
+  const given = Object.fromEntries(Object.keys(schema.shape).map((name) => [name, c.req.query(name)]));
+  const parsed = schema.safeParse(given);
+  if (!parsed.success) throw validationError(parsed.error, "The query");
+  return parsed.data;
+}
+
+/**
+ * A tenant route's request, read by its own declaration. The tenant id is checked before the
+ * handler runs; body and query are parsed when the handler asks, so checks it makes first (a 409
+ * for a channel that is not enabled before a 400 for the form) keep their order.
+ */
+export interface DeclaredRequest<Body = undefined, Query = undefined> {
+  tenantId: string;
+  body(): Body extends z.ZodType ? z.output<Body> : undefined;
+  query(): Query extends z.ZodObject ? z.output<Query> : undefined;
+}
+
+type BodyOf<S> = S extends { body: infer B extends z.ZodType } ? B : undefined;
+type QueryOf<S> = S extends { query: infer Q extends z.ZodObject } ? Q : undefined;
+
+/** Declares a route under /v1/tenants/:tenantId/ whose handler gets the request read by `spec`. */
+export function tenantRoute<const S extends RouteSpec>(
+  spec: S,
+  handler: (c: AppContext, request: DeclaredRequest<BodyOf<S>, QueryOf<S>>) => Promise<Response> | Response,
+): Route {
+  if (!spec.path.split("/").includes(":tenantId")) throw new Error(`tenantRoute ${spec.path}: the path has no :tenantId segment.`);
+  return {
+    spec,
+    handler: (c) => {
+      const request = {
+        tenantId: tenantIdOf(c),
+        body: () => (spec.body ? parseBody(c, c.get("rawBody"), spec.body, spec.bodyName) : undefined),
+        query: () => (spec.query ? parseQuery(c, spec.query) : undefined),
+      };
+      // TypeScript does not narrow `spec.body` to `BodyOf<S>` inside a generic; the two are the
+      // same schema by construction, so the parsed values have the declared types.
+      return handler(c, request as DeclaredRequest<BodyOf<S>, QueryOf<S>>);
+    },
+  };
+}
+
 /** Errors every signed route can answer. */
 export const SIGNED_ERRORS = {
   400: { description: "Malformed tenant id or body; `field` names what was wrong.", schema: ErrorBody },
@@ -58,46 +120,3 @@ export const SIGNED_ERRORS = {
   413: { description: "Body larger than the limit.", schema: ErrorBody },
   415: { description: "Body not sent as application/json.", schema: ErrorBody },
 } as const;
-
-function toJsonSchema(schema: z.ZodType, io: "input" | "output") {
-  return z.toJSONSchema(schema, { io, unrepresentable: "any", target: "draft-2020-12" });
-}
-
-/** The OpenAPI 3.1 document for `routes`. */
-export function openApiDocument(routes: readonly RouteSpec[], info: { title: string; version: string; description: string }) {
-  const paths: Record<string, Record<string, unknown>> = {};
-  for (const route of routes) {
-    const path = route.path.replace(/:(\w+)/g, "{$1}");
-    const params = [...route.path.matchAll(/:(\w+)/g)].map((m) => ({
-      name: m[1],
-      in: "path",
-      required: true,
-      schema: m[1] === "tenantId" ? toJsonSchema(TenantId, "input") : { type: "string" },
-    }));
-    const responses: Record<string, unknown> = {};
-    for (const [status, r] of Object.entries(route.responses)) {
-      responses[status] = r.schema
-        ? { description: r.description, content: { "application/json": { schema: toJsonSchema(r.schema, "output") } } }
-        : { description: r.description };
-    }
-    paths[path] ??= {};
-    paths[path]![route.method] = {
-      summary: route.summary,
-      ...(params.length ? { parameters: params } : {}),
-      ...(route.signed ? { security: [{ hostSignature: [], hostTimestamp: [] }] } : {}),
-      ...(route.body ? { requestBody: { required: true, content: { "application/json": { schema: toJsonSchema(route.body, "input") } } } } : {}),
-      responses,
-    };
-  }
-  return {
-    openapi: "3.1.0",
-    info,
-    paths,
-    components: {
-      securitySchemes: {
-        hostSignature: { type: "apiKey", in: "header", name: "X-Host-Signature", description: 'v1=<hex HMAC-SHA256(HOST_SIGNING_SECRET, "<timestamp>.<METHOD>.<path with query>.<raw body>")>' },
-        hostTimestamp: { type: "apiKey", in: "header", name: "X-Host-Timestamp", description: "Unix seconds; at most 300 s from the plugin's clock." },
-      },
-    },
-  };
-}

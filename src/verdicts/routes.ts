@@ -6,7 +6,7 @@
 import { z } from "zod";
 import type { AppContext, Route } from "../http/context";
 import { ApiError } from "../http/errors";
-import { parseBody, SIGNED_ERRORS, tenantIdOf } from "../http/routes";
+import { SIGNED_ERRORS, tenantRoute, type DeclaredRequest } from "../http/routes";
 import { database } from "../storage/db";
 import { FoundHashes, verdictLookup } from "./lookup";
 
@@ -47,9 +47,9 @@ export function classifyHashes(hashes: unknown[]): { ok: true; byType: Map<strin
   return bad.length ? { ok: false, bad } : { ok: true, byType };
 }
 
-async function verdicts(c: AppContext): Promise<Response> {
-  const tenantId = tenantIdOf(c);
-  const body = parseBody(c, c.get("rawBody"), VerdictRequest);
+async function verdicts(c: AppContext, request: DeclaredRequest<typeof VerdictRequest>): Promise<Response> {
+  const { tenantId } = request;
+  const body = request.body();
   const sorted = classifyHashes(body.hashes);
   if (!sorted.ok) {
     const named = sorted.bad.slice(0, MAX_NAMED_BAD_ENTRIES).map((b) => `hashes[${b.index}] is ${b.why}`);
@@ -68,8 +68,8 @@ async function verdicts(c: AppContext): Promise<Response> {
 
 /** The routes of this module. */
 export const verdictRoutes: Route[] = [
-  {
-    spec: {
+  tenantRoute(
+    {
       method: "post",
       path: "/v1/tenants/:tenantId/verdicts",
       summary: "Which of up to 1000 hashes (SHA-256, MD5, SHA-1, any case) Cynet found malicious in this tenant; one result per distinct hash",
@@ -77,6 +77,6 @@ export const verdictRoutes: Route[] = [
       body: VerdictRequest,
       responses: { 200: { description: "Verdicts", schema: VerdictResponse }, ...SIGNED_ERRORS },
     },
-    handler: verdicts,
-  },
+    verdicts,
+  ),
 ];
