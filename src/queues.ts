@@ -1,4 +1,5 @@
 /** Routes each queue batch to its consumer by queue name. */
+import { logLine } from "./observability/log";
 import type { Env } from "./env";
 import { DispatchMessage } from "./dispatch/messages";
 import { SyncMessage } from "./sync/messages";
@@ -22,7 +23,7 @@ export async function handleQueue(batch: MessageBatch<QueueMessage>, env: Env, c
     case QUEUES.deadLetter:
       return consumeDeadLetterBatch(batch, env, ctx);
     default:
-      console.error(JSON.stringify({ level: "error", msg: "message from an unknown queue left for retry", queue: batch.queue }));
+      logLine("error", "message from an unknown queue left for retry", { queue: batch.queue });
       batch.retryAll();
   }
 }

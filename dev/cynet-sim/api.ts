@@ -95,7 +95,7 @@ cynetApi.get("/api/alerts/bulk", async (c) => {
   const refusal = refuse(c, world);
   if (refusal !== null) return refusal;
   const query = parseQuery(c.req.url, alertsQuerySchema);
-  const syncTime = new Date().toISOString();
+  const syncTime = new Date(Date.now() + world.config.syncTimeAheadSeconds * 1000).toISOString();
   return c.json({ SyncTimeUtc: syncTime, Entities: world.page(query.LastSeen, query.Offset, world.config.pageSize ?? query.Limit) });
 });
 

@@ -15,6 +15,8 @@ const MAX_CREDENTIAL_LENGTH = 256;
 const MAX_SEED = 0xffff_ffff;
 /** Largest page a world may force: the simulator's own Limit maximum. */
 const MAX_PAGE_SIZE = 1_000;
+/** Furthest a world's clock may run ahead: a day covers any skew test. */
+const MAX_CLOCK_AHEAD_SECONDS = 86_400;
 /** Client ID: digits that fit a signed 64-bit integer (cynet-api.md). */
 const CLIENT_ID_PATTERN = /^\d{1,19}$/;
 /** Bytes of randomness in an access token: unguessable, like the real opaque ones. */
@@ -33,7 +35,12 @@ export const worldOptionsSchema = z.strictObject({
   clientId: z.string().regex(CLIENT_ID_PATTERN, "expected 1 to 19 digits").optional(),
   users: z.array(userSchema).max(MAX_USERS).optional(),
   tokenTtlSeconds: z.number().int().min(1).max(MAX_TOKEN_TTL_SECONDS).optional(),
-  ordering: z.enum(["id_asc", "last_seen_desc"]).optional(),
+  /** The order alerts are paged in: by id, oldest seen first (an alert seen again moves to the end), or newest seen first. */
+  ordering: z.enum(["id_asc", "last_seen_asc", "last_seen_desc"]).optional(),
+  /** A Cynet that ignores Offset: every page starts at the first alert. */
+  ignoreOffset: z.boolean().optional(),
+  /** How far Cynet's clock (its SyncTimeUtc) runs ahead of the real one. */
+  syncTimeAheadSeconds: z.number().int().min(0).max(MAX_CLOCK_AHEAD_SECONDS).optional(),
   /** Alerts per page whatever Limit asks: a Cynet that ignores Limit (null: as asked). */
   pageSize: z.number().int().min(1).max(MAX_PAGE_SIZE).nullable().optional(),
   epoch: z.iso.datetime({ offset: true }).optional(),
@@ -76,6 +83,8 @@ function settle(label: string, options: WorldOptions, nowMs: number): WorldConfi
     tokenTtlSeconds: options.tokenTtlSeconds ?? DEFAULT_TOKEN_TTL_SECONDS,
     ordering: options.ordering ?? "id_asc",
     pageSize: options.pageSize ?? null,
+    ignoreOffset: options.ignoreOffset ?? false,
+    syncTimeAheadSeconds: options.syncTimeAheadSeconds ?? 0,
     epochMs: options.epoch === undefined ? Math.floor(nowMs / EPOCH_ROUNDING_MS) * EPOCH_ROUNDING_MS : Date.parse(options.epoch),
   };
 }
@@ -144,8 +153,11 @@ export class World {
     const hits = this.alerts.map((_, i) => i).filter((i) => (this.#lastSeenMs[i] ?? 0) >= sinceMs);
     if (this.config.ordering === "last_seen_desc") {
       hits.sort((a, b) => (this.#lastSeenMs[b] ?? 0) - (this.#lastSeenMs[a] ?? 0) || b - a);
+    } else if (this.config.ordering === "last_seen_asc") {
+      hits.sort((a, b) => (this.#lastSeenMs[a] ?? 0) - (this.#lastSeenMs[b] ?? 0) || a - b);
     }
-    return hits.slice(offset, offset + limit).map((i) => this.alerts[i] as SimAlert);
+    const from = this.config.ignoreOffset ? 0 : offset;
+    return hits.slice(from, from + limit).map((i) => this.alerts[i] as SimAlert);
   }
 
   /** Appends alerts built from `inputs`, with new ids and LastSeenUtc = now. */

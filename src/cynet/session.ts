@@ -5,7 +5,7 @@
 import type { BatchItem } from "drizzle-orm/batch";
 import type { Database } from "../storage/db";
 import { open, seal, SecretsError, type KeyRing, type Sealed } from "../storage/secrets";
-import { findSecret, upsertSecret } from "../storage/tenants";
+import { dropTokenWithoutPasswordStatement, findSecret, upsertSecret } from "../storage/tenants";
 import { login, type CynetSession } from "./client";
 import type { CynetTarget } from "./transport";
 
@@ -42,7 +42,8 @@ export async function loginWithStoredPassword(db: Database, ring: KeyRing, tenan
   if (!sealedPassword) throw new SecretsError("No stored password for this tenant.");
   const password = await open(ring, tenant.id, PASSWORD_PURPOSE, sealedPassword);
   const accessToken = await login(target, tenant.username, password);
-  await db.batch([cacheTokenStatement(db, tenant.id, await sealToken(ring, tenant.id, accessToken), now)]);
+  // A deactivation while Cynet answered destroyed the password: the token is not kept either.
+  await db.batch([cacheTokenStatement(db, tenant.id, await sealToken(ring, tenant.id, accessToken), now), dropTokenWithoutPasswordStatement(db, tenant.id)]);
   return { target, accessToken, clientId: tenant.clientId };
 }
 

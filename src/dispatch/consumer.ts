@@ -4,9 +4,9 @@
  * retried with backoff. Messages that exhaust their retries land in the dead-letter queue,
  * whose consumer records the rows as failed so they show in status and can be retried.
  */
+import { logLine } from "../observability/log";
 import { and, eq, inArray } from "drizzle-orm";
 import type { Env } from "../env";
-import { describeError } from "../http/errors";
 import type { QueueMessage } from "../queues";
 import { database, type Database } from "../storage/db";
 import { jsonList } from "../storage/json-list";
@@ -47,7 +47,7 @@ export async function consumeDispatchBatch(batch: MessageBatch<QueueMessage>, en
     const parsed = DispatchMessage.safeParse(message.body);
     if (parsed.success) valid.push({ message, body: parsed.data });
     else {
-      console.error(JSON.stringify({ level: "error", msg: "malformed dispatch message dropped", id: message.id }));
+      logLine("error", "malformed dispatch message dropped", { id: message.id });
       message.ack();
     }
   }
@@ -57,7 +57,7 @@ export async function consumeDispatchBatch(batch: MessageBatch<QueueMessage>, en
   try {
     perMessage = await rowsByMessage(db, valid.map((v) => v.body));
   } catch (err) {
-    console.error(JSON.stringify({ level: "error", msg: "dispatch rows unreadable; batch retried", error: describeError(err) }));
+    logLine("error", "dispatch rows unreadable; batch retried", { error: err });
     for (const { message } of valid) message.retry({ delaySeconds: dispatchDelaySeconds(message.attempts) });
     return;
   }
@@ -85,7 +85,7 @@ export async function consumeDispatchBatch(batch: MessageBatch<QueueMessage>, en
     eventDetections = await loadEventDetections(db, [...pending.values()]);
   } catch (err) {
     // Each events row then reads its own, and fails on its own if D1 is still unwell.
-    console.error(JSON.stringify({ level: "error", msg: "event detections unreadable in one read; read per row", error: describeError(err) }));
+    logLine("error", "event detections unreadable in one read; read per row", { error: err });
   }
   const delivered: OutboxRow[] = [];
   const created: Array<{ tenantId: string; rows: OutboxRef[] }> = [];
@@ -98,7 +98,7 @@ export async function consumeDispatchBatch(batch: MessageBatch<QueueMessage>, en
       }
       for (const row of group) outcome.set(row.id, result.outcome === "retry" ? { retryDelay: result.delaySeconds } : {});
     } catch (err) {
-      console.error(JSON.stringify({ level: "error", msg: "dispatch failed; message retried", tenantId: group[0]!.tenantId, kind: group[0]!.kind, error: describeError(err) }));
+      logLine("error", "dispatch failed; message retried", { tenantId: group[0]!.tenantId, kind: group[0]!.kind, error: err });
       for (const row of group) outcome.set(row.id, { crashed: true });
     }
   });
@@ -106,7 +106,7 @@ export async function consumeDispatchBatch(batch: MessageBatch<QueueMessage>, en
     await markDelivered(env, db, delivered.map((r) => r.id), created);
   } catch (err) {
     // Still pending: the retry resends them under the same keys, and the host answers from its record.
-    console.error(JSON.stringify({ level: "error", msg: "deliveries not recorded; their messages retried", rows: delivered.length, error: describeError(err) }));
+    logLine("error", "deliveries not recorded; their messages retried", { rows: delivered.length, error: err });
     for (const row of delivered) outcome.set(row.id, { crashed: true });
   }
 
@@ -124,7 +124,7 @@ export async function consumeDeadLetterBatch(batch: MessageBatch<QueueMessage>, 
     const parsed = DispatchMessage.safeParse(message.body);
     if (!parsed.success) {
       // A sync message that kept failing: the cron starts the tenant's next run anyway.
-      console.error(JSON.stringify({ level: "error", msg: "dead-lettered message", id: message.id, kind: (message.body as { kind?: unknown })?.kind ?? null }));
+      logLine("error", "dead-lettered message", { id: message.id, kind: (message.body as { kind?: unknown })?.kind ?? null });
       message.ack();
       continue;
     }
@@ -138,11 +138,11 @@ export async function consumeDeadLetterBatch(batch: MessageBatch<QueueMessage>, 
           await db.update(outbox).set({ state: "failed", lastError }).where(and(eq(outbox.id, row.id), eq(outbox.state, "pending")));
         }
         // One alert line per final failure: what an operator's log alerting keys on.
-        console.error(JSON.stringify({ level: "alert", msg: "delivery to the host failed for good; retry it from the channel's failed deliveries", tenantId: row.tenantId, outboxId: row.id, kind: row.kind }));
+        logLine("alert", "delivery to the host failed for good; retry it from the channel's failed deliveries", { tenantId: row.tenantId, outboxId: row.id, kind: row.kind });
       }
       message.ack();
     } catch (err) {
-      console.error(JSON.stringify({ level: "error", msg: "dead-letter record failed; retried", error: describeError(err) }));
+      logLine("error", "dead-letter record failed; retried", { error: err });
       message.retry();
     }
   }

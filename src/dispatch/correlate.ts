@@ -6,6 +6,7 @@
  * name, a follow-up note names them (no second IR request). Idempotency keys are unique in D1,
  * so a match seen again, in any later run, adds nothing.
  */
+import { logLine } from "../observability/log";
 import { and, eq, inArray, sql } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
 import { fetchFile, type CynetSession } from "../cynet/client";
@@ -14,7 +15,6 @@ import { CynetError, cynetTarget } from "../cynet/transport";
 import type { Env } from "../env";
 import { searchScans } from "../host/client";
 import { MAX_HASHES_PER_SEARCH, type ScanMatch } from "../host/schemas";
-import { describeError } from "../http/errors";
 import type { Database } from "../storage/db";
 import { jsonList } from "../storage/json-list";
 import { detections, fileHashes, outbox, type ScanMatchPayload } from "../storage/schema";
@@ -82,7 +82,7 @@ async function learnFileHashes(env: Env, db: Database, tenantId: string, sha256s
     session = await openSession(db, ring, { id: tenant.id, orgUrl: tenant.orgUrl, clientId: tenant.clientId, username: tenant.username }, cynetTarget(env, tenant.orgUrl), now);
   } catch (err) {
     // Counted as failed lookups, so they are tried again on a later tick like any other failure.
-    console.warn(JSON.stringify({ level: "warn", msg: "file lookups failed: no Cynet session", tenantId, error: describeError(err) }));
+    logLine("warn", "file lookups failed: no Cynet session", { tenantId, error: err });
     const failed = toLearn.slice(0, MAX_FILE_LOOKUPS_PER_CORRELATION).map((sha256) => ({
       tenantId, sha256, md5: null, sha1: null, state: "failed" as const, attempts: (byHash.get(sha256)?.attempts ?? 0) + 1, lookedUpAt: now,
     }));

@@ -3,10 +3,10 @@
  * answered; a resend carries the same Idempotency-Key, so the host answers it instead of
  * recording it twice.
  */
+import { logLine } from "../observability/log";
 import { countSubrequest } from "../observability/meter";
 import { and, eq, inArray, sql } from "drizzle-orm";
 import type { Env } from "../env";
-import { describeError } from "../http/errors";
 import { HostError, postEventsBatch, postIrRequest, postScanNote } from "../host/client";
 import type { Database } from "../storage/db";
 import { jsonList } from "../storage/json-list";
@@ -117,7 +117,7 @@ export async function deliverGroup(env: Env, db: Database, group: OutboxRow[], n
       // The dead-letter consumer raises the alert for every final failure, refused or exhausted.
       countSubrequest("queue");
       await env.DEAD_LETTER_QUEUE.send({ kind: "dispatch", tenantId: first.tenantId, outboxIds: ids }).catch((e: unknown) =>
-        console.error(JSON.stringify({ level: "error", msg: "dead-letter send failed; the failure stays recorded", tenantId: first.tenantId, outboxIds: ids, error: describeError(e) })),
+        logLine("error", "dead-letter send failed; the failure stays recorded", { tenantId: first.tenantId, outboxIds: ids, error: e }),
       );
       return { outcome: "failed", reason };
     }

@@ -1,7 +1,7 @@
 /** Handing outbox rows to the queues that deliver them. */
+import { logLine } from "../observability/log";
 import { countSubrequest } from "../observability/meter";
 import type { Env } from "../env";
-import { describeError } from "../http/errors";
 import type { outbox } from "../storage/schema";
 
 /** Outbox ids per dispatch message (the message schema allows 100; D1 reads them as one JSON parameter). */
@@ -39,7 +39,7 @@ export async function enqueueDispatch(env: Env, tenantId: string, rows: readonly
         countSubrequest("queue");
         await queue.send({ kind: "dispatch", tenantId, outboxIds: ids });
       } catch (err) {
-        console.warn(JSON.stringify({ level: "warn", msg: "dispatch enqueue failed; the sweeper will retry", tenantId, outboxIds: ids, error: describeError(err) }));
+        logLine("warn", "dispatch enqueue failed; the sweeper will retry", { tenantId, outboxIds: ids, error: err });
       }
     }
   }

@@ -5,6 +5,7 @@
 import type { Context } from "hono";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { z } from "zod";
+import { logLine } from "../observability/log";
 
 /** The JSON body of every error answer (host contract §2). */
 export const ErrorBody = z
@@ -39,19 +40,13 @@ export class ApiError extends Error {
 /** Hono error handler: ApiError as it is, anything else as a generic 500 with the detail logged. */
 export function handleError(err: unknown, c: Context): Response {
   if (err instanceof ApiError) return c.json(err.toBody(), err.status);
-  console.error(JSON.stringify({ level: "error", msg: "unhandled error", route: c.req.routePath, error: describeError(err), stack: err instanceof Error ? err.stack?.slice(0, 2000) : undefined }));
+  logLine("error", "unhandled error", { route: c.req.routePath, error: err, stack: err instanceof Error ? err.stack?.slice(0, 2000) : undefined });
   return c.json({ error: "internal_error", message: "The Cynet channel hit an unexpected error. Try again; if it persists, contact support." }, 500);
 }
 
 /** Hono not-found handler in the contract's shape. */
 export function handleNotFound(c: Context): Response {
   return c.json({ error: "not_found", message: `No route for ${c.req.method} ${new URL(c.req.url).pathname}.` }, 404);
-}
-
-/** A short, secret-free description of a thrown value for logs. */
-export function describeError(err: unknown): string {
-  if (err instanceof Error) return `${err.name}: ${err.message}`.slice(0, 500);
-  return String(err).slice(0, 500);
 }
 
 /** Turns a zod failure into a 400 naming the first wrong field (its dotted path). */

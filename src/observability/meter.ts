@@ -4,6 +4,7 @@
  * Workers cap both per invocation (1000 D1 queries; subrequests by plan), so operators and
  * `npm run bench` read these lines to see how close each kind of invocation comes.
  */
+import { logLine } from "./log";
 import { AsyncLocalStorage } from "node:async_hooks";
 import type { Env } from "../env";
 
@@ -93,6 +94,6 @@ export async function metered<T>(kind: string, env: Env, run: (env: Env) => Prom
   try {
     return await current.run(meter, () => run({ ...env, DB: meteredD1(env.DB, meter) }));
   } finally {
-    console.log(JSON.stringify({ level: "info", msg: "invocation metrics", ...meter, wallMs: Date.now() - started }));
+    logLine("info", "invocation metrics", { ...meter, wallMs: Date.now() - started });
   }
 }

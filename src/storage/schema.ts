@@ -79,6 +79,8 @@ export const syncState = sqliteTable("sync_state", {
   runLastSeen: integer("run_last_seen", { mode: "timestamp_ms" }),
   runSyncTime: integer("run_sync_time", { mode: "timestamp_ms" }),
   runOffset: integer("run_offset").notNull().default(0),
+  /** Alert id read last, at run_offset - 1: the next page is asked from there, and must start with it, so a shift while paging is seen. */
+  runAnchorId: integer("run_anchor_id"),
   consecutiveFailures: integer("consecutive_failures").notNull().default(0),
   backoffUntil: integer("backoff_until", { mode: "timestamp_ms" }),
   nextRunAt: integer("next_run_at", { mode: "timestamp_ms" }).notNull(),

@@ -1,5 +1,5 @@
 /** Reads and writes of tenant rows, their sealed secrets and their activation history. */
-import { and, eq } from "drizzle-orm";
+import { and, eq, notExists, sql } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
 import type { Database } from "./db";
 import { activationHistory, secrets, tenants } from "./schema";
@@ -36,6 +36,16 @@ export function upsertSecret(db: Database, tenantId: string, kind: "password" | 
 /** Statement that destroys one sealed secret of a tenant. */
 export function deleteSecret(db: Database, tenantId: string, kind: "password" | "token"): BatchItem<"sqlite"> {
   return db.delete(secrets).where(and(eq(secrets.tenantId, tenantId), eq(secrets.kind, kind)));
+}
+
+/**
+ * Statement that drops the tenant's cached token when its password is gone: run after a token
+ * is cached from a login that began before a deactivation destroyed the credentials, it keeps
+ * that login from leaving a token behind.
+ */
+export function dropTokenWithoutPasswordStatement(db: Database, tenantId: string): BatchItem<"sqlite"> {
+  const password = db.select({ one: sql`1` }).from(secrets).where(and(eq(secrets.tenantId, tenantId), eq(secrets.kind, "password")));
+  return db.delete(secrets).where(and(eq(secrets.tenantId, tenantId), eq(secrets.kind, "token"), notExists(password)));
 }
 
 /** The sealed secret of one kind, with its expiry, or undefined. */

@@ -1,7 +1,7 @@
 /** Asking for a sync: one message on the sync queue. */
+import { logLine } from "../observability/log";
 import { countSubrequest } from "../observability/meter";
 import type { Env } from "../env";
-import { describeError } from "../http/errors";
 import type { SyncMessage } from "./messages";
 
 /** Enqueues a sync of one tenant. A failed send is logged, not thrown: the next cron tick picks the tenant up. */
@@ -11,7 +11,7 @@ export async function requestSync(env: Env, tenantId: string, reason: SyncMessag
     await env.SYNC_QUEUE.send({ kind: "sync", tenantId, reason, requestedAt: now.toISOString() });
     return true;
   } catch (err) {
-    console.warn(JSON.stringify({ level: "warn", msg: "sync enqueue failed", tenantId, reason, error: describeError(err) }));
+    logLine("warn", "sync enqueue failed", { tenantId, reason, error: err });
     return false;
   }
 }

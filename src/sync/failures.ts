@@ -2,10 +2,18 @@
 import { CynetError } from "../cynet/transport";
 import { SecretsError } from "../storage/secrets";
 
-/** A run that kept reading full pages past MAX_PAGES_PER_RUN: Cynet is ignoring Offset or Limit. */
-export class RunawayPagingError extends Error {
-  static readonly code = "cynet_paging_runaway";
-  override name = "RunawayPagingError";
+/** A full page of alerts all returned earlier in the same invocation: Cynet is ignoring Offset. */
+export class OffsetIgnoredError extends Error {
+  static readonly code = "cynet_offset_ignored";
+  override name = "OffsetIgnoredError";
+  constructor(
+    /** The Offset asked for when the repeat came back. */
+    readonly offset: number,
+    /** The Offset of the page first seen with these alerts. */
+    readonly firstSeenAt: number,
+  ) {
+    super(`alerts at Offset ${offset} were already returned at Offset ${firstSeenAt}`);
+  }
 }
 
 export type SyncFailure =
@@ -19,8 +27,14 @@ export function classifySyncError(err: unknown): SyncFailure {
   if (err instanceof SecretsError) {
     return { fatal: true, code: "credentials_unreadable", message: "The stored Cynet credentials cannot be read (the encryption key changed): connect again." };
   }
-  if (err instanceof RunawayPagingError) {
-    return { fatal: false, code: RunawayPagingError.code, message: "Cynet kept returning full pages far past any real backlog; the run was stopped and the next one starts over." };
+  if (err instanceof OffsetIgnoredError) {
+    return {
+      fatal: false,
+      code: OffsetIgnoredError.code,
+      message:
+        `Cynet is ignoring the Offset parameter of /api/alerts/bulk: asked for Offset=${err.offset}, it returned only alerts it had already returned at Offset=${err.firstSeenAt}. ` +
+        "Paging cannot go on, so this run stopped where it was and will be tried again later. Forward this message to Cynet support.",
+    };
   }
   if (!(err instanceof CynetError)) {
     return { fatal: false, code: "internal_error", message: "The sync hit an unexpected error; it will be retried." };

@@ -1,27 +1,33 @@
 /**
- * One sync invocation for one tenant: take the lease, page Cynet's alerts from the run's
- * LastSeen (a few pages read ahead), store the malicious files of every PAGES_PER_BATCH pages
- * with their events and match outbox rows in one batch (with the run's offset, and on the last
- * page the cursor) while the next pages are read, and hand the rest of a long backlog to a
- * continuation message. Nothing grows with the backlog: each invocation reads a bounded number
- * of pages.
+ * One sync invocation for one tenant, as named steps: claim the tenant (its lease), open a
+ * Cynet session, resume or start the run, then page Cynet's alerts from the run's LastSeen and
+ * store every PAGES_PER_BATCH pages in one D1 batch (detections, their events and match outbox
+ * rows, the run's totals and offset, and on the window's last page the cursor) while the next
+ * pages are read. A long backlog is handed to a continuation message; nothing grows with it,
+ * since each invocation reads a bounded number of pages and the run's offset survives every
+ * invocation, retry and takeover.
  */
-import { DAY_MS } from "../shared/http-time";
 import { and, eq, sql } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
 import { ALERTS_PAGE_LIMIT, fetchAlertsPage, type CynetSession } from "../cynet/client";
+import { withCynetRetries } from "../cynet/retry";
 import type { AlertsPage } from "../cynet/schemas";
-import { MAX_EVENTS_PER_BATCH } from "../host/schemas";
-import { loginWithStoredPassword, openSession } from "../cynet/session";
-import { CynetError, cynetTarget } from "../cynet/transport";
+import { loginWithStoredPassword, openSession, type SessionTenant } from "../cynet/session";
+import { CynetError, cynetTarget, type CynetTarget } from "../cynet/transport";
 import { enqueueDispatch, type OutboxRef } from "../dispatch/enqueue";
+import { outboxKeys, type PageBatchRef } from "../dispatch/keys";
 import type { Env } from "../env";
-import { describeError } from "../http/errors";
+import { MAX_EVENTS_PER_BATCH } from "../host/schemas";
+import { logLine } from "../observability/log";
+import { systemClock, type Clock } from "../shared/clock";
+import { DAY_MS } from "../shared/http-time";
+import { changesOf, namedBatch, rowsOf } from "../storage/batch";
 import { database, type Database } from "../storage/db";
 import { syncRuns, syncState, tenants } from "../storage/schema";
-import { loadKeyRing } from "../storage/secrets";
+import { loadKeyRing, type KeyRing } from "../storage/secrets";
 import { findTenant } from "../storage/tenants";
-import { classifySyncError, RunawayPagingError } from "./failures";
+import { requestSync } from "./enqueue";
+import { classifySyncError, OffsetIgnoredError } from "./failures";
 import type { SyncMessage } from "./messages";
 import { classifyAlert, type DetectionInput } from "./rule";
 import { backoffMs, nextTick } from "./schedule";
@@ -35,8 +41,8 @@ import {
   startRun,
   updateStateStatement,
   type SyncRunRow,
+  type SyncStateRow,
 } from "./state";
-import { requestSync } from "./enqueue";
 
 /** Pages one invocation reads: 4000 alerts in 40 Cynet reads and 10 page batches (~5 D1 queries and two queue sends each), well inside Workers' limits (1000 queries; the paid plan's subrequests). */
 export const MAX_PAGES_PER_INVOCATION = 40;
@@ -53,9 +59,7 @@ export const PAGES_READ_AHEAD = 2;
  * far under D1's 2 MB value limit.
  */
 export const PAGES_PER_BATCH = 4;
-/** Pages one run may read before it is called broken: 500k alerts, far past any real backlog. */
-export const MAX_PAGES_PER_RUN = 5000;
-/** How long a lease holds; every stored page batch renews it, so it only has to outlast one batch's pages (15 s timeouts each) with room to spare. */
+/** How long a lease holds; every stored page batch renews it, so it only has to outlast one batch's pages (15 s timeouts, in-place retries) with room to spare. */
 export const LEASE_MS = 5 * 60_000;
 /** Overlap subtracted from SyncTimeUtc for the next cursor (cynet-api.md, our choice); dedup absorbs the re-read. */
 export const CURSOR_OVERLAP_MS = 5 * 60_000;
@@ -63,247 +67,475 @@ export const CURSOR_OVERLAP_MS = 5 * 60_000;
 /** What one invocation did. */
 export type SyncResult = "skipped" | "busy" | "backing_off" | "continued" | "completed" | "failed";
 
-/** Running totals of a run, written to its row with every page (new detections and duplicates are counted in SQL, see below). */
-interface RunTotals {
-  invocations: number;
-  pages: number;
-  fetched: number;
-  skipped: Record<string, number>;
-}
-
-const totalsOf = (run: SyncRunRow): RunTotals => ({
-  invocations: run.invocations + 1,
-  pages: run.pages,
-  fetched: run.fetched,
-  skipped: { ...run.skipped },
-});
+/** Reasons an admin asked for: they run even while the tenant backs off. */
+const ADMIN_REASONS: ReadonlySet<SyncMessage["reason"]> = new Set(["manual", "activation", "backfill"]);
 
 /** Runs one sync invocation for the tenant named in `message`. */
-export async function runSync(env: Env, message: SyncMessage, now: Date = new Date()): Promise<SyncResult> {
+export async function runSync(env: Env, message: SyncMessage, clock: Clock = systemClock): Promise<SyncResult> {
   const db = database(env.DB);
-  const tenant = await findTenant(db, message.tenantId);
-  if (!tenant?.enabled || tenant.state !== "active" || !tenant.orgUrl || !tenant.clientId || !tenant.username) return "skipped";
-  const state = await db.query.syncState.findFirst({ where: eq(syncState.tenantId, tenant.id) });
-  if (!state) return "skipped";
-  const adminAsked = message.reason === "manual" || message.reason === "activation" || message.reason === "backfill";
-  if (!adminAsked && state.backoffUntil && state.backoffUntil.getTime() > now.getTime()) return "backing_off";
-
-  const leaseId = crypto.randomUUID();
-  const leased = await acquireLease(db, tenant.id, leaseId, now, LEASE_MS);
-  if (!leased) return "busy";
-
-  const settings = { id: tenant.id, orgUrl: tenant.orgUrl, clientId: tenant.clientId, username: tenant.username };
-  const target = cynetTarget(env, tenant.orgUrl);
-  let run: SyncRunRow | undefined = leased.runId ? await findRun(db, tenant.id, leased.runId) : undefined;
-  // Dispatch sends of stored batches, awaited before the invocation ends whatever way it ends.
-  const sends: Array<Promise<void>> = [];
-  // The D1 batch of the pages stored last, in flight while the next pages are read and
-  // classified; true while the lease held. At most one is in flight, and each goes only after
-  // its predecessor committed, so every batch sees the table as the pages before it left it.
-  let storing: Promise<boolean> | undefined;
-  const store = async (statements: BatchItem<"sqlite">[], outboxRows: number): Promise<boolean> => {
-    const results = await db.batch(statements as [BatchItem<"sqlite">, ...BatchItem<"sqlite">[]]);
-    // The state update is guarded by the lease: no row changed means another invocation (or a
-    // reconnect) took it over. What this batch stored is deduplicated; stop here.
-    if ((results.at(-1) as D1Result | undefined)?.meta?.changes === 0) return false;
-    const written = results.slice(0, outboxRows).flatMap((r) => r as OutboxRef[]);
-    // Sent while the next pages are read; a send that fails is logged, and the sweeper re-sends its rows.
-    if (written.length) sends.push(enqueueDispatch(env, tenant.id, written));
-    return true;
-  };
+  const claim = await claimTenant(db, message, clock.now());
+  if (typeof claim === "string") return claim;
+  const { tenant, leaseId, leased } = claim;
+  const store = new PageBatchStore(env, db, tenant.id, leaseId);
+  let run: SyncRunRow | undefined;
   try {
-    const ring = await loadKeyRing(env.CREDENTIALS_KEY);
-    let session: CynetSession = await openSession(db, ring, settings, target, now);
-    let reloggedIn = false;
-    const relogin = async () => {
-      reloggedIn = true;
-      session = await loginWithStoredPassword(db, ring, settings, target, new Date());
-    };
-
-    if (!run) {
-      const from = leased.cursor ?? new Date(now.getTime() - leased.lookbackDays * DAY_MS);
-      run = await startRun(db, tenant.id, leaseId, message.reason, from, now);
-    }
-    const runId = run.id;
-    const lastSeen = leased.runLastSeen ?? run.lastSeenFrom;
-    let offset = leased.runId === runId ? leased.runOffset : 0;
-    let syncTime = leased.runId === runId ? leased.runSyncTime : null;
-    const totals = totalsOf(run);
-
-    const read = (at: number) => {
-      const pending = fetchAlertsPage(session, lastSeen, ALERTS_PAGE_LIMIT, at);
-      // Awaited (and its failure handled) when its turn comes, or dropped with the invocation.
-      pending.catch(() => undefined);
-      return pending;
-    };
-    // Pages are requested ahead of the one being classified, at the offsets full pages imply, so
-    // Cynet's latency hides behind the work on earlier pages. A page of another size (the last,
-    // or one bigger than Limit) makes the guesses wrong: they are dropped and paging goes on from
-    // the true offset.
-    const ahead: Array<{ at: number; page: Promise<AlertsPage> }> = [];
-    let nextAt = offset;
-    const restartAt = (at: number) => {
-      ahead.length = 0;
-      nextAt = at;
-    };
-    const fill = (inFlight: number) => {
-      while (ahead.length < inFlight) {
-        ahead.push({ at: nextAt, page: read(nextAt) });
-        nextAt += ALERTS_PAGE_LIMIT;
-      }
-    };
-    let pagesRead = 0;
-    /** The page at `offset`, with the next ones already asked for (within the invocation's budget). */
-    const nextPage = async (): Promise<AlertsPage> => {
-      if (totals.pages >= MAX_PAGES_PER_RUN) throw new RunawayPagingError();
-      const pagesLeft = MAX_PAGES_PER_INVOCATION - pagesRead;
-      if (ahead[0]?.at !== offset) restartAt(offset);
-      fill(Math.min(PAGES_READ_AHEAD + 1, pagesLeft));
-      let result: AlertsPage;
-      try {
-        result = await ahead.shift()!.page;
-      } catch (err) {
-        // Tokens expire mid-paging (cynet-api.md): log in again once, then give up.
-        if (!(err instanceof CynetError && err.failure === "http" && err.status === 401) || reloggedIn) throw err;
-        await relogin();
-        // Pages asked for with the old token fail too; they are asked again.
-        restartAt(offset);
-        result = await fetchAlertsPage(session, lastSeen, ALERTS_PAGE_LIMIT, offset);
-        nextAt = offset + ALERTS_PAGE_LIMIT;
-      }
-      pagesRead += 1;
-      if (result.Entities.length >= ALERTS_PAGE_LIMIT) fill(Math.min(PAGES_READ_AHEAD, pagesLeft - 1));
-      return result;
-    };
-
-    while (pagesRead < MAX_PAGES_PER_INVOCATION) {
-      // Up to PAGES_PER_BATCH pages are classified together and stored in one batch.
-      const found = new Map<number, DetectionInput>();
-      let duplicatesInBatch = 0;
-      let complete = false;
-      for (let inBatch = 0; inBatch < PAGES_PER_BATCH && pagesRead < MAX_PAGES_PER_INVOCATION && !complete; inBatch++) {
-        const result = await nextPage();
-        const pageTime = new Date();
-        syncTime ??= new Date(Date.parse(result.SyncTimeUtc));
-        complete = result.Entities.length < ALERTS_PAGE_LIMIT;
-        for (const entity of result.Entities) {
-          const c = classifyAlert(entity, pageTime);
-          if (c.kind === "skipped") totals.skipped[c.reason] = (totals.skipped[c.reason] ?? 0) + 1;
-          else if (found.has(c.detection.alertId)) duplicatesInBatch += 1;
-          else found.set(c.detection.alertId, c.detection);
-        }
-        totals.pages += 1;
-        totals.fetched += result.Entities.length;
-        offset += result.Entities.length;
-      }
-      if (!syncTime) throw new Error("a batch was stored before any page was read");
-      const storedAt = new Date();
-      const lastOfInvocation = complete || pagesRead >= MAX_PAGES_PER_INVOCATION;
-
-      // Outbox rows first: they take only the detections the tenant does not have yet, so they
-      // must see the table as it was before this batch's INSERT. Events and scan matching travel
-      // separately: a host failing scans/search never holds up events. One events call carries
-      // at most MAX_EVENTS_PER_BATCH, so the batch's detections are split into events rows of
-      // that many. Keys name the invocation (its lease), so rows of an invocation that lost its
-      // lease never collide with its successor's; the events themselves are keyed per Cynet
-      // alert at the host.
-      const statements: BatchItem<"sqlite">[] = [];
-      const eventKeys: string[] = [];
-      const alertIds = [...found.keys()];
-      const batchKey = `${tenant.id}:${runId}:${leaseId}:${totals.pages}`;
-      for (let part = 0; part * MAX_EVENTS_PER_BATCH < alertIds.length; part++) {
-        const slice = alertIds.slice(part * MAX_EVENTS_PER_BATCH, (part + 1) * MAX_EVENTS_PER_BATCH);
-        eventKeys.push(`cynet-events:${batchKey}:${part}`);
-        statements.push(insertNewDetectionsOutboxStatement(db, "events", tenant.id, eventKeys.at(-1)!, slice, storedAt));
-      }
-      // Matching has no per-call bound (correlation takes a tenant's match rows together): one row a batch.
-      if (alertIds.length) statements.push(insertNewDetectionsOutboxStatement(db, "match", tenant.id, `cynet-match:${batchKey}`, alertIds, storedAt));
-      const outboxRows = statements.length;
-      statements.push(...insertDetectionsStatements(db, tenant.id, runId, [...found.values()], storedAt));
-      const newInBatch = newDetectionsOf(eventKeys);
-      statements.push(
-        db
-          .update(syncRuns)
-          .set({
-            invocations: totals.invocations,
-            pages: totals.pages,
-            fetched: totals.fetched,
-            skipped: totals.skipped,
-            // Counted inside the batch from the rows it wrote: exact even if the invocation dies right after.
-            newDetections: sql`${syncRuns.newDetections} + ${newInBatch}`,
-            eventsQueued: sql`${syncRuns.eventsQueued} + ${newInBatch}`,
-            duplicates: sql`${syncRuns.duplicates} + ${duplicatesInBatch + found.size} - ${newInBatch}`,
-            ...(complete ? { outcome: "succeeded" as const, finishedAt: storedAt, errorCode: null, errorMessage: null } : {}),
-          })
-          // Only while this invocation holds the lease: a successor's totals are never overwritten.
-          .where(and(eq(syncRuns.id, runId), holdsLease(tenant.id, leaseId))),
-      );
-      // The cursor moves only here, in the batch that stores the last page it covers.
-      statements.push(
-        updateStateStatement(db, tenant.id, leaseId, {
-          ...(complete
-            ? {
-                cursor: new Date(syncTime.getTime() - CURSOR_OVERLAP_MS),
-                runId: null,
-                runLastSeen: null,
-                runSyncTime: null,
-                runOffset: 0,
-                consecutiveFailures: 0,
-                backoffUntil: null,
-                lastSuccessAt: storedAt,
-                nextRunAt: nextTick(storedAt),
-              }
-            : { runOffset: offset, runSyncTime: syncTime, runLastSeen: lastSeen }),
-          ...(lastOfInvocation ? { leaseId: null, leaseExpiresAt: null } : { leaseExpiresAt: new Date(storedAt.getTime() + LEASE_MS) }),
-        }),
-      );
-      // The previous batch must have committed (and kept the lease) before this one goes.
-      if (storing && !(await storing)) return "busy";
-      storing = store(statements, outboxRows);
-      // Its failure is met where it is awaited (next batch, or the catch below), not as an unhandled rejection meanwhile.
-      storing.catch(() => undefined);
-      if (complete) return (await storing) ? "completed" : "busy";
-    }
-    if (storing && !(await storing)) return "busy";
-    await requestSync(env, tenant.id, "continuation", new Date());
-    return "continued";
+    const cynet = await CynetLink.open(env, db, tenant, clock);
+    run = await resumeOrStartRun(db, leased, tenant.id, leaseId, message.reason, clock.now());
+    const progress = RunProgress.resume(run, leased);
+    const pager = new AlertPager(cynet, progress.lastSeen, progress.position, clock);
+    const outcome = await pageAndStore(pager, store, progress, clock);
+    if (outcome === "continued") await requestSync(env, tenant.id, "continuation", clock.now());
+    return outcome;
   } catch (err) {
     // A batch still in flight settles first: the failure is recorded over what it stored.
-    await storing?.catch(() => undefined);
-    await recordFailure(db, tenant.id, leaseId, run?.id, err, new Date());
+    await store.quiet();
+    await recordFailure(db, tenant.id, leaseId, run?.id, err, clock.now());
     return "failed";
   } finally {
-    await Promise.all(sends);
+    await store.sendsDone();
   }
 }
 
-/** Records a failed invocation: backoff for transient failures; error state and no more polling for fatal ones. */
-async function recordFailure(db: Database, tenantId: string, leaseId: string, runId: number | undefined, err: unknown, now: Date): Promise<void> {
-  const failure = classifySyncError(err);
-  console.warn(JSON.stringify({ level: "warn", msg: "sync failed", tenantId, runId, code: failure.code, fatal: failure.fatal, error: describeError(err) }));
-  const state = await db.query.syncState.findFirst({ where: eq(syncState.tenantId, tenantId) });
-  const failures = (state?.consecutiveFailures ?? 0) + 1;
-  const statements: BatchItem<"sqlite">[] = [];
-  if (failure.fatal) {
-    statements.push(
-      // Only an active channel turns to error: a deactivation meanwhile stands.
-      db
-        .update(tenants)
-        .set({ state: "error", errorCode: failure.code, errorMessage: failure.message, errorAt: now, updatedAt: now })
-        .where(and(eq(tenants.id, tenantId), eq(tenants.state, "active"))),
-      updateStateStatement(db, tenantId, leaseId, { runId: null, runLastSeen: null, runSyncTime: null, runOffset: 0, consecutiveFailures: failures, leaseId: null, leaseExpiresAt: null }),
-    );
-    if (runId) statements.push(db.update(syncRuns).set({ outcome: "failed", finishedAt: now, errorCode: failure.code, errorMessage: failure.message }).where(eq(syncRuns.id, runId)));
-  } else {
-    const until = new Date(now.getTime() + backoffMs(failures, failure.retryAfterSeconds));
-    // The run and its offset stay, so the next attempt resumes where this one stopped; unless
-    // the run itself is what failed, then the next one starts over from the cursor.
-    const dropRun = failure.code === RunawayPagingError.code ? { runId: null, runLastSeen: null, runSyncTime: null, runOffset: 0 } : {};
-    statements.push(updateStateStatement(db, tenantId, leaseId, { ...dropRun, consecutiveFailures: failures, backoffUntil: until, nextRunAt: until, leaseId: null, leaseExpiresAt: null }));
-    if (runId) {
-      const ended = failure.code === RunawayPagingError.code ? { outcome: "failed" as const, finishedAt: now } : {};
-      statements.push(db.update(syncRuns).set({ ...ended, errorCode: failure.code, errorMessage: failure.message }).where(eq(syncRuns.id, runId)));
+/** A tenant whose lease this invocation holds. */
+interface Claim {
+  tenant: SessionTenant;
+  leaseId: string;
+  leased: SyncStateRow;
+}
+
+/** Checks the tenant may sync now and takes its lease; otherwise says why not. */
+async function claimTenant(db: Database, message: SyncMessage, now: Date): Promise<Claim | "skipped" | "busy" | "backing_off"> {
+  const row = await findTenant(db, message.tenantId);
+  if (!row?.enabled || row.state !== "active" || !row.orgUrl || !row.clientId || !row.username) return "skipped";
+  const state = await db.query.syncState.findFirst({ where: eq(syncState.tenantId, row.id) });
+  if (!state) return "skipped";
+  if (!ADMIN_REASONS.has(message.reason) && state.backoffUntil && state.backoffUntil.getTime() > now.getTime()) return "backing_off";
+  const leaseId = crypto.randomUUID();
+  const leased = await acquireLease(db, row.id, leaseId, now, LEASE_MS);
+  if (!leased) return "busy";
+  return { tenant: { id: row.id, orgUrl: row.orgUrl, clientId: row.clientId, username: row.username }, leaseId, leased };
+}
+
+/** The run the lease row points at, or a new one from the cursor (or the look-back on a first sync). */
+async function resumeOrStartRun(db: Database, leased: SyncStateRow, tenantId: string, leaseId: string, reason: string, now: Date): Promise<SyncRunRow> {
+  const existing = leased.runId ? await findRun(db, tenantId, leased.runId) : undefined;
+  if (existing) return existing;
+  const from = leased.cursor ?? new Date(now.getTime() - leased.lookbackDays * DAY_MS);
+  return startRun(db, tenantId, leaseId, reason, from, now);
+}
+
+/** A logged-in Cynet session that logs in again once when Cynet refuses its token mid-run. */
+class CynetLink {
+  private reloggedIn = false;
+  private constructor(
+    private session: CynetSession,
+    private readonly db: Database,
+    private readonly ring: KeyRing,
+    private readonly tenant: SessionTenant,
+    private readonly target: CynetTarget,
+    readonly clock: Clock,
+  ) {}
+
+  static async open(env: Env, db: Database, tenant: SessionTenant, clock: Clock): Promise<CynetLink> {
+    const ring = await loadKeyRing(env.CREDENTIALS_KEY);
+    const target = cynetTarget(env, tenant.orgUrl);
+    return new CynetLink(await openSession(db, ring, tenant, target, clock.now()), db, ring, tenant, target, clock);
+  }
+
+  /** One page of alerts, tried again in place after transient failures. */
+  page(lastSeen: Date, offset: number): Promise<AlertsPage> {
+    const session = this.session;
+    return withCynetRetries(() => fetchAlertsPage(session, lastSeen, ALERTS_PAGE_LIMIT, offset), this.clock);
+  }
+
+  /** Whether `err` is Cynet refusing the token and a new login may help (once per invocation: tokens expire mid-paging). */
+  mayLogInAgain(err: unknown): boolean {
+    return !this.reloggedIn && err instanceof CynetError && err.failure === "http" && err.status === 401;
+  }
+
+  async logInAgain(): Promise<void> {
+    this.reloggedIn = true;
+    this.session = await loginWithStoredPassword(this.db, this.ring, this.tenant, this.target, this.clock.now());
+  }
+}
+
+/** The alert id of a raw entity, when it has one (the full parse is the rule's). */
+function entityId(entity: unknown): number | undefined {
+  const id = typeof entity === "object" && entity !== null ? (entity as { ClientDbId?: unknown }).ClientDbId : undefined;
+  return typeof id === "number" ? id : undefined;
+}
+
+/**
+ * Where the next page starts: the positions of the window read so far, and the id of the alert
+ * at the last of them (the anchor), once there is one.
+ */
+export interface PagePosition {
+  offset: number;
+  anchorId: number | null;
+}
+
+/** Step-backs one invocation may take after a shift: a Cynet whose pages never line up still moves on. */
+export const MAX_STEP_BACKS_PER_INVOCATION = 10;
+
+/**
+ * Pages of one window, in order, with the next pages already asked for. Each page is asked
+ * from the last alert already read (the anchor), so it must start with that alert: when it does
+ * not, alerts moved while the window was paged (an alert seen again moves in a last-seen order),
+ * and the pager steps back a page rather than skip the alerts that shifted over the offset.
+ * A window ends on a page with nothing past the anchor (a short page may not be the last:
+ * Cynet's largest Limit is undocumented), and a full page of alerts this invocation has
+ * already read means Cynet is ignoring Offset.
+ */
+class AlertPager {
+  /** Pages asked for ahead, at the positions the page size so far implies. */
+  private ahead: Array<{ at: number; page: Promise<AlertsPage> }> = [];
+  private nextAt = 0;
+  /** The page size Cynet has been answering with: Limit until it shows another. */
+  private stride = ALERTS_PAGE_LIMIT;
+  private lastSize: number | undefined;
+  /** Largest page read so far: a repeat counts as broken paging only on a page this full. */
+  private fullest = 0;
+  /** Position each alert id was first read at in this invocation. */
+  private readonly seen = new Map<number, number>();
+  private stepBacks = 0;
+  pagesRead = 0;
+  /** The window's end was read. */
+  complete = false;
+
+  constructor(
+    private readonly cynet: CynetLink,
+    private readonly lastSeen: Date,
+    private position: PagePosition,
+    private readonly clock: Clock,
+  ) {}
+
+  get budgetLeft(): number {
+    return MAX_PAGES_PER_INVOCATION - this.pagesRead;
+  }
+
+  /** Where the next page starts (stored with each batch, so a later invocation resumes there). */
+  get at(): PagePosition {
+    return { ...this.position };
+  }
+
+  /** The position the next page is asked from: the anchor's, when there is one. */
+  private get askAt(): number {
+    return this.position.anchorId !== null && this.position.offset > 0 ? this.position.offset - 1 : this.position.offset;
+  }
+
+  /** The next page, holding only the alerts past the anchor; moves the position past it. */
+  async next(): Promise<AlertsPage> {
+    const at = this.askAt;
+    if (this.ahead[0]?.at !== at) this.restartAt(at);
+    this.fill(1);
+    let page: AlertsPage;
+    try {
+      page = await this.ahead.shift()!.page;
+    } catch (err) {
+      if (!this.cynet.mayLogInAgain(err)) throw err;
+      await this.cynet.logInAgain();
+      // Pages asked for with the old token fail too; they are asked again.
+      this.restartAt(at);
+      this.fill(1);
+      page = await this.ahead.shift()!.page;
+    }
+    this.pagesRead += 1;
+    const ids = page.Entities.map(entityId);
+    this.checkOffsetHonoured(ids, at);
+    const fresh = this.advance(ids, at);
+    return { ...page, Entities: page.Entities.slice(page.Entities.length - fresh) };
+  }
+
+  /**
+   * A page asked from the anchor whose alerts were all read before, each at a lower position
+   * than it holds now, is Cynet answering an earlier page again: it ignores Offset. (The same
+   * page read again after a step back holds its alerts at the positions they were read at.)
+   */
+  private checkOffsetHonoured(ids: Array<number | undefined>, at: number): void {
+    const size = ids.length;
+    const anchored = at < this.position.offset;
+    const earlier = ids.filter((id, i) => id !== undefined && (this.seen.get(id) ?? Infinity) < at + i);
+    if (anchored && size > 1 && size >= this.fullest && earlier.length === size) throw new OffsetIgnoredError(at, this.seen.get(earlier[0]!)!);
+    ids.forEach((id, i) => {
+      if (id !== undefined && !this.seen.has(id)) this.seen.set(id, at + i);
+    });
+    this.fullest = Math.max(this.fullest, size);
+  }
+
+  /** Moves past a page; returns how many of its last alerts are past the anchor (the ones to classify). */
+  private advance(ids: Array<number | undefined>, at: number): number {
+    const size = ids.length;
+    const anchored = at < this.position.offset;
+    const anchorIndex = anchored ? ids.indexOf(this.position.anchorId!) : -1;
+    if (anchored && anchorIndex < 0 && size > 0 && this.stepBacks < MAX_STEP_BACKS_PER_INVOCATION) {
+      // The anchor is not where it was: alerts before it moved away (or it moved itself). Step
+      // back a page, without an anchor, and read on from there; re-read alerts are deduplicated.
+      this.stepBacks += 1;
+      logLine("warn", "Cynet's pages shifted while paging; stepping back a page", { askedAt: at });
+      this.position = { offset: Math.max(0, at - this.stride), anchorId: null };
+      this.restartAt(this.askAt);
+      return 0;
+    }
+    // Past the anchor (which may sit further in, when alerts arrived ahead of it) is what is new.
+    const fresh = anchored ? size - (anchorIndex + 1) : size;
+    if (fresh <= 0) {
+      this.complete = true;
+      return 0;
+    }
+    const last = ids.at(-1);
+    this.position = { offset: at + size, anchorId: last ?? null };
+    // Guesses made with another page size are wrong: drop them and go on from the true position.
+    if (size !== this.stride) {
+      this.stride = size;
+      this.restartAt(this.askAt);
+    }
+    // Read ahead after a full page, or one the size of the page before (a Cynet capping pages
+    // below Limit); a shorter one is likely the window's end, confirmed by one more read.
+    const full = size >= ALERTS_PAGE_LIMIT || size === this.lastSize;
+    this.lastSize = size;
+    if (full) this.fill(Math.min(PAGES_READ_AHEAD, this.budgetLeft));
+    return fresh;
+  }
+
+  private restartAt(at: number): void {
+    this.ahead = [];
+    this.nextAt = at;
+  }
+
+  private fill(count: number): void {
+    while (this.ahead.length < count) {
+      const page = this.cynet.page(this.lastSeen, this.nextAt);
+      // Awaited (and its failure handled) when its turn comes, or dropped with the invocation.
+      page.catch(() => undefined);
+      this.ahead.push({ at: this.nextAt, page });
+      // The next page is asked from this one's last alert.
+      this.nextAt += Math.max(1, this.stride - 1);
     }
   }
-  await db.batch(statements as [BatchItem<"sqlite">, ...BatchItem<"sqlite">[]]);
+}
+
+/** Running totals of a run, written to its row with every batch (new detections and duplicates are counted in SQL). */
+class RunProgress {
+  private constructor(
+    readonly runId: number,
+    readonly lastSeen: Date,
+    /** Where this invocation starts reading. */
+    readonly position: PagePosition,
+    /** The first page's SyncTimeUtc (clamped to our clock): the next cursor, less the overlap. */
+    public syncTime: Date | null,
+    public invocations: number,
+    public pages: number,
+    public fetched: number,
+    public skipped: Record<string, number>,
+  ) {}
+
+  static resume(run: SyncRunRow, leased: SyncStateRow): RunProgress {
+    const same = leased.runId === run.id;
+    return new RunProgress(
+      run.id,
+      leased.runLastSeen ?? run.lastSeenFrom,
+      same ? { offset: leased.runOffset, anchorId: leased.runAnchorId } : { offset: 0, anchorId: null },
+      same ? leased.runSyncTime : null,
+      run.invocations + 1,
+      run.pages,
+      run.fetched,
+      { ...run.skipped },
+    );
+  }
+
+  /** Notes a page read at `readAt`. SyncTimeUtc comes from Cynet's clock: never let it run ahead of ours. */
+  countPage(page: AlertsPage, readAt: Date): void {
+    this.syncTime ??= new Date(Math.min(Date.parse(page.SyncTimeUtc), readAt.getTime()));
+    this.pages += 1;
+    this.fetched += page.Entities.length;
+  }
+
+  skip(reason: string): void {
+    this.skipped[reason] = (this.skipped[reason] ?? 0) + 1;
+  }
+}
+
+/** The malicious files of up to PAGES_PER_BATCH pages, deduplicated by alert id. */
+interface PageBatch {
+  found: Map<number, DetectionInput>;
+  duplicates: number;
+  /** The window's last page (nothing past the anchor) was read. */
+  complete: boolean;
+  /** Where the next page starts. */
+  position: PagePosition;
+}
+
+/** Reads and classifies the next pages of a batch. */
+async function readBatch(pager: AlertPager, progress: RunProgress, clock: Clock): Promise<PageBatch> {
+  const batch: PageBatch = { found: new Map(), duplicates: 0, complete: false, position: pager.at };
+  for (let inBatch = 0; inBatch < PAGES_PER_BATCH && pager.budgetLeft > 0 && !batch.complete; inBatch++) {
+    const page = await pager.next();
+    const readAt = clock.now();
+    progress.countPage(page, readAt);
+    batch.complete = pager.complete;
+    for (const entity of page.Entities) {
+      const c = classifyAlert(entity, readAt);
+      if (c.kind === "skipped") progress.skip(c.reason);
+      else if (batch.found.has(c.detection.alertId)) batch.duplicates += 1;
+      else batch.found.set(c.detection.alertId, c.detection);
+    }
+  }
+  batch.position = pager.at;
+  return batch;
+}
+
+/** Pages the window and stores it batch by batch, each batch stored while the next is read. */
+async function pageAndStore(pager: AlertPager, store: PageBatchStore, progress: RunProgress, clock: Clock): Promise<"continued" | "completed" | "busy"> {
+  while (pager.budgetLeft > 0) {
+    const batch = await readBatch(pager, progress, clock);
+    const lastOfInvocation = batch.complete || pager.budgetLeft === 0;
+    // The previous batch must have committed (and kept the lease) before this one goes.
+    if (!(await store.committed())) return "busy";
+    store.begin(batch, progress, lastOfInvocation, clock.now());
+    if (batch.complete) return (await store.committed()) ? "completed" : "busy";
+  }
+  return (await store.committed()) ? "continued" : "busy";
+}
+
+/**
+ * Stores page batches, one at a time, each one D1 batch: outbox rows (they take only the
+ * detections the tenant does not have yet, so they go before the detections' INSERT), the
+ * detections, the run's totals and the state (offset, or the cursor on the window's last page,
+ * and the lease). Every write is guarded by the lease; a batch that finds it gone reports so
+ * and the invocation stops.
+ */
+class PageBatchStore {
+  /** The batch in flight: resolves true when it committed with the lease held. */
+  private storing: Promise<boolean> | undefined;
+  /** Queue sends of stored batches' outbox rows, awaited before the invocation ends. */
+  private readonly sends: Array<Promise<void>> = [];
+
+  constructor(
+    private readonly env: Env,
+    private readonly db: Database,
+    private readonly tenantId: string,
+    private readonly leaseId: string,
+  ) {}
+
+  /** Waits for the batch in flight: true when there was none or it committed with the lease held; throws its failure. */
+  async committed(): Promise<boolean> {
+    return this.storing ?? true;
+  }
+
+  /** Waits for the batch in flight, whatever its outcome. */
+  async quiet(): Promise<void> {
+    await this.storing?.catch(() => undefined);
+  }
+
+  /** Starts storing `batch`; its failure is met by the next committed() (or runSync's catch), not as an unhandled rejection meanwhile. */
+  begin(batch: PageBatch, progress: RunProgress, lastOfInvocation: boolean, storedAt: Date): void {
+    this.storing = this.store(batch, progress, lastOfInvocation, storedAt);
+    this.storing.catch(() => undefined);
+  }
+
+  async sendsDone(): Promise<void> {
+    await Promise.all(this.sends);
+  }
+
+  private async store(batch: PageBatch, progress: RunProgress, lastOfInvocation: boolean, storedAt: Date): Promise<boolean> {
+    if (!progress.syncTime) throw new Error("a batch was stored before any page was read");
+    const ref: PageBatchRef = { tenantId: this.tenantId, runId: progress.runId, leaseId: this.leaseId, pages: progress.pages };
+    const alertIds = [...batch.found.keys()];
+    // One events call carries at most MAX_EVENTS_PER_BATCH: the batch's detections are split into events rows of that many.
+    const eventKeys: string[] = [];
+    const eventsRows: BatchItem<"sqlite">[] = [];
+    for (let part = 0; part * MAX_EVENTS_PER_BATCH < alertIds.length; part++) {
+      const key = outboxKeys.eventsRow(ref, part);
+      eventKeys.push(key);
+      eventsRows.push(insertNewDetectionsOutboxStatement(this.db, "events", this.tenantId, key, alertIds.slice(part * MAX_EVENTS_PER_BATCH, (part + 1) * MAX_EVENTS_PER_BATCH), storedAt));
+    }
+    // Matching has no per-call bound (correlation takes a tenant's match rows together): one row a batch.
+    const matchRow = alertIds.length ? [insertNewDetectionsOutboxStatement(this.db, "match", this.tenantId, outboxKeys.matchRow(ref), alertIds, storedAt)] : [];
+    const done = await namedBatch(this.db, {
+      eventsRows,
+      matchRow,
+      detections: insertDetectionsStatements(this.db, this.tenantId, progress.runId, [...batch.found.values()], storedAt),
+      totals: [this.totalsStatement(batch, progress, eventKeys, storedAt)],
+      state: [this.stateStatement(batch, progress, lastOfInvocation, storedAt)],
+    });
+    // No state row changed: another invocation (or a reconnect) took the lease over. What this batch stored is deduplicated; stop here.
+    if (changesOf(done.state[0]) === 0) return false;
+    const written = [...done.eventsRows, ...done.matchRow].flatMap((r) => rowsOf<OutboxRef>(r));
+    // Sent while the next pages are read; a send that fails is logged, and the sweeper re-sends its rows.
+    if (written.length) this.sends.push(enqueueDispatch(this.env, this.tenantId, written));
+    return true;
+  }
+
+  private totalsStatement(batch: PageBatch, progress: RunProgress, eventKeys: string[], storedAt: Date): BatchItem<"sqlite"> {
+    const newInBatch = newDetectionsOf(eventKeys);
+    return (
+      this.db
+        .update(syncRuns)
+        .set({
+          invocations: progress.invocations,
+          pages: progress.pages,
+          fetched: progress.fetched,
+          skipped: progress.skipped,
+          // Counted inside the batch from the rows it wrote: exact even if the invocation dies right after.
+          newDetections: sql`${syncRuns.newDetections} + ${newInBatch}`,
+          eventsQueued: sql`${syncRuns.eventsQueued} + ${newInBatch}`,
+          duplicates: sql`${syncRuns.duplicates} + ${batch.duplicates + batch.found.size} - ${newInBatch}`,
+          ...(batch.complete ? { outcome: "succeeded" as const, finishedAt: storedAt, errorCode: null, errorMessage: null } : {}),
+        })
+        // Only while this invocation holds the lease: a successor's totals are never overwritten.
+        .where(and(eq(syncRuns.id, progress.runId), holdsLease(this.tenantId, this.leaseId)))
+    );
+  }
+
+  /** The cursor moves only here, in the batch that stores the last page it covers. */
+  private stateStatement(batch: PageBatch, progress: RunProgress, lastOfInvocation: boolean, storedAt: Date): BatchItem<"sqlite"> {
+    const runState = batch.complete
+      ? {
+          cursor: new Date(progress.syncTime!.getTime() - CURSOR_OVERLAP_MS),
+          runId: null,
+          runLastSeen: null,
+          runSyncTime: null,
+          runOffset: 0,
+          runAnchorId: null,
+          consecutiveFailures: 0,
+          backoffUntil: null,
+          lastSuccessAt: storedAt,
+          nextRunAt: nextTick(storedAt),
+        }
+      : { runOffset: batch.position.offset, runAnchorId: batch.position.anchorId, runSyncTime: progress.syncTime, runLastSeen: progress.lastSeen };
+    const lease = lastOfInvocation ? { leaseId: null, leaseExpiresAt: null } : { leaseExpiresAt: new Date(storedAt.getTime() + LEASE_MS) };
+    return updateStateStatement(this.db, this.tenantId, this.leaseId, { ...runState, ...lease });
+  }
+}
+
+/**
+ * Records a failed invocation: backoff for transient failures (the run and its offset stay, so
+ * the next attempt resumes where this one stopped); error state and no more polling for fatal
+ * ones. Every write is guarded by the lease, so an invocation that lost it (a reconnect, a
+ * successor) cannot put a fresh tenant in error or overwrite its successor's run.
+ */
+async function recordFailure(db: Database, tenantId: string, leaseId: string, runId: number | undefined, err: unknown, now: Date): Promise<void> {
+  const failure = classifySyncError(err);
+  logLine("warn", "sync failed", { tenantId, runId, code: failure.code, fatal: failure.fatal, error: err });
+  const state = await db.query.syncState.findFirst({ where: eq(syncState.tenantId, tenantId) });
+  const failures = (state?.consecutiveFailures ?? 0) + 1;
+  const leaseHeld = holdsLease(tenantId, leaseId);
+  const run = runId
+    ? [
+        db
+          .update(syncRuns)
+          .set({ ...(failure.fatal ? { outcome: "failed" as const, finishedAt: now } : {}), errorCode: failure.code, errorMessage: failure.message })
+          .where(and(eq(syncRuns.id, runId), leaseHeld)),
+      ]
+    : [];
+  const channel = failure.fatal
+    ? // Only an active channel turns to error: a deactivation meanwhile stands.
+      [db.update(tenants).set({ state: "error", errorCode: failure.code, errorMessage: failure.message, errorAt: now, updatedAt: now }).where(and(eq(tenants.id, tenantId), eq(tenants.state, "active"), leaseHeld))]
+    : [];
+  const until = new Date(now.getTime() + backoffMs(failures, failure.fatal ? undefined : failure.retryAfterSeconds));
+  const stateSet = failure.fatal
+    ? { runId: null, runLastSeen: null, runSyncTime: null, runOffset: 0, consecutiveFailures: failures }
+    : { consecutiveFailures: failures, backoffUntil: until, nextRunAt: until };
+  // The state update releases the lease, so it goes last: the statements before it still see it held.
+  await namedBatch(db, { run, channel, state: [updateStateStatement(db, tenantId, leaseId, { ...stateSet, leaseId: null, leaseExpiresAt: null })] });
 }

@@ -28,6 +28,18 @@ async function send(url: string, method: string, body?: unknown): Promise<unknow
   return text ? JSON.parse(text) : null;
 }
 
+/** How a test world is made (the simulator's PUT /__sim/worlds/:label body). */
+export interface WorldSetup {
+  seed?: number;
+  alertCount?: number;
+  clientId?: string;
+  tokenTtlSeconds?: number;
+  ordering?: "id_asc" | "last_seen_asc" | "last_seen_desc";
+  pageSize?: number;
+  ignoreOffset?: boolean;
+  syncTimeAheadSeconds?: number;
+}
+
 /** A simulated Cynet tenant reachable at https://<label>.api.cynet.com. */
 export class CynetWorld {
   readonly label: string;
@@ -41,12 +53,16 @@ export class CynetWorld {
     return `https://${this.label}.api.cynet.com/__sim/worlds/${this.label}${path}`;
   }
   /** (Re)creates the world. */
-  async setup(config: { seed?: number; alertCount?: number; clientId?: string; tokenTtlSeconds?: number; ordering?: string; pageSize?: number } = {}) {
+  async setup(config: WorldSetup = {}) {
     await send(this.control(), "PUT", { alertCount: 0, ...config });
     return this;
   }
   async state(): Promise<{ counters: Record<string, number>; [k: string]: unknown }> {
     return (await send(this.control(), "GET")) as { counters: Record<string, number> };
+  }
+  /** Marks alerts as seen again now (they move in a last-seen order). */
+  async touch(ids: number[]) {
+    return send(this.control("/alerts/touch"), "POST", { clientDbIds: ids });
   }
   async alerts(): Promise<Record<string, unknown>[]> {
     const body = (await send(this.control("/alerts"), "GET")) as { alerts: Record<string, unknown>[] } | Record<string, unknown>[];

@@ -10,8 +10,10 @@ import type { QueueMessage } from "../../src/queues";
 import type { SyncMessage } from "../../src/sync/messages";
 import { runSync, type SyncResult } from "../../src/sync/run";
 import { callJson, enable, uniqueTenant } from "./plugin";
-import { connectForm, CynetWorld } from "./standins";
+import { connectForm, CynetWorld, type WorldSetup } from "./standins";
 import { expectedDetections } from "./expected";
+import { TestClock } from "./clock";
+import type { Clock } from "../../src/shared/clock";
 
 export { expectedDetections };
 
@@ -82,11 +84,11 @@ export async function connectAndSettle(tenantId: string, world: CynetWorld) {
 }
 
 /** Runs sync invocations (following continuations) until the run completes or fails. */
-export async function drainSync(testEnv: Env, tenantId: string, reason: SyncMessage["reason"] = "manual", now?: () => Date): Promise<SyncResult[]> {
+export async function drainSync(testEnv: Env, tenantId: string, reason: SyncMessage["reason"] = "manual", clock: Clock = new TestClock()): Promise<SyncResult[]> {
   const results: SyncResult[] = [];
   let message: SyncMessage = { kind: "sync", tenantId, reason, requestedAt: new Date().toISOString() };
   for (let i = 0; i < 1000; i++) {
-    const result = await runSync(testEnv, message, now?.());
+    const result = await runSync(testEnv, message, clock);
     results.push(result);
     const continuation = (testEnv.SYNC_QUEUE as unknown as CapturingQueue<SyncMessage>).take().find((m) => m.reason === "continuation");
     if (result !== "continued" || !continuation) return results;
@@ -168,7 +170,7 @@ export async function expectExactlyOnce(tenantId: string, expected: Map<number, 
 }
 
 /** A connected tenant whose first sync found nothing, and a world that then gains `count` alerts. */
-export async function prepared(count: number, config: { ordering?: string; pageSize?: number } = {}) {
+export async function prepared(count: number, config: Omit<WorldSetup, "alertCount"> = {}) {
   const world = await new CynetWorld().setup({ alertCount: 0, ...config });
   const tenantId = uniqueTenant("s");
   await connectAndSettle(tenantId, world);

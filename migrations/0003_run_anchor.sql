@@ -1,0 +1,1 @@
+ALTER TABLE `sync_state` ADD `run_anchor_id` integer;

@@ -1,0 +1,61 @@
+/**
+ * Every idempotency key the channel writes: the outbox's unique keys and the host calls'
+ * Idempotency-Key headers (host contract §4). The formats are a contract with the host, which
+ * answers a repeated key with its first result, so each key names one question asked once;
+ * docs/storage-schema.md lists them and a test holds the two together. Never change a format
+ * in place: rows already stored under the old one would be sent again under the new one.
+ *
+ * @example
+ * outboxKeys.event("acme", 42); // "cynet-event:acme:42"
+ */
+
+/** A stored page batch of one sync invocation: the run, the invocation's lease and the pages read so far. */
+export interface PageBatchRef {
+  tenantId: string;
+  runId: number;
+  leaseId: string;
+  pages: number;
+}
+
+/** A (scan, file) pair as the host's scans/search answered it: the scan id digested so keys stay header-safe. */
+export interface ScanFileRef {
+  tenantId: string;
+  scanDigest: string;
+  sha256: string;
+}
+
+const batchPart = (b: PageBatchRef) => `${b.tenantId}:${b.runId}:${b.leaseId}:${b.pages}`;
+const scanPart = (s: ScanFileRef) => `${s.tenantId}:${s.scanDigest}:${s.sha256}`;
+
+export const outboxKeys = {
+  /** The event of one Cynet alert inside events/batch: one per alert, ever. */
+  event: (tenantId: string, alertId: number) => `cynet-event:${tenantId}:${alertId}`,
+  /** An events row: up to 100 of a page batch's new detections (`part` counts them). */
+  eventsRow: (batch: PageBatchRef, part: number) => `cynet-events:${batchPart(batch)}:${part}`,
+  /** The match row of a page batch. */
+  matchRow: (batch: PageBatchRef) => `cynet-match:${batchPart(batch)}`,
+  /** Hashes past one correlation's file-lookup bound, matched again later. */
+  matchNext: (tenantId: string, correlation: string) => `cynet-match-next:${tenantId}:${correlation}`,
+  /** Hashes whose file lookup failed, matched again after their `attempt`-th failure. */
+  matchRetry: (tenantId: string, correlation: string, attempt: number) => `cynet-match-retry:${tenantId}:${correlation}:${attempt}`,
+  /**
+   * One scans/search call: the `chunk`-th body of one correlation (named by the match rows it
+   * serves). Never the hashes alone: the host would answer a later search for the same hashes,
+   * after it scanned a new email, with the first, older answer.
+   */
+  search: (tenantId: string, correlation: string, chunk: number) => `cynet-search:${tenantId}:${correlation}:${chunk}`,
+  /** The IR request of a (scan, file): once, ever. */
+  irRequest: (scan: ScanFileRef) => `cynet-ir:${scanPart(scan)}`,
+  /** Prefix every note of a (scan, file) shares. */
+  notePrefix: (scan: ScanFileRef) => `cynet-note:${scanPart(scan)}:`,
+  /** The first note on a (scan, file). */
+  firstNote: (scan: ScanFileRef) => `cynet-note:${scanPart(scan)}:first`,
+  /** A follow-up note naming endpoints not named before (digested). */
+  followUpNote: (scan: ScanFileRef, endpointsDigest: string) => `cynet-note:${scanPart(scan)}:${endpointsDigest}`,
+} as const;
+
+/** A short hex digest, so strings from the host or Cynet (scan ids, host names, row ids) make header-safe keys. */
+export async function keyDigest(value: string): Promise<string> {
+  const bytes = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(value)));
+  return [...bytes.slice(0, 12)].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
