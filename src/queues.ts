@@ -1,13 +1,11 @@
 /** Routes each queue batch to its consumer by queue name. */
 import { logLine } from "./observability/log";
 import type { Env } from "./env";
-import { DispatchMessage } from "./dispatch/messages";
-import { SyncMessage } from "./sync/messages";
+import type { QueueMessage } from "./queue-message";
 import { consumeSyncBatch } from "./sync/consumer";
 import { consumeDispatchBatch, consumeDeadLetterBatch } from "./dispatch/consumer";
 
-/** Any message on the plugin's queues. */
-export type QueueMessage = SyncMessage | DispatchMessage;
+export type { QueueMessage };
 
 /** Queue names as wrangler.toml declares them. */
 export const QUEUES = { sync: "cynet-sync", dispatch: "cynet-dispatch", correlate: "cynet-correlate", deadLetter: "cynet-dead-letter" } as const;

@@ -17,6 +17,9 @@ export interface HostDeps {
   faults: FaultBook;
 }
 
+/** Name of the counter of searches answered from an earlier answer to their key. */
+export const REPLAYED_SEARCHES = "replayed:scans/search";
+
 /** Name of the counter of refused duplicate deliveries of a record kind. */
 export const duplicatesCounter = (kind: RecordKind): string => `duplicates:${kind}`;
 
@@ -100,13 +103,24 @@ export function hostApi({ store, faults }: HostDeps): Hono {
   app.post("/v1/tenants/:tenantId/scans/search", async (c) => {
     const refused = await fault("scans/search");
     if (refused !== null) return refused;
+    // The contract holds Idempotency-Key on every POST, searches included: a repeated key gets the first answer back.
+    const key = idempotencyKey(c);
     const body = await parseBody(c.req.raw, scanSearchSchema);
+    const prior = store.reply(key);
+    if (prior !== null) {
+      if (prior.endpoint !== "scans/search") {
+        return Response.json(errorBody("idempotency_key_reused", `Idempotency-Key already used for ${prior.endpoint}`, "Idempotency-Key"), { status: 422 });
+      }
+      store.bump(REPLAYED_SEARCHES);
+      return c.json(prior.body as object, 200);
+    }
     const matches = HASH_TYPES.flatMap((hashType) => {
       const wanted = [...new Set(body[hashType].map((h) => h.toLowerCase()))];
       return store.scansWith(hashType, wanted).map((scan) => ({
         scanId: scan.scanId, hash: scan[hashType] ?? "", hashType, fileName: scan.fileName, scannedAt: scan.scannedAt,
       }));
     });
+    store.saveReply(key, { endpoint: "scans/search", status: 200, body: { matches } });
     return c.json({ matches }, 200);
   });
 

@@ -1,7 +1,7 @@
 import { Hono } from "hono";
 import { faultRuleSchema } from "../shared/faults";
 import { parseBody } from "../shared/http";
-import { HOST_ENDPOINTS, duplicatesCounter, type HostDeps } from "./api";
+import { HOST_ENDPOINTS, REPLAYED_SEARCHES, duplicatesCounter, type HostDeps } from "./api";
 import { seedScansSchema } from "./schemas";
 import type { RecordKind } from "./store";
 
@@ -17,7 +17,9 @@ export function hostControl({ store, faults }: HostDeps): Hono {
     for (const scan of scans) store.upsertScan(scan);
     return c.json({ seeded: scans.length });
   });
-  app.get("/scans", (c) => c.json({ scans: store.scans().map((s) => ({ ...s, notes: store.records("note", s.scanId) })) }));
+  app.get("/scans", (c) =>
+    c.json({ scans: store.scans().map((s) => ({ ...s, notes: store.records("note", s.scanId) })), replayedSearches: store.count(REPLAYED_SEARCHES) }),
+  );
   app.get("/events", (c) => {
     const { records, duplicatesRefused } = listing("event");
     return c.json({ events: records, duplicatesRefused });

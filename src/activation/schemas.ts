@@ -66,9 +66,17 @@ export const DeliveryCounts = z.object({
   pending: z.number().int().describe("Due now: on its way to the host"),
   scheduled: z.number().int().describe("Waiting for a later attempt: a retry after a host failure, or deferred file lookups"),
   delivered: z.number().int(),
-  failed: z.number().int().describe("Refused by the host or out of retries; listed at /deliveries, retried by /deliveries/retry"),
+  failed: z.number().int().describe("Refused by the host for good (a 4xx other than 408/409/429); listed at /deliveries, retried by /deliveries/retry"),
 });
 export type DeliveryCounts = z.infer<typeof DeliveryCounts>;
+
+/** The host failing deliveries (5xx, 429, no answer): since when, and its last reason. */
+export const HostFailing = z.object({
+  since: z.iso.datetime().describe("When the host first failed a delivery still pending"),
+  lastError: z.string().nullable().describe("The host's last reason, truncated"),
+  message: z.string().describe("A sentence an admin can act on"),
+});
+export type HostFailing = z.infer<typeof HostFailing>;
 
 /** The sync's health, last run and next run. */
 export const SyncStatus = z.object({
@@ -118,6 +126,7 @@ export const ChannelStatus = z
         irRequests: DeliveryCounts.describe("IR requests: one per (scan, file hash) matched"),
       })
       .describe("What the channel sends the host, by state; failed ones are listed at /deliveries and can be retried"),
+    hostFailing: HostFailing.nullable().describe("Set while the host is failing deliveries; they are retried until it answers"),
   })
   .meta({ id: "ChannelStatus" });
 export type ChannelStatus = z.infer<typeof ChannelStatus>;

@@ -1,30 +1,23 @@
 /** The channel status the host shows on the Enabled Channels row, with sync health and delivery counts. */
-import { desc, eq, sql } from "drizzle-orm";
+import { desc, eq } from "drizzle-orm";
 import type { Database } from "../storage/db";
-import { outbox, syncRuns, syncState } from "../storage/schema";
+import { countRows, hostFailure } from "../dispatch/outbox";
+import { syncRuns, syncState } from "../storage/schema";
 import { findTenant, type TenantRow } from "../storage/tenants";
 import { nextTick } from "../sync/schedule";
-import type { ChannelStatus, DeliveryCounts, SyncStatus } from "./schemas";
+import type { ChannelStatus, DeliveryCounts, HostFailing, SyncStatus } from "./schemas";
 
 const iso = (d: Date | null | undefined) => (d ? d.toISOString() : null);
 
 /** Loads everything the status answer shows for a tenant. */
 export async function loadChannelStatus(db: Database, tenantId: string, now: Date = new Date()): Promise<ChannelStatus> {
   const row = await findTenant(db, tenantId);
-  if (!row) return channelStatus(tenantId, undefined, null, emptyDeliveries());
-  const [state, lastRun, counts] = await Promise.all([
+  if (!row) return channelStatus(tenantId, undefined, null, emptyDeliveries(), null);
+  const [state, lastRun, counts, failing] = await Promise.all([
     db.query.syncState.findFirst({ where: eq(syncState.tenantId, tenantId) }),
     db.query.syncRuns.findFirst({ where: eq(syncRuns.tenantId, tenantId), orderBy: desc(syncRuns.id) }),
-    db
-      .select({
-        kind: outbox.kind,
-        state: sql<"pending" | "delivered" | "failed" | "scheduled">`case when ${outbox.state} = 'pending' and ${outbox.nextAttemptAt} > ${now.getTime()} then 'scheduled' else ${outbox.state} end`,
-        rows: sql<number>`count(*)`,
-        items: sql<number>`sum(max(json_array_length(${outbox.alertIds}), 1))`,
-      })
-      .from(outbox)
-      .where(eq(outbox.tenantId, tenantId))
-      .groupBy(sql`1`, sql`2`),
+    countRows(db, tenantId, now),
+    hostFailure(db, tenantId),
   ]);
   const deliveries = emptyDeliveries();
   for (const c of counts) {
@@ -65,7 +58,18 @@ export async function loadChannelStatus(db: Database, tenantId: string, now: Dat
       inProgress: state.runId !== null,
     };
   }
-  return channelStatus(tenantId, row, sync, deliveries);
+  return channelStatus(tenantId, row, sync, deliveries, failing ? hostFailing(failing, now) : null);
+}
+
+/** The host's failure in words: how long, why, and that nothing is lost. */
+function hostFailing(failing: { since: Date; lastError: string | null }, now: Date): HostFailing {
+  const minutes = Math.max(1, Math.round((now.getTime() - failing.since.getTime()) / 60_000));
+  const lasting = minutes < 120 ? `${minutes} minute${minutes === 1 ? "" : "s"}` : minutes < 48 * 60 ? `${Math.round(minutes / 60)} hours` : `${Math.round(minutes / 1440)} days`;
+  return {
+    since: failing.since.toISOString(),
+    lastError: failing.lastError,
+    message: `The host has been failing deliveries for ${lasting}${failing.lastError ? ` (${failing.lastError})` : ""}. They are retried, for as long as it takes, and delivered once the host answers.`,
+  };
 }
 
 function emptyDeliveries(): ChannelStatus["deliveries"] {
@@ -74,9 +78,9 @@ function emptyDeliveries(): ChannelStatus["deliveries"] {
 }
 
 /** Builds the status answer from loaded rows (or for a tenant never enabled). */
-export function channelStatus(tenantId: string, row: TenantRow | undefined, sync: SyncStatus | null, deliveries: ChannelStatus["deliveries"]): ChannelStatus {
+export function channelStatus(tenantId: string, row: TenantRow | undefined, sync: SyncStatus | null, deliveries: ChannelStatus["deliveries"], failing: HostFailing | null): ChannelStatus {
   if (!row) {
-    return { tenantId, status: "not_enabled", enabled: false, bundles: [], settings: null, activatedAt: null, error: null, sync: null, deliveries };
+    return { tenantId, status: "not_enabled", enabled: false, bundles: [], settings: null, activatedAt: null, error: null, sync: null, deliveries, hostFailing: failing };
   }
   const connected = row.state !== "inactive" && row.orgUrl !== null && row.clientId !== null && row.username !== null;
   return {
@@ -92,5 +96,6 @@ export function channelStatus(tenantId: string, row: TenantRow | undefined, sync
         : null,
     sync,
     deliveries,
+    hostFailing: failing,
   };
 }

@@ -1,20 +1,19 @@
 /**
- * The consumer of the dispatch and correlate queues, and the dead-letter consumer. A message is acked only when
- * every row it stands for was delivered or recorded as permanently refused; otherwise it is
- * retried with backoff. Messages that exhaust their retries land in the dead-letter queue,
- * whose consumer records the rows as failed so they show in status and can be retried.
+ * The consumers of the dispatch and correlate queues, and of the dead-letter queue. A message
+ * is acked only when every row it stands for was delivered or recorded as refused for good;
+ * otherwise it is retried with backoff. A message that exhausts its queue retries lands in the
+ * dead-letter queue, whose consumer puts its still-pending rows on the long schedule: a host
+ * down for hours or days gets every delivery once it is back, with no admin call.
  */
-import { logLine } from "../observability/log";
-import { and, eq, inArray } from "drizzle-orm";
 import type { Env } from "../env";
-import type { QueueMessage } from "../queues";
-import { database, type Database } from "../storage/db";
-import { jsonList } from "../storage/json-list";
-import { outbox } from "../storage/schema";
-import { deliverGroup, dispatchDelaySeconds, loadEventDetections, markDelivered, type EventDetections, type OutboxRow } from "./deliver";
-import type { OutboxRef } from "./enqueue";
-import { DispatchMessage } from "./messages";
+import { logLine } from "../observability/log";
+import type { QueueMessage } from "../queue-message";
+import { systemClock, type Clock } from "../shared/clock";
 import { eachConcurrently } from "../shared/concurrency";
+import { database, type Database } from "../storage/db";
+import { deliverGroup, dispatchDelaySeconds, loadEventDetections, markDelivered, type EventDetections } from "./deliver";
+import { DispatchMessage } from "./messages";
+import { parkOnLongSchedule, readRows, type OutboxRef, type OutboxRow } from "./outbox";
 
 /** Host deliveries in flight at once from one batch: Workers allow six open connections per invocation. */
 const DISPATCH_CONCURRENCY = 6;
@@ -24,11 +23,7 @@ const DISPATCH_CONCURRENCY = 6;
  * stands for rows of its own tenant; ids of another tenant's rows are ignored.
  */
 async function rowsByMessage(db: Database, messages: DispatchMessage[]): Promise<OutboxRow[][]> {
-  const rows = await db
-    .select()
-    .from(outbox)
-    .where(inArray(outbox.id, jsonList(messages.flatMap((m) => m.outboxIds))));
-  const byId = new Map(rows.map((r) => [r.id, r]));
+  const byId = new Map((await readRows(db, messages.flatMap((m) => m.outboxIds))).map((r) => [r.id, r]));
   return messages.map((m) => [...new Set(m.outboxIds)].map((id) => byId.get(id)).filter((r): r is OutboxRow => r?.tenantId === m.tenantId));
 }
 
@@ -40,7 +35,7 @@ async function rowsByMessage(db: Database, messages: DispatchMessage[]): Promise
  * when all its rows are delivered or recorded as refused, and retried with the longest backoff
  * any of its rows asked for otherwise.
  */
-export async function consumeDispatchBatch(batch: MessageBatch<QueueMessage>, env: Env, _ctx: ExecutionContext): Promise<void> {
+export async function consumeDispatchBatch(batch: MessageBatch<QueueMessage>, env: Env, _ctx: ExecutionContext, clock: Clock = systemClock): Promise<void> {
   const db = database(env.DB);
   const valid: Array<{ message: Message<QueueMessage>; body: DispatchMessage }> = [];
   for (const message of batch.messages) {
@@ -91,7 +86,7 @@ export async function consumeDispatchBatch(batch: MessageBatch<QueueMessage>, en
   const created: Array<{ tenantId: string; rows: OutboxRef[] }> = [];
   await eachConcurrently(ordered, DISPATCH_CONCURRENCY, async (group) => {
     try {
-      const result = await deliverGroup(env, db, group, new Date(), eventDetections);
+      const result = await deliverGroup(env, db, group, clock.now(), eventDetections);
       if (result.outcome === "delivered") {
         delivered.push(...group);
         created.push({ tenantId: group[0]!.tenantId, rows: result.created });
@@ -103,7 +98,7 @@ export async function consumeDispatchBatch(batch: MessageBatch<QueueMessage>, en
     }
   });
   try {
-    await markDelivered(env, db, delivered.map((r) => r.id), created);
+    await markDelivered(env, db, delivered.map((r) => r.id), created, clock.now());
   } catch (err) {
     // Still pending: the retry resends them under the same keys, and the host answers from its record.
     logLine("error", "deliveries not recorded; their messages retried", { rows: delivered.length, error: err });
@@ -118,8 +113,12 @@ export async function consumeDispatchBatch(batch: MessageBatch<QueueMessage>, en
   }
 }
 
-/** Consumes the dead-letter queue: records what finally failed, so nothing vanishes silently. */
-export async function consumeDeadLetterBatch(batch: MessageBatch<QueueMessage>, env: Env, _ctx: ExecutionContext): Promise<void> {
+/**
+ * Consumes the dead-letter queue. Rows the host refused for good are already recorded as
+ * failed (and raise the alert here, once); rows still pending are the host being busy or down
+ * past the queue's retries: they go on the long schedule, and the sweeper sends them again.
+ */
+export async function consumeDeadLetterBatch(batch: MessageBatch<QueueMessage>, env: Env, _ctx: ExecutionContext, clock: Clock = systemClock): Promise<void> {
   for (const message of batch.messages) {
     const parsed = DispatchMessage.safeParse(message.body);
     if (!parsed.success) {
@@ -131,14 +130,19 @@ export async function consumeDeadLetterBatch(batch: MessageBatch<QueueMessage>, 
     try {
       const db = database(env.DB);
       const [rows = []] = await rowsByMessage(db, [parsed.data]);
-      for (const row of rows) {
-        if (row.state === "delivered") continue;
-        if (row.state === "pending") {
-          const lastError = `gave up after ${row.attempts} attempts${row.lastError ? `: ${row.lastError}` : ""}`.slice(0, 500);
-          await db.update(outbox).set({ state: "failed", lastError }).where(and(eq(outbox.id, row.id), eq(outbox.state, "pending")));
-        }
-        // One alert line per final failure: what an operator's log alerting keys on.
-        logLine("alert", "delivery to the host failed for good; retry it from the channel's failed deliveries", { tenantId: row.tenantId, outboxId: row.id, kind: row.kind });
+      const now = clock.now();
+      for (const { row, dueAt } of await parkOnLongSchedule(db, rows, now)) {
+        logLine("warn", "the host kept failing past the queue's retries; the delivery waits on the long schedule", {
+          tenantId: row.tenantId,
+          outboxId: row.id,
+          kind: row.kind,
+          failingSince: (row.failingSince ?? now).toISOString(),
+          nextAttemptAt: dueAt.toISOString(),
+        });
+      }
+      for (const row of rows.filter((r) => r.state === "failed")) {
+        // One alert line per refusal: what an operator's log alerting keys on.
+        logLine("alert", "the host refused a delivery for good; fix the cause and retry it from the channel's failed deliveries", { tenantId: row.tenantId, outboxId: row.id, kind: row.kind, lastError: row.lastError });
       }
       message.ack();
     } catch (err) {

@@ -17,12 +17,13 @@ import { searchScans } from "../host/client";
 import { MAX_HASHES_PER_SEARCH, type ScanMatch } from "../host/schemas";
 import type { Database } from "../storage/db";
 import { jsonList } from "../storage/json-list";
-import { detections, fileHashes, outbox, type ScanMatchPayload } from "../storage/schema";
+import { detections, fileHashes, type ScanMatchPayload } from "../storage/schema";
 import { loadKeyRing } from "../storage/secrets";
 import { findTenant } from "../storage/tenants";
 import { eachConcurrently } from "../shared/concurrency";
-import type { OutboxRow } from "./deliver";
-import type { OutboxRef } from "./enqueue";
+import { namedBatch, rowsOf } from "../storage/batch";
+import { keyDigest, outboxKeys, type ScanFileRef } from "./keys";
+import { insertEffectRowsStatements, insertMatchRowStatement, notesUnderPrefixes, type EffectRow, type OutboxRef, type OutboxRow } from "./outbox";
 
 /** File lookups one correlation may make; hashes past it wait for a later tick (see FILE_LOOKUP_DEFER_MS). */
 export const MAX_FILE_LOOKUPS_PER_CORRELATION = 100;
@@ -41,12 +42,8 @@ const MD5 = /^[0-9a-f]{32}$/;
 const SHA1 = /^[0-9a-f]{40}$/;
 
 type DetectionRow = typeof detections.$inferSelect;
-
-/** A short hex digest, so strings from the host or Cynet (scan ids, host names) make header-safe keys. */
-async function digest(value: string): Promise<string> {
-  const bytes = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(value)));
-  return [...bytes.slice(0, 12)].map((b) => b.toString(16).padStart(2, "0")).join("");
-}
+/** A hash type the host's scans are indexed by. */
+type HashType = ScanMatch["hashType"];
 
 /** The endpoint a detection was on, as notes name it. */
 export function endpointOf(d: Pick<DetectionRow, "hostName" | "hostIp">): string {
@@ -128,144 +125,147 @@ async function upsertFileHashes(db: Database, rows: Array<typeof fileHashes.$inf
 }
 
 /** Splits hashes into scans/search bodies of at most MAX_HASHES_PER_SEARCH in all. */
-function searchChunks(hashes: Array<{ type: "sha256" | "md5" | "sha1"; hash: string }>) {
-  const chunks: Array<{ sha256: string[]; md5: string[]; sha1: string[] }> = [];
+function searchChunks(hashes: Array<{ type: HashType; hash: string }>) {
+  const chunks: Array<Record<HashType, string[]>> = [];
   for (let i = 0; i < hashes.length; i += MAX_HASHES_PER_SEARCH) {
-    const chunk = { sha256: [] as string[], md5: [] as string[], sha1: [] as string[] };
+    const chunk: Record<HashType, string[]> = { sha256: [], md5: [], sha1: [] };
     for (const h of hashes.slice(i, i + MAX_HASHES_PER_SEARCH)) chunk[h.type].push(h.hash);
     chunks.push(chunk);
   }
   return chunks;
 }
 
-/**
- * Runs correlation for "match" rows of one tenant together (the rows of one sync invocation
- * arrive in one queue batch), so hashes are looked up and searched once and search calls go
- * out full. Returns the ids of the IR request and note rows it created.
- */
-export async function correlate(env: Env, db: Database, group: OutboxRow[], now: Date): Promise<OutboxRef[]> {
-  const row = group[0];
-  if (!row) return [];
-  const alertIds = [...new Set(group.flatMap((r) => r.alertIds))];
-  if (alertIds.length === 0) return [];
-  // Only what matching uses: the rows of a whole batch of pages come back in one read.
-  const found = await db
+/** What matching uses of the group's detections: the rows of a whole batch of pages come back in one read. */
+type MatchedDetection = Pick<DetectionRow, "alertId" | "sha256" | "hostName" | "hostIp" | "runId">;
+type FileHashRow = typeof fileHashes.$inferSelect;
+/** A scan that included one of the group's files, with the SHA-256 it stands for. */
+type FileScanMatch = ScanMatch & { sha256: string };
+
+/** The group's detections, only the columns matching uses. */
+async function detectionsToMatch(db: Database, tenantId: string, alertIds: number[]): Promise<MatchedDetection[]> {
+  return db
     .select({ alertId: detections.alertId, sha256: detections.sha256, hostName: detections.hostName, hostIp: detections.hostIp, runId: detections.runId })
     .from(detections)
-    .where(and(eq(detections.tenantId, row.tenantId), inArray(detections.alertId, jsonList(alertIds))));
-  if (found.length === 0) return [];
-  const groupKey = await digest(group.map((r) => r.id).sort((a, b) => a - b).join(","));
-  const sha256s = [...new Set(found.map((d) => d.sha256))];
-  const cynetAsked = await learnFileHashes(env, db, row.tenantId, sha256s, now);
+    .where(and(eq(detections.tenantId, tenantId), inArray(detections.alertId, jsonList(alertIds))));
+}
 
-  const files = await selectFileHashes(db, row.tenantId, sha256s);
+/** Every hash the host may have indexed a file by (its SHA-256, and the MD5/SHA-1 learned), back to its SHA-256. */
+function hashesToAsk(sha256s: string[], files: FileHashRow[]): Map<string, string> {
   const toSha256 = new Map<string, string>(sha256s.map((h) => [`sha256:${h}`, h]));
   for (const f of files) {
     if (f.md5) toSha256.set(`md5:${f.md5}`, f.sha256);
     if (f.sha1) toSha256.set(`sha1:${f.sha1}`, f.sha256);
   }
+  return toSha256;
+}
+
+/**
+ * Asks the host's scans/search for every hash, one call per MAX_HASHES_PER_SEARCH. Each call's
+ * key names this correlation and the chunk: a retry of the same correlation gets its own
+ * answers back, and a later correlation of the same hashes (after the host scanned another
+ * email with the file) asks afresh.
+ */
+async function searchHostScans(env: Env, tenantId: string, correlation: string, toSha256: Map<string, string>): Promise<FileScanMatch[]> {
   const asked = [...toSha256.keys()].map((k) => {
-    const [type, hash] = k.split(":") as ["sha256" | "md5" | "sha1", string];
+    const [type, hash] = k.split(":") as [HashType, string];
     return { type, hash };
   });
-
-  const matches: Array<ScanMatch & { sha256: string }> = [];
-  for (const chunk of searchChunks(asked)) {
-    // Keyed by what is asked: a retry that asks something else must not get the first answer back.
-    const answer = await searchScans(env, row.tenantId, chunk, `cynet-search:${row.tenantId}:${await digest(JSON.stringify(chunk))}`);
+  const matches: FileScanMatch[] = [];
+  for (const [chunk, body] of searchChunks(asked).entries()) {
+    const answer = await searchScans(env, tenantId, body, outboxKeys.search(tenantId, correlation, chunk));
     for (const m of answer.matches) {
       const sha256 = toSha256.get(`${m.hashType}:${m.hash.toLowerCase()}`);
       if (sha256) matches.push({ ...m, sha256 });
     }
   }
-  const statements: BatchItem<"sqlite">[] = [];
-  // Files whose lookup failed get another match row: the sweeper sends it after its grace
-  // period, so MD5/SHA-1-only scans still match once Cynet answers.
+  return matches;
+}
+
+/**
+ * Match rows for later: hashes past this correlation's lookup bound, and hashes whose lookup
+ * failed (asked again at most MAX_FILE_LOOKUP_ATTEMPTS times). The sweeper sends them after
+ * FILE_LOOKUP_DEFER_MS, so a big backfill's MD5/SHA-1 enrichment goes on at the cron's pace
+ * without holding up events or SHA-256 matches.
+ */
+function followUpStatements(db: Database, tenantId: string, correlation: string, found: MatchedDetection[], sha256s: string[], files: FileHashRow[], now: Date) {
   const fileBySha = new Map(files.map((f) => [f.sha256, f]));
-  // Hashes past this correlation's lookup bound, and hashes whose lookup failed, get a match
-  // row of their own that the sweeper sends on a later tick: a big backfill's MD5/SHA-1
-  // enrichment continues at the cron's pace without holding up events or SHA-256 matches, and
-  // a failing Cynet is asked again at most MAX_FILE_LOOKUP_ATTEMPTS times.
   const unlooked = sha256s.filter((h) => !fileBySha.has(h));
   const failed = sha256s.filter((h) => {
     const f = fileBySha.get(h);
     return f?.state === "failed" && f.attempts < MAX_FILE_LOOKUP_ATTEMPTS;
   });
   const followUps = [
-    { hashes: unlooked, key: `cynet-match-next:${row.tenantId}:${groupKey}` },
-    { hashes: failed, key: `cynet-match-retry:${row.tenantId}:${groupKey}:${Math.max(0, ...failed.map((h) => fileBySha.get(h)!.attempts))}` },
+    { hashes: unlooked, key: outboxKeys.matchNext(tenantId, correlation) },
+    { hashes: failed, key: outboxKeys.matchRetry(tenantId, correlation, Math.max(0, ...failed.map((h) => fileBySha.get(h)!.attempts))) },
   ];
-  // A deactivated channel has no Cynet to ask: no follow-ups, or they would chain forever.
-  for (const followUp of followUps.filter((f) => cynetAsked && f.hashes.length > 0)) {
-    const hashes = new Set(followUp.hashes);
-    statements.push(
-      db
-        .insert(outbox)
-        .values({
-          tenantId: row.tenantId,
-          kind: "match",
-          alertIds: found.filter((d) => hashes.has(d.sha256)).map((d) => d.alertId),
-          idempotencyKey: followUp.key,
-          nextAttemptAt: new Date(now.getTime() + FILE_LOOKUP_DEFER_MS),
-          createdAt: now,
-        })
-        .onConflictDoNothing(),
-    );
-  }
+  const dueAt = new Date(now.getTime() + FILE_LOOKUP_DEFER_MS);
+  return followUps
+    .filter((f) => f.hashes.length > 0)
+    .map((f) => {
+      const hashes = new Set(f.hashes);
+      return insertMatchRowStatement(db, tenantId, found.filter((d) => hashes.has(d.sha256)).map((d) => d.alertId), f.key, dueAt, now);
+    });
+}
 
-  // One entry per (scan, hash), with the note-key prefix its notes share.
-  const unique = new Map<string, ScanMatch & { sha256: string; scanKey: string }>();
+/**
+ * The IR request and note rows of the matches: one IR request per (scan, hash), ever; one note
+ * for the endpoints known when it matched, and from later syncs one follow-up per batch naming
+ * endpoints not named yet, up to MAX_NOTES_PER_SCAN_HASH in all. The rest of the run that
+ * matched (a backfill's later pages) adds none, so a backfill leaves one note per scan.
+ */
+async function effectRows(db: Database, tenantId: string, matches: FileScanMatch[], found: MatchedDetection[]): Promise<EffectRow[]> {
+  const unique = new Map<string, FileScanMatch & { scan: ScanFileRef }>();
   for (const m of matches) {
-    if (!unique.has(`${m.scanId}\n${m.sha256}`)) unique.set(`${m.scanId}\n${m.sha256}`, { ...m, scanKey: `${row.tenantId}:${await digest(m.scanId)}:${m.sha256}` });
+    const id = `${m.scanId}\n${m.sha256}`;
+    if (!unique.has(id)) unique.set(id, { ...m, scan: { tenantId, scanDigest: await keyDigest(m.scanId), sha256: m.sha256 } });
   }
-  // Notes already written for these (scan, hash) pairs, in one query: every prefix has the same length.
-  const prefixes = [...unique.values()].map((m) => `cynet-note:${m.scanKey}:`);
-  const earlierNotes = prefixes.length
-    ? await db
-        .select({ key: outbox.idempotencyKey, payload: outbox.payload })
-        .from(outbox)
-        .where(and(eq(outbox.tenantId, row.tenantId), eq(outbox.kind, "note"), sql`substr(${outbox.idempotencyKey}, 1, ${prefixes[0]!.length}) in ${jsonList(prefixes)}`))
-    : [];
+  const earlierNotes = await notesUnderPrefixes(db, tenantId, [...unique.values()].map((m) => outboxKeys.notePrefix(m.scan)));
+  const rows: EffectRow[] = [];
   for (const m of unique.values()) {
-    const base: ScanMatchPayload = {
-      scanId: m.scanId,
-      sha256: m.sha256,
-      hashType: m.hashType,
-      matchedHash: m.hash.toLowerCase(),
-      fileName: m.fileName ?? null,
-      scannedAt: m.scannedAt ?? null,
-    };
+    const base: ScanMatchPayload = { scanId: m.scanId, sha256: m.sha256, hashType: m.hashType, matchedHash: m.hash.toLowerCase(), fileName: m.fileName ?? null, scannedAt: m.scannedAt ?? null };
     const onFile = found.filter((d) => d.sha256 === m.sha256);
-    const notePrefix = `cynet-note:${m.scanKey}:`;
-    statements.push(
-      db
-        .insert(outbox)
-        .values({ tenantId: row.tenantId, kind: "ir_request", alertIds: onFile.map((d) => d.alertId), payload: base, idempotencyKey: `cynet-ir:${m.scanKey}`, nextAttemptAt: now, createdAt: now })
-        .onConflictDoNothing()
-        .returning({ id: outbox.id, kind: outbox.kind }),
-    );
-    // One note per (scan, hash) for the endpoints known when it matched. Detections from later
-    // syncs on endpoints not yet named get one follow-up note per batch, up to
-    // MAX_NOTES_PER_SCAN_HASH in all; the rest of the run that matched (a backfill's later
-    // pages) adds none, so a backfill leaves one note per scan, not one per page.
-    const earlier = earlierNotes.filter((n) => n.key.startsWith(notePrefix));
+    rows.push({ tenantId, kind: "ir_request", alertIds: onFile.map((d) => d.alertId), payload: base, idempotencyKey: outboxKeys.irRequest(m.scan) });
+    const prefix = outboxKeys.notePrefix(m.scan);
+    const earlier = earlierNotes.filter((n) => n.key.startsWith(prefix));
     const named = new Set(earlier.flatMap((n) => n.payload?.endpoints ?? []));
     const matchedInRun = Math.min(...earlier.map((n) => n.payload?.runId ?? Number.MAX_SAFE_INTEGER));
     const fresh = onFile.filter((d) => !named.has(endpointOf(d)) && (earlier.length === 0 || d.runId > matchedInRun));
-    if (fresh.length > 0 && earlier.length < MAX_NOTES_PER_SCAN_HASH) {
-      const endpoints = [...new Set(fresh.map(endpointOf))].sort();
-      const key = earlier.length === 0 ? `${notePrefix}first` : `${notePrefix}${await digest(endpoints.join("\n"))}`;
-      statements.push(
-        db
-          .insert(outbox)
-          .values({ tenantId: row.tenantId, kind: "note", alertIds: fresh.map((d) => d.alertId), payload: { ...base, endpoints, followUp: earlier.length > 0, runId: Math.max(...fresh.map((d) => d.runId)) }, idempotencyKey: key, nextAttemptAt: now, createdAt: now })
-          .onConflictDoNothing()
-          .returning({ id: outbox.id, kind: outbox.kind }),
-      );
-    }
+    if (fresh.length === 0 || earlier.length >= MAX_NOTES_PER_SCAN_HASH) continue;
+    const endpoints = [...new Set(fresh.map(endpointOf))].sort();
+    rows.push({
+      tenantId,
+      kind: "note",
+      alertIds: fresh.map((d) => d.alertId),
+      payload: { ...base, endpoints, followUp: earlier.length > 0, runId: Math.max(...fresh.map((d) => d.runId)) },
+      idempotencyKey: earlier.length === 0 ? outboxKeys.firstNote(m.scan) : outboxKeys.followUpNote(m.scan, await keyDigest(endpoints.join("\n"))),
+    });
   }
-  if (statements.length === 0) return [];
-  const results = (await db.batch(statements as [BatchItem<"sqlite">, ...BatchItem<"sqlite">[]])) as unknown[];
-  // Only the IR request and note inserts return ids; those are the rows to send now.
-  return results.flatMap((r) => (Array.isArray(r) ? (r as OutboxRef[]) : []));
+  return rows;
+}
+
+/**
+ * Runs correlation for "match" rows of one tenant together (the rows of many stored batches
+ * arrive in one queue batch), so hashes are looked up and searched once and search calls go
+ * out full: the group's detections, their MD5/SHA-1 from Cynet, the host's scans by every
+ * hash, then in one D1 batch the follow-up match rows and the IR request and note rows (a few
+ * statements however many scans match). Returns the IR request and note rows it created.
+ */
+export async function correlate(env: Env, db: Database, group: OutboxRow[], now: Date): Promise<OutboxRef[]> {
+  const tenantId = group[0]?.tenantId;
+  const alertIds = [...new Set(group.flatMap((r) => r.alertIds))];
+  if (tenantId === undefined || alertIds.length === 0) return [];
+  const found = await detectionsToMatch(db, tenantId, alertIds);
+  if (found.length === 0) return [];
+  // The correlation is named by the rows it serves: its keys are its own.
+  const correlation = await keyDigest(group.map((r) => r.id).sort((a, b) => a - b).join(","));
+  const sha256s = [...new Set(found.map((d) => d.sha256))];
+  const cynetAsked = await learnFileHashes(env, db, tenantId, sha256s, now);
+  const files = await selectFileHashes(db, tenantId, sha256s);
+  const matches = await searchHostScans(env, tenantId, correlation, hashesToAsk(sha256s, files));
+  const done = await namedBatch(db, {
+    // A deactivated channel has no Cynet to ask: no follow-ups, or they would chain forever.
+    followUps: cynetAsked ? followUpStatements(db, tenantId, correlation, found, sha256s, files, now) : [],
+    effects: insertEffectRowsStatements(db, await effectRows(db, tenantId, matches, found), now),
+  });
+  return done.effects.flatMap((r) => rowsOf<OutboxRef>(r));
 }

@@ -5,18 +5,17 @@
  */
 import { logLine } from "../observability/log";
 import { countSubrequest } from "../observability/meter";
-import { and, eq, inArray, sql } from "drizzle-orm";
+import { and, eq, inArray } from "drizzle-orm";
 import type { Env } from "../env";
 import { HostError, postEventsBatch, postIrRequest, postScanNote } from "../host/client";
 import type { Database } from "../storage/db";
 import { jsonList } from "../storage/json-list";
-import { detections, fileHashes, outbox } from "../storage/schema";
+import { detections, fileHashes } from "../storage/schema";
 import { correlate } from "./correlate";
-import { enqueueDispatch, type OutboxRef } from "./enqueue";
+import { enqueueDispatch } from "./enqueue";
+import { markDeliveredStatement, markRefused, markRetry, type OutboxRef, type OutboxRow } from "./outbox";
 import { detectionEvent, type DetectionRow } from "./events";
 import { irRequest, scanNote } from "./scan-effects";
-
-export type OutboxRow = typeof outbox.$inferSelect;
 
 /** First retry delay of a failed delivery. */
 export const DISPATCH_BACKOFF_BASE_SECONDS = 10;
@@ -113,7 +112,7 @@ export async function deliverGroup(env: Env, db: Database, group: OutboxRow[], n
     if (!(err instanceof HostError)) throw err;
     const reason = (err.status === undefined ? err.detail : `host answered HTTP ${err.status}: ${err.detail}`).slice(0, MAX_FAILURE_TEXT);
     if (!err.retryable) {
-      await db.update(outbox).set({ state: "failed", attempts, lastError: reason }).where(inArray(outbox.id, ids));
+      await markRefused(db, ids, attempts, reason);
       // The dead-letter consumer raises the alert for every final failure, refused or exhausted.
       countSubrequest("queue");
       await env.DEAD_LETTER_QUEUE.send({ kind: "dispatch", tenantId: first.tenantId, outboxIds: ids }).catch((e: unknown) =>
@@ -122,10 +121,7 @@ export async function deliverGroup(env: Env, db: Database, group: OutboxRow[], n
       return { outcome: "failed", reason };
     }
     const delaySeconds = dispatchDelaySeconds(attempts, err.retryAfterSeconds);
-    await db
-      .update(outbox)
-      .set({ attempts, lastError: reason, nextAttemptAt: new Date(now.getTime() + delaySeconds * 1000) })
-      .where(inArray(outbox.id, ids));
+    await markRetry(db, ids, attempts, reason, new Date(now.getTime() + delaySeconds * 1000), now);
     return { outcome: "retry", delaySeconds, reason };
   }
   return { outcome: "delivered", created };
@@ -140,12 +136,7 @@ export async function deliverGroup(env: Env, db: Database, group: OutboxRow[], n
  */
 export async function markDelivered(env: Env, db: Database, ids: number[], created: Array<{ tenantId: string; rows: OutboxRef[] }>, now: Date = new Date()): Promise<void> {
   try {
-    if (ids.length) {
-      await db
-        .update(outbox)
-        .set({ state: "delivered", attempts: sql`${outbox.attempts} + 1`, deliveredAt: now, lastError: null })
-        .where(inArray(outbox.id, jsonList(ids)));
-    }
+    if (ids.length) await markDeliveredStatement(db, ids, now);
   } finally {
     for (const { tenantId, rows } of created) if (rows.length) await enqueueDispatch(env, tenantId, rows);
   }

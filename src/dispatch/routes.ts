@@ -1,11 +1,11 @@
 /** The admin's view of deliveries to the host: what failed and why, and a retry. */
-import { and, desc, eq, inArray } from "drizzle-orm";
 import { z } from "zod";
 import type { AppContext, Route } from "../http/context";
 import { ApiError } from "../http/errors";
 import { parseBody, SIGNED_ERRORS, tenantIdOf } from "../http/routes";
 import { database } from "../storage/db";
-import { OUTBOX_KINDS, OUTBOX_STATES, outbox } from "../storage/schema";
+import { OUTBOX_KINDS, OUTBOX_STATES } from "../storage/schema";
+import { listRows, requeueFailed } from "./outbox";
 import { enqueueDispatch } from "./enqueue";
 
 /** Most rows one listing or one retry call handles; the rest wait for the next call. */
@@ -33,12 +33,7 @@ async function listDeliveries(c: AppContext): Promise<Response> {
   const tenantId = tenantIdOf(c);
   const state = z.enum(OUTBOX_STATES).default("failed").safeParse(c.req.query("state") ?? undefined);
   if (!state.success) throw new ApiError(400, "invalid_request", `"state" must be one of ${OUTBOX_STATES.join(", ")}.`, "state");
-  const rows = await database(c.env.DB)
-    .select()
-    .from(outbox)
-    .where(and(eq(outbox.tenantId, tenantId), eq(outbox.state, state.data)))
-    .orderBy(desc(outbox.id))
-    .limit(MAX_DELIVERY_ROWS);
+  const rows = await listRows(database(c.env.DB), tenantId, state.data, MAX_DELIVERY_ROWS);
   return c.json({
     deliveries: rows.map((r) => ({
       id: r.id,
@@ -57,17 +52,9 @@ async function retryDeliveries(c: AppContext): Promise<Response> {
   const tenantId = tenantIdOf(c);
   const raw = c.get("rawBody");
   const { ids } = raw === "" ? {} : parseBody(c, raw, RetryRequest);
-  const db = database(c.env.DB);
-  const now = new Date();
-  const filter = and(eq(outbox.tenantId, tenantId), eq(outbox.state, "failed"), ...(ids ? [inArray(outbox.id, ids)] : []));
-  const candidates = await db.select({ id: outbox.id }).from(outbox).where(filter).limit(MAX_DELIVERY_ROWS);
-  if (candidates.length === 0) return c.json({ tenantId, requeued: 0 }, 202);
-  const requeued = await db
-    .update(outbox)
-    .set({ state: "pending", attempts: 0, nextAttemptAt: now })
-    .where(and(eq(outbox.tenantId, tenantId), eq(outbox.state, "failed"), inArray(outbox.id, candidates.map((r) => r.id))))
-    .returning({ id: outbox.id, kind: outbox.kind });
-  for (const row of requeued) await enqueueDispatch(c.env, tenantId, [row]);
+  const requeued = await requeueFailed(database(c.env.DB), tenantId, ids, MAX_DELIVERY_ROWS, new Date());
+  if (requeued.length === 0) return c.json({ tenantId, requeued: 0 }, 202);
+  await enqueueDispatch(c.env, tenantId, requeued);
   return c.json({ tenantId, requeued: requeued.length }, 202);
 }
 

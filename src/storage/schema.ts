@@ -194,6 +194,8 @@ export const outbox = sqliteTable(
     /** When the row is next due; the sweeper re-enqueues pending rows well past it. */
     nextAttemptAt: integer("next_attempt_at", { mode: "timestamp_ms" }).notNull(),
     lastError: text("last_error"),
+    /** When the host first failed to take the row (cleared on delivery): how long it has been failing, and how long the next wait is. */
+    failingSince: integer("failing_since", { mode: "timestamp_ms" }),
     createdAt: integer("created_at", { mode: "timestamp_ms" }).notNull(),
     deliveredAt: integer("delivered_at", { mode: "timestamp_ms" }),
   },

@@ -1,7 +1,7 @@
 /** The sync queue's consumer: one invocation of runSync per message. */
 import { logLine } from "../observability/log";
 import type { Env } from "../env";
-import type { QueueMessage } from "../queues";
+import type { QueueMessage } from "../queue-message";
 import { SyncMessage } from "./messages";
 import { runSync } from "./run";
 

@@ -14,7 +14,8 @@ import { withCynetRetries } from "../cynet/retry";
 import type { AlertsPage } from "../cynet/schemas";
 import { loginWithStoredPassword, openSession, type SessionTenant } from "../cynet/session";
 import { CynetError, cynetTarget, type CynetTarget } from "../cynet/transport";
-import { enqueueDispatch, type OutboxRef } from "../dispatch/enqueue";
+import { enqueueDispatch } from "../dispatch/enqueue";
+import { insertNewDetectionsRowStatement, newDetectionsOf, type OutboxRef } from "../dispatch/outbox";
 import { outboxKeys, type PageBatchRef } from "../dispatch/keys";
 import type { Env } from "../env";
 import { MAX_EVENTS_PER_BATCH } from "../host/schemas";
@@ -36,8 +37,6 @@ import {
   findRun,
   holdsLease,
   insertDetectionsStatements,
-  insertNewDetectionsOutboxStatement,
-  newDetectionsOf,
   startRun,
   updateStateStatement,
   type SyncRunRow,
@@ -447,10 +446,10 @@ class PageBatchStore {
     for (let part = 0; part * MAX_EVENTS_PER_BATCH < alertIds.length; part++) {
       const key = outboxKeys.eventsRow(ref, part);
       eventKeys.push(key);
-      eventsRows.push(insertNewDetectionsOutboxStatement(this.db, "events", this.tenantId, key, alertIds.slice(part * MAX_EVENTS_PER_BATCH, (part + 1) * MAX_EVENTS_PER_BATCH), storedAt));
+      eventsRows.push(insertNewDetectionsRowStatement(this.db, "events", this.tenantId, key, alertIds.slice(part * MAX_EVENTS_PER_BATCH, (part + 1) * MAX_EVENTS_PER_BATCH), storedAt));
     }
     // Matching has no per-call bound (correlation takes a tenant's match rows together): one row a batch.
-    const matchRow = alertIds.length ? [insertNewDetectionsOutboxStatement(this.db, "match", this.tenantId, outboxKeys.matchRow(ref), alertIds, storedAt)] : [];
+    const matchRow = alertIds.length ? [insertNewDetectionsRowStatement(this.db, "match", this.tenantId, outboxKeys.matchRow(ref), alertIds, storedAt)] : [];
     const done = await namedBatch(this.db, {
       eventsRows,
       matchRow,

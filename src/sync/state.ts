@@ -2,8 +2,7 @@
 import { and, eq, getTableColumns, isNull, lt, or, sql } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
 import type { Database } from "../storage/db";
-import { jsonList } from "../storage/json-list";
-import { detections, OUTBOX_STATES, outbox, syncRuns, syncState } from "../storage/schema";
+import { detections, syncRuns, syncState } from "../storage/schema";
 import type { DetectionInput } from "./rule";
 
 export type SyncStateRow = typeof syncState.$inferSelect;
@@ -121,32 +120,4 @@ export function insertDetectionsStatements(db: Database, tenantId: string, runId
       .select(sql`with r as materialized (select jsonb(value) as v from json_each(${`[${chunk.join(",")}]`})) select ${values} from r where true`)
       .onConflictDoNothing(),
   );
-}
-
-/**
- * Statement adding the outbox row of one kind ("events" or "match") for those of `alertIds`
- * the tenant has no detection of yet; returns its id and alert ids, or nothing when none is
- * new. It runs in the page's batch before the detections INSERT, so "new" means new before
- * this page: the existing-id read and the write are one round trip, and no other invocation
- * can slip between them (a batch is one transaction).
- */
-export function insertNewDetectionsOutboxStatement(db: Database, kind: "events" | "match", tenantId: string, idempotencyKey: string, alertIds: number[], now: Date) {
-  const at = now.getTime();
-  // Every column of outbox in schema order (Drizzle lists them all); "where" before the upsert clause, as SQLite's grammar wants.
-  return db
-    .insert(outbox)
-    .select(
-      sql`select null, ${tenantId}, ${kind}, fresh.ids, null, ${idempotencyKey}, ${OUTBOX_STATES[0]}, 0, ${at}, null, ${at}, null
-        from (select json_group_array(page.value) as ids, count(*) as n from json_each(${JSON.stringify(alertIds)}) as page
-          where not exists (select 1 from ${detections} where ${detections.tenantId} = ${tenantId} and ${detections.alertId} = page.value)) as fresh
-        where fresh.n > 0`,
-    )
-    .onConflictDoNothing()
-    .returning({ id: outbox.id, kind: outbox.kind });
-}
-
-/** How many detections the page's "events" rows (by idempotency key) stand for: the page's new detections, counted inside its batch. */
-export function newDetectionsOf(eventKeys: string[]) {
-  return sql<number>`(select coalesce(sum(json_array_length(${outbox.alertIds})), 0) from ${outbox}
-    where ${outbox.idempotencyKey} in ${jsonList(eventKeys)})`;
 }

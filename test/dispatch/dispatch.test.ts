@@ -3,8 +3,11 @@ import { describe, expect, it } from "vitest";
 import { consumeDeadLetterBatch } from "../../src/dispatch/consumer";
 import type { DispatchMessage } from "../../src/dispatch/messages";
 import type { Env } from "../../src/env";
-import type { QueueMessage } from "../../src/queues";
+import type { QueueMessage } from "../../src/queue-message";
 import { handleScheduled } from "../../src/sync/scheduled";
+import { LONG_RETRY_MIN_MS } from "../../src/dispatch/outbox";
+import { sweepOutbox, SWEEP_GRACE_MS } from "../../src/dispatch/sweeper";
+import { TestClock } from "../support/clock";
 import { callJson } from "../support/plugin";
 import { CapturingQueue, clearHostFaults, deliver, drainSync, expectExactlyOnce, hostFault, hostRecords, prepared, rows, settle, status, waitForQuiet } from "../support/sync";
 
@@ -78,21 +81,26 @@ describe("delivering events to the host", () => {
     expect(first.result.explicitAcks.length).toBe(c.messages.length);
     const s = await status(c.tenantId);
     expect(s.deliveries.events).toMatchObject({ failed: c.expected.size, pending: 0, delivered: 0 });
+    // A refusal is not the host failing: nothing waits on the long schedule.
+    expect(s.hostFailing).toBeNull();
+    // Rows, not messages: one message carries every events row of a page batch (more than
+    // 100 new detections make two rows), so the figures below count the events rows.
+    const eventRows = await rows<{ id: number }>("SELECT id FROM outbox WHERE tenant_id = ? AND kind = 'events'", c.tenantId);
     // The refusal also went to the dead-letter consumer, which raises the alert and leaves the record as it is.
     const dead = c.deadLetter.take();
-    expect(dead.flatMap((m) => m.outboxIds).length).toBe(c.messages.length);
+    expect(dead.flatMap((m) => m.outboxIds).sort()).toEqual(eventRows.map((r) => r.id).sort());
     const dlBatch = createMessageBatch<QueueMessage>("cynet-dead-letter", dead.map((body, i) => ({ id: `dl${i}`, timestamp: new Date(), attempts: 1, body })));
     const dlCtx = createExecutionContext();
     await consumeDeadLetterBatch(dlBatch, c.env, dlCtx);
     expect((await getQueueResult(dlBatch, dlCtx)).explicitAcks.length).toBe(dead.length);
     const listed = await callJson<{ deliveries: Array<{ kind: string; lastError: string; items: number }> }>("GET", `/v1/tenants/${c.tenantId}/deliveries?state=failed`);
-    expect(listed.body.deliveries.length).toBe(c.messages.length);
+    expect(listed.body.deliveries.length).toBe(eventRows.length);
     expect(listed.body.deliveries[0]!.lastError).toMatch(/host answered HTTP 400/);
 
     await clearHostFaults(c.tenantId);
     const retry = await callJson<{ requeued: number }>("POST", `/v1/tenants/${c.tenantId}/deliveries/retry`);
     expect(retry.status).toBe(202);
-    expect(retry.body.requeued).toBe(c.messages.length);
+    expect(retry.body.requeued).toBe(eventRows.length);
     // The retry call goes through the Worker's real dispatch queue.
     await waitForQuiet(c.tenantId);
     await expectExactlyOnce(c.tenantId, c.expected);
@@ -196,17 +204,34 @@ describe("delivering events to the host", () => {
     expect(await kindsOf(correlate.take().filter((m) => m.tenantId === c.tenantId))).toEqual(["match"]);
   });
 
-  it("records what exhausted its retries in the dead-letter queue as failed", async () => {
+  it("puts what exhausted its queue retries on the long schedule, never failed, and the sweeper sends it again when due", async () => {
     const c = await synced(90);
     await hostFault(c.tenantId, { endpoint: "events/batch", status: 503 });
-    await deliver(c.env, c.messages);
+    const clock = new TestClock();
+    await deliver(c.env, c.messages, 1, clock);
     const batch = createMessageBatch<QueueMessage>("cynet-dead-letter", c.messages.map((body, i) => ({ id: `dl${i}`, timestamp: new Date(), attempts: 11, body })));
     const ctx = createExecutionContext();
-    await consumeDeadLetterBatch(batch, c.env, ctx);
+    await consumeDeadLetterBatch(batch, c.env, ctx, clock);
     expect((await getQueueResult(batch, ctx)).explicitAcks.length).toBe(c.messages.length);
-    const failed = await rows<{ last_error: string }>("SELECT last_error FROM outbox WHERE tenant_id = ? AND state = 'failed'", c.tenantId);
-    expect(failed.length).toBe(c.messages.length);
-    expect(failed[0]!.last_error).toMatch(/gave up after 1 attempts: host answered HTTP 503/);
+    expect(await rows("SELECT 1 FROM outbox WHERE tenant_id = ? AND state = 'failed'", c.tenantId)).toEqual([]);
+    const [events] = await rows<{ state: string; next_attempt_at: number; failing_since: number }>("SELECT state, next_attempt_at, failing_since FROM outbox WHERE tenant_id = ? AND kind = 'events'", c.tenantId);
+    expect(events!.state).toBe("pending");
+    const wait = events!.next_attempt_at - clock.now().getTime();
+    expect(wait).toBeGreaterThan(LONG_RETRY_MIN_MS - 5_000);
+    expect(wait).toBeLessThanOrEqual(LONG_RETRY_MIN_MS);
+    const s = await status(c.tenantId);
+    expect(s.hostFailing).toMatchObject({ since: new Date(events!.failing_since).toISOString() });
+    expect(s.hostFailing!.lastError).toMatch(/host answered HTTP 503/);
+    expect(s.hostFailing!.message).toMatch(/The host has been failing deliveries for \d+ minutes? .*delivered once the host answers/);
+    // Not before it is due (plus the sweep's grace); then on its way again.
+    await sweepOutbox(c.env, new Date(clock.now().getTime() + LONG_RETRY_MIN_MS));
+    expect(c.dispatch.take().filter((m) => m.tenantId === c.tenantId)).toEqual([]);
+    await sweepOutbox(c.env, new Date(clock.now().getTime() + LONG_RETRY_MIN_MS + SWEEP_GRACE_MS + 1000));
+    const swept = c.dispatch.take().filter((m) => m.tenantId === c.tenantId);
+    expect(swept.flatMap((m) => m.outboxIds)).toContain(c.messages[0]!.outboxIds[0]);
     await clearHostFaults(c.tenantId);
+    await deliver(c.env, swept, 1, clock);
+    await expectExactlyOnce(c.tenantId, c.expected);
+    expect((await status(c.tenantId)).hostFailing).toBeNull();
   });
 });

@@ -14,7 +14,7 @@ import { createExecutionContext, createMessageBatch, getQueueResult } from "clou
 import fc from "fast-check";
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import { tenantRoutes } from "../../src/http/app";
-import type { QueueMessage } from "../../src/queues";
+import type { QueueMessage } from "../../src/queue-message";
 import { handleQueue } from "../../src/queues";
 import { uniqueTenant } from "../support/plugin";
 import { connectForm, CynetWorld } from "../support/standins";

@@ -13,7 +13,7 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { consumeDispatchBatch } from "../../src/dispatch/consumer";
 import { tenantRoutes } from "../../src/http/app";
 import type { Env } from "../../src/env";
-import type { QueueMessage } from "../../src/queues";
+import type { QueueMessage } from "../../src/queue-message";
 import { handleScheduled } from "../../src/sync/scheduled";
 import { uniqueTenant } from "../support/plugin";
 import { connectForm, CynetWorld } from "../support/standins";

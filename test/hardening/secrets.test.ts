@@ -16,7 +16,7 @@ import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { consumeDeadLetterBatch } from "../../src/dispatch/consumer";
 import type { Env } from "../../src/env";
-import type { QueueMessage } from "../../src/queues";
+import type { QueueMessage } from "../../src/queue-message";
 import { uniqueTenant } from "../support/plugin";
 import { CLIENT_ID, connectForm, CynetWorld, OPERATOR, VIEWER } from "../support/standins";
 import { capturedEnv, clearHostFaults, drainSync, expectedDetections, hostFault, hostRecords, rows, settle } from "../support/sync";

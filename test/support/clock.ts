@@ -16,6 +16,10 @@ export class TestClock implements Clock {
     this.waits.push(ms);
     this.offsetMs += ms;
   }
+  /** Moves the clock on to the instant `atMs` (never back). */
+  advanceTo(atMs: number): void {
+    this.offsetMs = Math.max(this.offsetMs, atMs - Date.now());
+  }
   /** Moves the clock on by `ms`. */
   advance(ms: number): void {
     this.offsetMs += ms;

@@ -6,7 +6,7 @@ import { consumeDispatchBatch } from "../../src/dispatch/consumer";
 import type { DispatchMessage } from "../../src/dispatch/messages";
 import type { ChannelStatus } from "../../src/activation/schemas";
 import type { Env } from "../../src/env";
-import type { QueueMessage } from "../../src/queues";
+import type { QueueMessage } from "../../src/queue-message";
 import type { SyncMessage } from "../../src/sync/messages";
 import { runSync, type SyncResult } from "../../src/sync/run";
 import { callJson, enable, uniqueTenant } from "./plugin";
@@ -99,13 +99,13 @@ export async function drainSync(testEnv: Env, tenantId: string, reason: SyncMess
 
 let messageCounter = 0;
 /** Feeds dispatch messages to the dispatch consumer as one batch; returns the queue's ack/retry record. */
-export async function deliver(testEnv: Env, messages: DispatchMessage[], attempts = 1) {
+export async function deliver(testEnv: Env, messages: DispatchMessage[], attempts = 1, clock: Clock = new TestClock()) {
   const batch = createMessageBatch<QueueMessage>(
     "cynet-dispatch",
-    messages.map((body) => ({ id: `m${++messageCounter}`, timestamp: new Date(), attempts, body })),
+    messages.map((body) => ({ id: `m${++messageCounter}`, timestamp: clock.now(), attempts, body })),
   );
   const ctx = createExecutionContext();
-  await consumeDispatchBatch(batch, testEnv, ctx);
+  await consumeDispatchBatch(batch, testEnv, ctx, clock);
   return { ids: batch.messages.map((m) => m.id), result: await getQueueResult(batch, ctx) };
 }
 
@@ -114,18 +114,28 @@ export async function deliver(testEnv: Env, messages: DispatchMessage[], attempt
  * would after their delay) along with newly captured ones, until none are left. Returns how
  * many deliveries were retried.
  */
-export async function settle(testEnv: Env, queue: { take(): DispatchMessage[] }, maxRounds = 12): Promise<number> {
+export async function settle(testEnv: Env, queue: { take(): DispatchMessage[] }, maxRounds = 12, onBatch?: (messages: DispatchMessage[]) => void): Promise<number> {
   let retries = 0;
   let pending = queue.take();
   for (let round = 1; pending.length > 0; round++) {
     if (round > maxRounds) throw new Error(`dispatch did not settle in ${maxRounds} rounds`);
-    const { ids, result } = await deliver(testEnv, pending, round);
-    const retried = new Set(result.retryMessages.map((m) => m.msgId));
-    retries += retried.size;
-    pending = [...pending.filter((_, i) => retried.has(ids[i]!)), ...queue.take()];
+    const again: DispatchMessage[] = [];
+    // In batches of the queue's max_batch_size, as the real queue hands them over.
+    for (let i = 0; i < pending.length; i += DISPATCH_BATCH_SIZE) {
+      const chunk = pending.slice(i, i + DISPATCH_BATCH_SIZE);
+      onBatch?.(chunk);
+      const { ids, result } = await deliver(testEnv, chunk, round);
+      const retried = new Set(result.retryMessages.map((m) => m.msgId));
+      retries += retried.size;
+      again.push(...chunk.filter((_, j) => retried.has(ids[j]!)));
+    }
+    pending = [...again, ...queue.take()];
   }
   return retries;
 }
+
+/** Messages a dispatch invocation takes at most (wrangler.toml, max_batch_size of cynet-dispatch and cynet-correlate). */
+export const DISPATCH_BATCH_SIZE = 25;
 
 /** What the dev host recorded for a tenant. */
 export async function hostRecords<T = Record<string, unknown>>(tenantId: string, what: "events" | "notes" | "ir-requests" | "scans"): Promise<T[]> {

@@ -1,8 +1,9 @@
 import { createExecutionContext, createScheduledController } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { handleScheduled } from "../../src/sync/scheduled";
-import { callJson } from "../support/plugin";
-import { clearHostFaults, drainSync, settle, expectExactlyOnce, hostFault, hostRecords, prepared, rows, waitForQuiet } from "../support/sync";
+import { callJson, uniqueTenant } from "../support/plugin";
+import { capturedEnv, clearHostFaults, connectAndSettle, drainSync, settle, expectExactlyOnce, hostFault, hostRecords, prepared, rows, waitForQuiet } from "../support/sync";
+import { CynetWorld } from "../support/standins";
 
 type IrRecord = { scanId: string; subject: string; description: string; priority: string; evidence: { file: { sha256: string; md5: string | null }; endpoints: unknown[]; matchedBy: { hashType: string } } };
 type NoteRecord = { scanId: string; author: string; text: string };
@@ -147,5 +148,59 @@ describe("scan correlation", () => {
     const ir = await hostRecords<IrRecord>(c.tenantId, "ir-requests");
     expect(ir.map((r) => r.scanId).sort()).toEqual(["scan-A", "scan-B", "scan-D"]);
   });
-});
 
+  it("asks the host afresh when a file detected before any scan is seen again after the host scanned it: one IR request and one note", async () => {
+    const world = await new CynetWorld().setup({ alertCount: 0 });
+    const tenantId = uniqueTenant("rescan");
+    await connectAndSettle(tenantId, world);
+    const c = { tenantId, world, ...capturedEnv() };
+    const sha = "ab".repeat(32);
+    const alertOn = (host: string) => ({ AlertType: 0, Status: 0, Sha256: sha.toUpperCase(), HostName: host, HostIp: "10.1.1.1", Path: "C:\\Users\\x\\invoice.exe" });
+    // 1. Cynet finds the file; the host has never scanned it.
+    await world.addAlerts({ alerts: [alertOn("PC-FIRST")] });
+    expect(await drainSync(c.env, tenantId)).toContain("completed");
+    expect(await settle(c.env, c.dispatch)).toBe(0);
+    expect(await hostRecords(tenantId, "ir-requests")).toEqual([]);
+    // 2. The host scans an email carrying it.
+    const seeded = await fetch(`https://host.test/__host/tenants/${tenantId}/scans`, { method: "PUT", headers: { "content-type": "application/json" }, body: JSON.stringify({ scans: [{ scanId: "scan-rescan", fileName: "invoice.exe", scannedAt: "2026-11-20T10:00:00Z", sha256: sha }] }) });
+    expect(seeded.ok).toBe(true);
+    // 3. Cynet sees the file again, on another endpoint: the same hashes are searched again, under a key of their own.
+    await world.addAlerts({ alerts: [alertOn("PC-SECOND")] });
+    expect(await drainSync(c.env, tenantId)).toContain("completed");
+    expect(await settle(c.env, c.dispatch)).toBe(0);
+    const ir = await hostRecords<IrRecord>(tenantId, "ir-requests");
+    expect(ir.map((r) => r.scanId)).toEqual(["scan-rescan"]);
+    const notes = await hostRecords<NoteRecord>(tenantId, "notes");
+    expect(notes.map((n) => n.scanId)).toEqual(["scan-rescan"]);
+    expect(notes[0]!.text).toContain("PC-SECOND");
+  });
+
+  it("writes the effects of one file on 3,000 scans in a few statements, and delivers them with every invocation under D1's 1,000 queries", async () => {
+    const c = await prepared(120);
+    const [sha] = [...new Set(c.expected.values())];
+    const scans = Array.from({ length: 3000 }, (_, i) => ({ scanId: `scan-wide-${i}`, fileName: "spread.exe", scannedAt: "2026-11-10T10:00:00Z", sha256: sha! }));
+    const seeded = await fetch(`https://host.test/__host/tenants/${c.tenantId}/scans`, { method: "PUT", headers: { "content-type": "application/json" }, body: JSON.stringify({ scans }) });
+    expect(seeded.ok).toBe(true);
+    expect(await drainSync(c.env, c.tenantId)).toContain("completed");
+
+    // Every D1 statement of the Worker under test counted, per dispatch invocation.
+    let queries = 0;
+    const perInvocation: number[] = [];
+    const counting = { ...c.env.DB, batch: c.env.DB.batch.bind(c.env.DB), prepare: (q: string) => (queries++, c.env.DB.prepare(q)) } as D1Database;
+    const countingEnv = { ...c.env, DB: counting };
+    const retries = await settle(countingEnv, c.dispatch, 12, () => {
+      perInvocation.push(queries);
+      queries = 0;
+    });
+    perInvocation.push(queries);
+    expect(retries).toBe(0);
+    expect(Math.max(...perInvocation)).toBeLessThan(1000);
+
+    const ir = await hostRecords<IrRecord>(c.tenantId, "ir-requests");
+    expect(ir.filter((r) => r.evidence.file.sha256 === sha).length).toBe(3000);
+    expect(new Set(ir.map((r) => r.scanId)).size).toBe(ir.length);
+    const notes = await hostRecords<NoteRecord>(c.tenantId, "notes");
+    expect(notes.filter((n) => n.scanId.startsWith("scan-wide-")).length).toBe(3000);
+    await expectExactlyOnce(c.tenantId, c.expected);
+  }, 180_000);
+});

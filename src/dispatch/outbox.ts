@@ -1,0 +1,275 @@
+/**
+ * The outbox: every delivery to the host, written in the same D1 batch as what caused it and
+ * sent through the queues. This module owns its rows, their states and every query on them;
+ * the keys live in keys.ts. A row is pending until the host took it (delivered) or refused it
+ * for good (failed, waiting for an admin). A host that is only busy or down never makes a row
+ * fail: past the queue's retries it waits on a long schedule, however long the outage.
+ *
+ * @example
+ * const rows = await readRows(db, [12, 13]);
+ * await db.batch([markDeliveredStatement(db, [12], new Date())]);
+ */
+import { and, asc, desc, eq, getTableColumns, inArray, isNotNull, lt, min, sql } from "drizzle-orm";
+import type { BatchItem } from "drizzle-orm/batch";
+import { namedBatch } from "../storage/batch";
+import type { Database } from "../storage/db";
+import { jsonList } from "../storage/json-list";
+import { detections, OUTBOX_KINDS, OUTBOX_STATES, outbox, type ScanMatchPayload } from "../storage/schema";
+
+/** A stored outbox row. */
+export type OutboxRow = typeof outbox.$inferSelect;
+/** What an outbox row does (events, match, note, ir_request). */
+export type OutboxKind = (typeof OUTBOX_KINDS)[number];
+/** An outbox row as the queues need it: which row, and so which queue. */
+export type OutboxRef = Pick<OutboxRow, "id" | "kind">;
+
+/** The state a new row starts in. */
+const PENDING = OUTBOX_STATES[0];
+
+/** First wait on the long schedule: an outage that outlasted the queue's retries (about an hour) is not over in minutes. */
+export const LONG_RETRY_MIN_MS = 30 * 60_000;
+/** Longest wait on the long schedule: a host back after days gets its deliveries within hours. */
+export const LONG_RETRY_MAX_MS = 6 * 60 * 60_000;
+
+/**
+ * When a row the queue gave up on is tried again: half as long as the host has been failing,
+ * between LONG_RETRY_MIN_MS and LONG_RETRY_MAX_MS. The schedule never ends: retryable failures
+ * are delivered once the host is back, with no admin call.
+ */
+export function longRetryAt(failingSince: Date | null, now: Date): Date {
+  const failingFor = now.getTime() - (failingSince ?? now).getTime();
+  return new Date(now.getTime() + Math.min(LONG_RETRY_MAX_MS, Math.max(LONG_RETRY_MIN_MS, failingFor / 2)));
+}
+
+/** The rows with these ids, in one read (ids travel as one JSON parameter). */
+export async function readRows(db: Database, ids: readonly number[]): Promise<OutboxRow[]> {
+  if (ids.length === 0) return [];
+  return db.select().from(outbox).where(inArray(outbox.id, jsonList(ids)));
+}
+
+/**
+ * Statement adding the outbox row of one kind ("events" or "match") for those of `alertIds`
+ * the tenant has no detection of yet; returns its id and kind, or nothing when none is new.
+ * It runs in the page batch's D1 batch before the detections INSERT, so "new" means new
+ * before this batch: the existing-id read and the write are one round trip, and no other
+ * invocation can slip between them (a batch is one transaction). The selection names every
+ * column, in the schema's order (Drizzle refuses the statement otherwise).
+ */
+export function insertNewDetectionsRowStatement(db: Database, kind: "events" | "match", tenantId: string, idempotencyKey: string, alertIds: number[], now: Date) {
+  const at = now.getTime();
+  const fresh = sql`(select json_group_array(page.value) as ids, count(*) as n from json_each(${JSON.stringify(alertIds)}) as page
+    where not exists (select 1 from ${detections} where ${detections.tenantId} = ${tenantId} and ${detections.alertId} = page.value))`;
+  const row: Record<keyof typeof outbox.$inferSelect, ReturnType<typeof sql>> = {
+    id: sql`null`,
+    tenantId: sql`${tenantId}`,
+    kind: sql`${kind}`,
+    alertIds: sql`fresh.ids`,
+    payload: sql`null`,
+    idempotencyKey: sql`${idempotencyKey}`,
+    state: sql`${PENDING}`,
+    attempts: sql`0`,
+    nextAttemptAt: sql`${at}`,
+    lastError: sql`null`,
+    failingSince: sql`null`,
+    createdAt: sql`${at}`,
+    deliveredAt: sql`null`,
+  };
+  // In the table's column order, whatever order the literal above was written in.
+  const ordered = Object.fromEntries(Object.keys(getTableColumns(outbox)).map((key) => [key, row[key as keyof typeof row]]));
+  return db
+    .insert(outbox)
+    .select(db.select(ordered).from(sql`${fresh} as fresh`).where(sql`fresh.n > 0`) as never)
+    .onConflictDoNothing()
+    .returning({ id: outbox.id, kind: outbox.kind });
+}
+
+/** How many detections the batch's events rows (by idempotency key) stand for: its new detections, counted inside its batch. */
+export function newDetectionsOf(eventKeys: string[]) {
+  return sql<number>`(select coalesce(sum(json_array_length(${outbox.alertIds})), 0) from ${outbox}
+    where ${outbox.idempotencyKey} in ${jsonList(eventKeys)})`;
+}
+
+/** A note or IR request row correlation writes. */
+export interface EffectRow {
+  tenantId: string;
+  kind: "note" | "ir_request";
+  alertIds: number[];
+  payload: ScanMatchPayload;
+  idempotencyKey: string;
+}
+
+/**
+ * Most UTF-8 bytes of effect rows one INSERT carries: half of D1's 2 MB limit on a bound value
+ * (a row's scan id and file name come from the host, its endpoints from Cynet).
+ */
+export const MAX_EFFECT_JSON_BYTES = 1_000_000;
+
+/**
+ * INSERTs of note and IR request rows (a row whose key exists is left alone), as few as keep
+ * each one's JSON under MAX_EFFECT_JSON_BYTES: a file on thousands of scans is a few
+ * statements, not two per scan. Each returns the ids and kinds of the rows it added.
+ */
+export function insertEffectRowsStatements(db: Database, rows: EffectRow[], now: Date) {
+  const chunks: string[][] = [];
+  let bytes = Infinity;
+  for (const r of rows) {
+    const json = JSON.stringify(r);
+    // No UTF-16 unit takes more than 3 bytes in UTF-8: a bound without encoding.
+    const size = 3 * json.length + 1;
+    if (bytes + size > MAX_EFFECT_JSON_BYTES) {
+      chunks.push([]);
+      bytes = 2;
+    }
+    chunks.at(-1)!.push(json);
+    bytes += size;
+  }
+  const at = now.getTime();
+  return chunks.map((chunk) => {
+    const r = sql`(select value ->> '$.tenantId' as tenant_id, value ->> '$.kind' as kind, json(value -> '$.alertIds') as alert_ids,
+      json(value -> '$.payload') as payload, value ->> '$.idempotencyKey' as idempotency_key from json_each(${`[${chunk.join(",")}]`}))`;
+    const row: Record<keyof typeof outbox.$inferSelect, ReturnType<typeof sql>> = {
+      id: sql`null`,
+      tenantId: sql`r.tenant_id`,
+      kind: sql`r.kind`,
+      alertIds: sql`r.alert_ids`,
+      payload: sql`r.payload`,
+      idempotencyKey: sql`r.idempotency_key`,
+      state: sql`${PENDING}`,
+      attempts: sql`0`,
+      nextAttemptAt: sql`${at}`,
+      lastError: sql`null`,
+      failingSince: sql`null`,
+      createdAt: sql`${at}`,
+      deliveredAt: sql`null`,
+    };
+    const ordered = Object.fromEntries(Object.keys(getTableColumns(outbox)).map((key) => [key, row[key as keyof typeof row]]));
+    // "where true" lets SQLite tell the upsert clause from a join condition (INSERT ... SELECT).
+    return db
+      .insert(outbox)
+      .select(db.select(ordered).from(sql`${r} as r`).where(sql`true`) as never)
+      .onConflictDoNothing()
+      .returning({ id: outbox.id, kind: outbox.kind });
+  });
+}
+
+/** Statement adding a deferred match row (a later correlation of these alerts); nothing if its key exists. */
+export function insertMatchRowStatement(db: Database, tenantId: string, alertIds: number[], idempotencyKey: string, dueAt: Date, now: Date): BatchItem<"sqlite"> {
+  return db.insert(outbox).values({ tenantId, kind: "match", alertIds, idempotencyKey, nextAttemptAt: dueAt, createdAt: now }).onConflictDoNothing();
+}
+
+/** The tenant's notes already written under these key prefixes (all of one length), in one read. */
+export async function notesUnderPrefixes(db: Database, tenantId: string, prefixes: string[]) {
+  if (prefixes.length === 0) return [];
+  return db
+    .select({ key: outbox.idempotencyKey, payload: outbox.payload })
+    .from(outbox)
+    .where(and(eq(outbox.tenantId, tenantId), eq(outbox.kind, "note"), sql`substr(${outbox.idempotencyKey}, 1, ${prefixes[0]!.length}) in ${jsonList(prefixes)}`));
+}
+
+/** Statement recording rows the host accepted, in one UPDATE however many. */
+export function markDeliveredStatement(db: Database, ids: number[], now: Date) {
+  return db
+    .update(outbox)
+    .set({ state: "delivered", attempts: sql`${outbox.attempts} + 1`, deliveredAt: now, lastError: null, failingSince: null })
+    .where(inArray(outbox.id, jsonList(ids)));
+}
+
+/** Records rows the host refused for good: they wait for an admin's retry. */
+export async function markRefused(db: Database, ids: number[], attempts: number, reason: string): Promise<void> {
+  await db.update(outbox).set({ state: "failed", attempts, lastError: reason }).where(inArray(outbox.id, jsonList(ids)));
+}
+
+/** Records a retryable failure: the next attempt is due at `dueAt`, and the failure's start is kept. */
+export async function markRetry(db: Database, ids: number[], attempts: number, reason: string, dueAt: Date, now: Date): Promise<void> {
+  await db
+    .update(outbox)
+    .set({ attempts, lastError: reason, nextAttemptAt: dueAt, failingSince: sql`coalesce(${outbox.failingSince}, ${now.getTime()})` })
+    .where(inArray(outbox.id, jsonList(ids)));
+}
+
+/**
+ * Puts pending rows the queue gave up on back on the long schedule (longRetryAt): the sweeper
+ * sends each again when it is due. Returns when each is next due.
+ */
+export async function parkOnLongSchedule(db: Database, rows: OutboxRow[], now: Date): Promise<Array<{ row: OutboxRow; dueAt: Date }>> {
+  const parked = rows.filter((r) => r.state === "pending").map((row) => ({ row, dueAt: longRetryAt(row.failingSince, now) }));
+  if (parked.length === 0) return [];
+  const updates = parked.map(({ row, dueAt }) =>
+    db
+      .update(outbox)
+      .set({ nextAttemptAt: dueAt, failingSince: sql`coalesce(${outbox.failingSince}, ${now.getTime()})` })
+      .where(and(eq(outbox.id, row.id), eq(outbox.state, PENDING))),
+  );
+  await namedBatch(db, { updates });
+  return parked;
+}
+
+/** Pending rows due before `before` (oldest-due first), at most `limit`: what the sweeper sends again. */
+export async function duePendingRows(db: Database, before: Date, limit: number) {
+  return db
+    .select({ id: outbox.id, tenantId: outbox.tenantId, kind: outbox.kind })
+    .from(outbox)
+    .where(and(eq(outbox.state, PENDING), lt(outbox.nextAttemptAt, before)))
+    .orderBy(asc(outbox.nextAttemptAt))
+    .limit(limit);
+}
+
+/** Marks swept rows as just sent (still pending), so the next tick does not send them again. */
+export async function markSwept(db: Database, ids: number[], now: Date): Promise<void> {
+  await db
+    .update(outbox)
+    .set({ nextAttemptAt: now })
+    .where(and(inArray(outbox.id, jsonList(ids)), eq(outbox.state, PENDING)));
+}
+
+/** The tenant's rows in one state, newest first. */
+export async function listRows(db: Database, tenantId: string, state: OutboxRow["state"], limit: number) {
+  return db
+    .select()
+    .from(outbox)
+    .where(and(eq(outbox.tenantId, tenantId), eq(outbox.state, state)))
+    .orderBy(desc(outbox.id))
+    .limit(limit);
+}
+
+/** Sets failed rows of the tenant (all, or these ids; at most `limit`) pending again, due now. Returns them. */
+export async function requeueFailed(db: Database, tenantId: string, ids: number[] | undefined, limit: number, now: Date): Promise<OutboxRef[]> {
+  const filter = and(eq(outbox.tenantId, tenantId), eq(outbox.state, "failed"), ...(ids ? [inArray(outbox.id, jsonList(ids))] : []));
+  const candidates = await db.select({ id: outbox.id }).from(outbox).where(filter).limit(limit);
+  if (candidates.length === 0) return [];
+  return db
+    .update(outbox)
+    .set({ state: PENDING, attempts: 0, nextAttemptAt: now, failingSince: null })
+    .where(and(eq(outbox.tenantId, tenantId), eq(outbox.state, "failed"), inArray(outbox.id, jsonList(candidates.map((r) => r.id)))))
+    .returning({ id: outbox.id, kind: outbox.kind });
+}
+
+/** The tenant's rows counted by kind and state ("scheduled": pending, not due yet), and the items they stand for. */
+export async function countRows(db: Database, tenantId: string, now: Date) {
+  return db
+    .select({
+      kind: outbox.kind,
+      state: sql<"pending" | "delivered" | "failed" | "scheduled">`case when ${outbox.state} = 'pending' and ${outbox.nextAttemptAt} > ${now.getTime()} then 'scheduled' else ${outbox.state} end`,
+      rows: sql<number>`count(*)`,
+      items: sql<number>`sum(max(json_array_length(${outbox.alertIds}), 1))`,
+    })
+    .from(outbox)
+    .where(eq(outbox.tenantId, tenantId))
+    .groupBy(sql`1`, sql`2`);
+}
+
+/** Since when the host has been failing the tenant's pending rows, and its last reason; undefined when none is failing. */
+export async function hostFailure(db: Database, tenantId: string): Promise<{ since: Date; lastError: string | null } | undefined> {
+  const [oldest] = await db
+    .select({ since: min(outbox.failingSince) })
+    .from(outbox)
+    .where(and(eq(outbox.tenantId, tenantId), eq(outbox.state, PENDING), isNotNull(outbox.failingSince)));
+  if (!oldest?.since) return undefined;
+  const [latest] = await db
+    .select({ lastError: outbox.lastError })
+    .from(outbox)
+    .where(and(eq(outbox.tenantId, tenantId), eq(outbox.state, PENDING), isNotNull(outbox.failingSince)))
+    .orderBy(desc(outbox.nextAttemptAt))
+    .limit(1);
+  return { since: new Date(oldest.since), lastError: latest?.lastError ?? null };
+}
