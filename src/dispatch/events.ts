@@ -3,20 +3,17 @@ import { severityLabel, statusLabel } from "../cynet/labels";
 import type { HostEvent } from "../host/schemas";
 import { MALICIOUS_FILE_EVENT } from "../manifest";
 import type { detections } from "../storage/schema";
+import { outboxKeys } from "./keys";
 
 export type DetectionRow = typeof detections.$inferSelect;
 
-/** The per-event idempotency key: one event per Cynet alert, ever. */
-export function eventKey(tenantId: string, alertId: number): string {
-  return `cynet-event:${tenantId}:${alertId}`;
-}
 
 /** Builds the event for one stored detection. */
 export function detectionEvent(row: DetectionRow, hashes: { md5?: string | null; sha1?: string | null } = {}): HostEvent {
   const file = row.fileName ?? `file ${row.sha256.slice(0, 12)}…`;
   const endpoint = row.hostName ?? row.hostIp ?? "an endpoint";
   return {
-    idempotencyKey: eventKey(row.tenantId, row.alertId),
+    idempotencyKey: outboxKeys.event(row.tenantId, row.alertId),
     type: MALICIOUS_FILE_EVENT.type,
     severity: MALICIOUS_FILE_EVENT.severity,
     occurredAt: row.detectedAt.toISOString(),

@@ -4,6 +4,7 @@
  */
 import { countSubrequest } from "../observability/meter";
 import { parseRetryAfter } from "../shared/http-time";
+import { fetchBounded, UpstreamError, type UpstreamAnswer } from "../shared/upstream";
 import type { z } from "zod";
 import type { Env } from "../env";
 import {
@@ -20,6 +21,8 @@ import {
 
 /** Longest the plugin waits for the host; a stuck host is retried later, not waited on. */
 export const HOST_TIMEOUT_MS = 15_000;
+/** Largest host answer read: an events/batch answer of 100 results is about 20 KB. */
+export const MAX_HOST_RESPONSE_BYTES = 1024 * 1024;
 /** How much of a host error body is kept in the failure record. */
 const MAX_ERROR_DETAIL = 300;
 /** Longest Retry-After honoured: a queue message can be delayed 12 hours at most. */
@@ -48,47 +51,47 @@ function redact(text: string, secret: string): string {
 
 async function post<T>(env: Env, path: string, body: unknown, idempotencyKey: string, answer: z.ZodType<T>): Promise<T> {
   const url = new URL(path, env.HOST_API_URL.endsWith("/") ? env.HOST_API_URL : `${env.HOST_API_URL}/`);
-  let response: Response;
   countSubrequest("host");
+  let reply: UpstreamAnswer;
   try {
-    response = await fetch(url, {
-      method: "POST",
-      headers: {
-        authorization: `Bearer ${env.HOST_API_TOKEN}`,
-        "content-type": "application/json",
-        accept: "application/json",
-        "idempotency-key": idempotencyKey,
+    reply = await fetchBounded(
+      url,
+      {
+        method: "POST",
+        headers: {
+          authorization: `Bearer ${env.HOST_API_TOKEN}`,
+          "content-type": "application/json",
+          accept: "application/json",
+          "idempotency-key": idempotencyKey,
+        },
+        body: JSON.stringify(body),
       },
-      body: JSON.stringify(body),
-      redirect: "manual",
-      signal: AbortSignal.timeout(HOST_TIMEOUT_MS),
-    });
+      { timeoutMs: HOST_TIMEOUT_MS, maxBytes: MAX_HOST_RESPONSE_BYTES },
+    );
   } catch (err) {
-    const timeout = err instanceof Error && (err.name === "TimeoutError" || err.name === "AbortError");
-    throw new HostError(true, undefined, timeout ? "the host did not answer in time" : "the host could not be reached");
+    if (!(err instanceof UpstreamError)) throw err;
+    // A redirect will not get better by asking again; a host that did not answer, or answered too much, may.
+    if (err.failure === "redirect") throw new HostError(false, err.status, "the host answered with a redirect, which is never followed");
+    const why = { timeout: "the host did not answer in time", unreachable: "the host could not be reached", too_large: "the host's answer was larger than the channel reads" }[err.failure];
+    throw new HostError(true, err.status, why);
   }
-  let text = "";
-  try {
-    text = await response.text();
-  } catch {
-    throw new HostError(true, response.status, "the host's answer could not be read");
-  }
+  const { status, text } = reply;
   // The host's reason is kept for the admin; a proxy echoing our request must not leak the token.
   const reason = redact(text, env.HOST_API_TOKEN).slice(0, MAX_ERROR_DETAIL);
-  if (response.status >= 500 || RETRYABLE_4XX.has(response.status)) {
-    throw new HostError(true, response.status, reason, parseRetryAfter(response.headers.get("retry-after"), MAX_RETRY_AFTER_SECONDS));
+  if (status >= 500 || RETRYABLE_4XX.has(status)) {
+    throw new HostError(true, status, reason, parseRetryAfter(reply.headers.get("retry-after"), MAX_RETRY_AFTER_SECONDS));
   }
-  if (response.status < 200 || response.status >= 300) {
-    throw new HostError(false, response.status, reason || `HTTP ${response.status}`);
+  if (status < 200 || status >= 300) {
+    throw new HostError(false, status, reason || `HTTP ${status}`);
   }
   let json: unknown;
   try {
     json = JSON.parse(text);
   } catch {
-    throw new HostError(true, response.status, "the host's answer was not JSON");
+    throw new HostError(true, status, "the host's answer was not JSON");
   }
   const parsed = answer.safeParse(json);
-  if (!parsed.success) throw new HostError(true, response.status, "the host's answer did not match the contract");
+  if (!parsed.success) throw new HostError(true, status, "the host's answer did not match the contract");
   return parsed.data;
 }
 

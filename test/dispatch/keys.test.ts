@@ -1,0 +1,54 @@
+/** The idempotency key formats (a contract with the host) against their documentation. */
+import { describe, expect, it } from "vitest";
+import storageSchema from "../../docs/storage-schema.md?raw";
+import { keyDigest, outboxKeys } from "../../src/dispatch/keys";
+
+/** The key column of docs/storage-schema.md's "Keys that make effects happen once" table, as its prefixes. */
+function documentedPrefixes(): Set<string> {
+  const section = storageSchema.split("## Keys that make effects happen once")[1]!.split("\n## ")[0]!;
+  return new Set([...section.matchAll(/`(cynet-[a-z-]+):/g)].map((m) => m[1]!));
+}
+
+describe("idempotency keys", () => {
+  const batch = { tenantId: "acme", runId: 7, leaseId: "lease-1", pages: 8 };
+  const scan = { tenantId: "acme", scanDigest: "00ff", sha256: "a".repeat(64) };
+  const every: Record<keyof typeof outboxKeys, string> = {
+    event: outboxKeys.event("acme", 42),
+    eventsRow: outboxKeys.eventsRow(batch, 1),
+    matchRow: outboxKeys.matchRow(batch),
+    matchNext: outboxKeys.matchNext("acme", "c0ffee"),
+    matchRetry: outboxKeys.matchRetry("acme", "c0ffee", 2),
+    search: outboxKeys.search("acme", "c0ffee", 3),
+    irRequest: outboxKeys.irRequest(scan),
+    notePrefix: outboxKeys.notePrefix(scan),
+    firstNote: outboxKeys.firstNote(scan),
+    followUpNote: outboxKeys.followUpNote(scan, "beef"),
+  };
+
+  it("spells each format as docs/storage-schema.md documents it", () => {
+    expect(every).toEqual({
+      event: "cynet-event:acme:42",
+      eventsRow: "cynet-events:acme:7:lease-1:8:1",
+      matchRow: "cynet-match:acme:7:lease-1:8",
+      matchNext: "cynet-match-next:acme:c0ffee",
+      matchRetry: "cynet-match-retry:acme:c0ffee:2",
+      search: "cynet-search:acme:c0ffee:3",
+      irRequest: `cynet-ir:acme:00ff:${"a".repeat(64)}`,
+      notePrefix: `cynet-note:acme:00ff:${"a".repeat(64)}:`,
+      firstNote: `cynet-note:acme:00ff:${"a".repeat(64)}:first`,
+      followUpNote: `cynet-note:acme:00ff:${"a".repeat(64)}:beef`,
+    });
+    const prefixes = new Set(Object.values(every).map((k) => k.split(":")[0]!));
+    expect(documentedPrefixes()).toEqual(prefixes);
+  });
+
+  it("names a search by its correlation and chunk, never by the hashes alone", () => {
+    expect(outboxKeys.search("acme", "one", 0)).not.toBe(outboxKeys.search("acme", "two", 0));
+    expect(outboxKeys.search("acme", "one", 0)).not.toBe(outboxKeys.search("acme", "one", 1));
+  });
+
+  it("digests host- and Cynet-supplied strings into 24 hex characters", async () => {
+    expect(await keyDigest("scan\nwith: odd chars")).toMatch(/^[0-9a-f]{24}$/);
+    expect(await keyDigest("a")).not.toBe(await keyDigest("b"));
+  });
+});
