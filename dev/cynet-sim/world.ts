@@ -3,8 +3,8 @@ import { FaultBook } from "../shared/faults";
 import { alertFileHash, type AlertInput, type SimAlert } from "./alert";
 import { FIRST_CLIENT_DB_ID, fileForHash, generateAlerts, generateBatch, type SimFile } from "./generate";
 
-/** Largest world: enough for a backfill benchmark, small enough for one local isolate. */
-export const MAX_ALERT_COUNT = 200_000;
+/** Largest world: a million-alert backlog for the benchmark, still within one local isolate's memory (about 2 KB an alert). */
+export const MAX_ALERT_COUNT = 1_000_000;
 /** Most users a world holds: a handful is all a test needs. */
 const MAX_USERS = 100;
 /** Longest token lifetime: a day covers any expiry test. */
@@ -104,6 +104,8 @@ export class World {
   readonly #tokens = new Map<string, number>();
   #lastSeenMs: number[];
   #nextId: number;
+  /** The last window asked for (see #window); dropped whenever alerts are added or seen again. */
+  #windowCache: { sinceMs: number; hits: number[] } | undefined;
 
   constructor(
     readonly label: string,
@@ -150,14 +152,27 @@ export class World {
 
   /** Alerts seen at or after `sinceMs`, in the world's order, sliced by offset/limit. */
   page(sinceMs: number, offset: number, limit: number): SimAlert[] {
-    const hits = this.alerts.map((_, i) => i).filter((i) => (this.#lastSeenMs[i] ?? 0) >= sinceMs);
+    const hits = this.#window(sinceMs);
+    const from = this.config.ignoreOffset ? 0 : offset;
+    return hits.slice(from, from + limit).map((i) => this.alerts[i] as SimAlert);
+  }
+
+  /**
+   * Indexes of the alerts seen at or after `sinceMs`, in the world's order. Paging a window
+   * asks the same question page after page: the answer is kept until the alerts change, so a
+   * million-alert backlog costs one scan, not one per page.
+   */
+  #window(sinceMs: number): number[] {
+    if (this.#windowCache?.sinceMs === sinceMs) return this.#windowCache.hits;
+    const hits: number[] = [];
+    for (let i = 0; i < this.alerts.length; i++) if ((this.#lastSeenMs[i] ?? 0) >= sinceMs) hits.push(i);
     if (this.config.ordering === "last_seen_desc") {
       hits.sort((a, b) => (this.#lastSeenMs[b] ?? 0) - (this.#lastSeenMs[a] ?? 0) || b - a);
     } else if (this.config.ordering === "last_seen_asc") {
       hits.sort((a, b) => (this.#lastSeenMs[a] ?? 0) - (this.#lastSeenMs[b] ?? 0) || a - b);
     }
-    const from = this.config.ignoreOffset ? 0 : offset;
-    return hits.slice(from, from + limit).map((i) => this.alerts[i] as SimAlert);
+    this.#windowCache = { sinceMs, hits };
+    return hits;
   }
 
   /** Appends alerts built from `inputs`, with new ids and LastSeenUtc = now. */
@@ -167,6 +182,7 @@ export class World {
     for (const alert of added) this.#learnFile(alert, now);
     this.alerts.push(...added);
     this.#lastSeenMs.push(...added.map(() => nowMs));
+    this.#windowCache = undefined;
     return added;
   }
 
@@ -179,6 +195,7 @@ export class World {
     this.#nextId += count;
     this.alerts.push(...alerts);
     this.#lastSeenMs.push(...alerts.map(() => nowMs));
+    this.#windowCache = undefined;
     return alerts;
   }
 
@@ -194,6 +211,7 @@ export class World {
       this.alerts[i] = { ...alert, LastSeenUtc: now, LastSeen: now, DateChanged: now };
       this.#lastSeenMs[i] = nowMs;
     }
+    this.#windowCache = undefined;
     return [];
   }
 
