@@ -21,8 +21,8 @@ import {
 
 /** Longest the plugin waits for the host; a stuck host is retried later, not waited on. */
 export const HOST_TIMEOUT_MS = 15_000;
-/** Largest host answer read: an events/batch answer of 100 results is about 20 KB. */
-export const MAX_HOST_RESPONSE_BYTES = 1024 * 1024;
+/** Largest host answer read: a scans/search answer naming tens of thousands of scans (about 120 bytes each) fits; an events/batch answer is about 20 KB. */
+export const MAX_HOST_RESPONSE_BYTES = 8 * 1024 * 1024;
 /** How much of a host error body is kept in the failure record. */
 const MAX_ERROR_DETAIL = 300;
 /** Longest Retry-After honoured: a queue message can be delayed 12 hours at most. */
