@@ -17,15 +17,15 @@ import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { DatabaseSync, type SQLInputValue } from "node:sqlite";
 import { SQLiteSyncDialect } from "drizzle-orm/sqlite-core";
 import { unstable_startWorker } from "wrangler";
-import { callPlugin } from "./host-signing.ts";
+import { callPlugin } from "./lib/signed.ts";
+import { migrateLocalD1, pluginD1File, root } from "./lib/stack.ts";
 import { startStandin } from "./standins.ts";
 import { verdictLookup } from "../src/verdicts/lookup.ts";
 
-const root = resolve(import.meta.dirname, "..");
 const SIZES = (process.env.BENCH_SIZES ?? "10000,100000").split(",").map(Number).filter((n) => n > 0);
 /** Detections stored for the verdict benchmark. */
 const VERDICT_ROWS = Number(process.env.BENCH_VERDICT_ROWS ?? 1_000_000);
@@ -83,8 +83,7 @@ const log = (...parts: unknown[]) => console.log("bench:", ...parts);
 
 // ---- local stack: migrated D1, the two stand-ins, the plugin
 const state = mkdtempSync(join(tmpdir(), "cynet-bench-"));
-const env = { ...process.env, PATH: `${join(root, "node_modules/.bin")}:${process.env.PATH}` };
-const migrate = spawnSync("wrangler", ["d1", "migrations", "apply", "DB", "--local", "--persist-to", state], { cwd: root, env, encoding: "utf8" });
+const migrate = migrateLocalD1(state, false);
 if (migrate.status !== 0) throw new Error(`migrations failed: ${migrate.stderr}`);
 
 const workerdPids = () => spawnSync("pgrep", ["-x", "workerd"], { encoding: "utf8" }).stdout.split("\n").filter(Boolean).map(Number);
@@ -207,16 +206,8 @@ function rawSqliteInsert(alerts: Array<Record<string, unknown>>) {
   return alerts.length / seconds;
 }
 
-/** The plugin's local D1 database file (miniflare keeps one SQLite file per database). */
-function d1File(): string {
-  const dir = join(state, "v3", "d1", "miniflare-D1DatabaseObject");
-  const file = readdirSync(dir).find((f) => f.endsWith(".sqlite") && f !== "metadata.sqlite");
-  if (!file) throw new Error("plugin D1 file not found");
-  return join(dir, file);
-}
-
 function openD1ReadOnly(): DatabaseSync {
-  const db = new DatabaseSync(d1File(), { readOnly: true });
+  const db = new DatabaseSync(pluginD1File(state), { readOnly: true });
   db.exec("PRAGMA busy_timeout = 10000");
   return db;
 }
@@ -314,7 +305,7 @@ async function backfill(size: number, warmUp = false) {
 
 // ---- verdicts over 1M detections
 async function verdicts() {
-  const db = new DatabaseSync(d1File());
+  const db = new DatabaseSync(pluginD1File(state));
   db.exec("PRAGMA busy_timeout = 10000");
   const tenant = "bench-verdicts";
   const hex = (n: number, len: number, salt: string) => {

@@ -4,15 +4,15 @@
  *
  *   npm run sign -- PUT /v1/tenants/acme/enablement '{"enabled":true,"bundles":["endpoint-protection"]}'
  */
-import { join, resolve } from "node:path";
-import { callPlugin, readDevVars } from "./host-signing.ts";
+import { callPlugin } from "./lib/signed.ts";
+import { readDevVars } from "./lib/stack.ts";
 
 const [method, path, json] = process.argv.slice(2);
 if (!method || !path) {
   console.error("usage: npm run sign -- METHOD PATH [JSON body]");
   process.exit(2);
 }
-const secret = process.env.HOST_SIGNING_SECRET ?? readDevVars(join(resolve(import.meta.dirname, ".."), ".dev.vars")).HOST_SIGNING_SECRET;
+const secret = process.env.HOST_SIGNING_SECRET ?? readDevVars().HOST_SIGNING_SECRET;
 if (!secret) {
   console.error("No HOST_SIGNING_SECRET: run `npm start` once (it writes .dev.vars) or export it.");
   process.exit(2);

@@ -17,15 +17,13 @@
  * (3 per route), SOAK_SETTLE_SECONDS (960), SOAK_VERBOSE=1 (stream the stack's output),
  * SOAK_LOG_FILE (where the stack's output is written; test/artifacts/soak-stack.log).
  */
-import { spawn } from "node:child_process";
-import { createHmac, randomBytes } from "node:crypto";
-import { createWriteStream, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { createWriteStream, mkdirSync, rmSync } from "node:fs";
 import { createRequire } from "node:module";
-import { tmpdir } from "node:os";
-import { dirname, join, resolve } from "node:path";
+import { dirname, join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
-import { readDevVars } from "./host-signing.ts";
-import { freePort } from "./free-port.ts";
+import { callPlugin, signedHeaders } from "./lib/signed.ts";
+import { pluginD1File, root, startStack } from "./lib/stack.ts";
 import { expectedDetections } from "../test/support/expected.ts";
 
 const require = createRequire(import.meta.url);
@@ -47,31 +45,15 @@ const CONNECTIONS = Number(process.env.SOAK_CONNECTIONS ?? 3);
 /** Longest the stack may take to settle after the load: past the sync lease (5 min) and the sweeper's grace (10 min), the plugin's own recovery windows. */
 const SETTLE_SECONDS = Number(process.env.SOAK_SETTLE_SECONDS ?? 960);
 const VERBOSE = !!process.env.SOAK_VERBOSE;
-/** Longest the stack may take to come up on a cold machine. */
-const STARTUP_TIMEOUT_MS = 180_000;
 const CLIENT_ID = "123456";
 const OPERATOR = { username: "operator@acme.example", password: "Operator-Pass-1" };
 const BUNDLES = ["endpoint-protection"];
 
-const root = resolve(import.meta.dirname, "..");
 const log = (...parts: unknown[]) => console.log("soak:", ...parts);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 // ---------------------------------------------------------------- the stack, as npm start runs it
 
-
-const ports = { plugin: await freePort(), cynet: await freePort(), host: await freePort() };
-const devVarsPath = join(root, ".dev.vars");
-/** start.ts writes a development .dev.vars when there is none; one this run caused is removed at the end. */
-const wroteDevVars = !existsSync(devVarsPath);
-const persistTo = mkdtempSync(join(tmpdir(), "cynet-soak-"));
-const child = spawn(process.execPath, [join(root, "scripts/start.ts")], {
-  cwd: root,
-  env: { ...process.env, PLUGIN_PORT: String(ports.plugin), CYNET_SIM_PORT: String(ports.cynet), DEV_HOST_PORT: String(ports.host), PERSIST_TO: persistTo },
-  stdio: ["ignore", "pipe", "pipe"],
-  detached: true,
-});
-let output = "";
 let unhandledErrors = 0;
 let alertLines = 0;
 let metricLines = 0;
@@ -84,9 +66,7 @@ const logPath = process.env.SOAK_LOG_FILE ?? join(root, "test/artifacts/soak-sta
 mkdirSync(dirname(logPath), { recursive: true });
 const logFile = createWriteStream(logPath);
 /** Reads the plugin's log lines as they come (a line may arrive in two chunks). */
-const onOutput = (chunk: Buffer) => {
-  const text = chunk.toString();
-  output = (output + text).slice(-200_000);
+const onOutput = (text: string) => {
   logFile.write(text);
   const lines = (pending + text).split("\n");
   pending = lines.pop() ?? "";
@@ -98,73 +78,29 @@ const onOutput = (chunk: Buffer) => {
   }
   if (VERBOSE) process.stdout.write(text);
 };
-child.stdout.on("data", onOutput);
-child.stderr.on("data", onOutput);
+const stack = await startStack("soak", onOutput);
+const { ports, persistTo } = stack;
 
-let stopped = false;
-function stopStack(): void {
-  if (stopped) return;
-  stopped = true;
-  try {
-    if (child.pid) process.kill(-child.pid, "SIGTERM");
-  } catch {
-    // already gone
-  }
-  if (wroteDevVars) rmSync(devVarsPath, { force: true });
-}
 function fail(message: string): never {
-  console.log(`soak: FAILED ${message}\n--- npm start output (tail) ---\n${output.slice(-4000)}`);
-  stopStack();
+  console.log(`soak: FAILED ${message}\n--- npm start output (tail) ---\n${stack.tail(4000)}`);
+  stack.stop();
   setTimeout(() => process.exit(1), 1500);
   throw new Error(message);
-}
-process.on("SIGINT", () => {
-  stopStack();
-  process.exit(130);
-});
-
-async function until<T>(probe: () => Promise<T | undefined>, timeoutMs: number, what: string, everyMs = 500): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const value = await probe().catch(() => undefined);
-    if (value !== undefined) return value;
-    await sleep(everyMs);
-  }
-  return fail(`timed out waiting for ${what}`);
 }
 
 const started = Date.now();
 log(`starting the stack on 127.0.0.1 (plugin :${ports.plugin}, Cynet simulator :${ports.cynet}, dev host :${ports.host}), state in ${persistTo}`);
-await until(async () => (output.includes("Cynet channel is running") ? true : undefined), STARTUP_TIMEOUT_MS, "npm start to come up");
+if (!(await stack.ready())) fail("timed out waiting for npm start to come up");
 ready = true;
 log(`stack up in ${((Date.now() - started) / 1000).toFixed(1)} s`);
 
-const secret = readDevVars(devVarsPath).HOST_SIGNING_SECRET ?? fail("no HOST_SIGNING_SECRET in .dev.vars");
-const plugin = `http://127.0.0.1:${ports.plugin}`;
-const sim = `http://127.0.0.1:${ports.cynet}`;
-const host = `http://127.0.0.1:${ports.host}`;
+const secret = stack.secret() ?? fail("no HOST_SIGNING_SECRET in .dev.vars");
+const { plugin, cynet: sim, host } = stack.urls;
 
 // ---------------------------------------------------------------- calls
 
-/** The host's signature (contract §2) over an exact path and body. */
-function sign(method: string, pathWithQuery: string, body: string): Record<string, string> {
-  const timestamp = String(Math.floor(Date.now() / 1000));
-  const mac = createHmac("sha256", secret).update(`${timestamp}.${method}.${pathWithQuery}.${body}`).digest("hex");
-  return { "x-host-timestamp": timestamp, "x-host-signature": `v1=${mac}`, ...(body ? { "content-type": "application/json" } : {}) };
-}
-
-async function call<T = Record<string, unknown>>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T; text: string }> {
-  const raw = body === undefined ? "" : JSON.stringify(body);
-  const r = await fetch(plugin + path, { method, headers: sign(method, path, raw), body: raw || undefined });
-  const text = await r.text();
-  let json = {} as T;
-  try {
-    json = JSON.parse(text) as T;
-  } catch {
-    // kept as text
-  }
-  return { status: r.status, body: json, text };
-}
+/** A signed call to the plugin (scripts/lib/signed.ts). */
+const call = <T = Record<string, unknown>>(method: string, path: string, body?: unknown) => callPlugin<T>(plugin, secret, method, path, body);
 
 async function control(url: string, method = "GET", body?: unknown, headers: Record<string, string> = {}): Promise<Record<string, unknown>> {
   const r = await fetch(url, { method, headers: { ...(body === undefined ? {} : { "content-type": "application/json" }), ...headers }, body: body === undefined ? undefined : JSON.stringify(body) });
@@ -300,7 +236,7 @@ function load(title: string, requests: Array<{ method: string; path: string; bod
       method: r.method,
       path: r.path,
       // Signed per request: signatures expire after 300 s and bind method, path and body.
-      setupRequest: (req: Record<string, unknown>) => ({ ...req, body: r.body, headers: { ...sign(r.method, r.path, r.body ?? "") } }),
+      setupRequest: (req: Record<string, unknown>) => ({ ...req, body: r.body, headers: signedHeaders(secret, r.method, r.path, r.body ?? "") }),
     })),
   });
 }
@@ -459,14 +395,12 @@ console.log(
     ` error_rate_pct=${(((verdicts.errors + verdicts.non2xx + status.errors + status.non2xx) * 100) / Math.max(1, verdicts.requests.total + status.requests.total)).toFixed(2)}` +
     ` settle_s=${settleSeconds.toFixed(0)} unhandled_errors=${unhandledErrors} plugin_reloads=${pluginReloads} alert_log_lines=${alertLines} metric_log_lines=${metricLines} mismatches=${mismatches.length}`,
 );
-stopStack();
+stack.stop();
 await sleep(2500);
 if (mismatches.length) {
   // What the plugin's D1 says about the stuck work: leases, runs in progress, undelivered rows.
   try {
-    const dir = join(persistTo, "v3", "d1", "miniflare-D1DatabaseObject");
-    const file = readdirSync(dir).find((f) => f.endsWith(".sqlite") && f !== "metadata.sqlite");
-    const db = new DatabaseSync(join(dir, file!), { readOnly: true });
+    const db = new DatabaseSync(pluginD1File(persistTo), { readOnly: true });
     const iso = (ms: unknown) => (typeof ms === "number" ? new Date(ms).toISOString() : ms);
     for (const r of db.prepare("SELECT tenant_id, lease_id, lease_expires_at, run_id, run_offset, consecutive_failures, backoff_until FROM sync_state").all()) {
       console.log(`soak: sync_state ${JSON.stringify({ ...r, lease_expires_at: iso(r.lease_expires_at), backoff_until: iso(r.backoff_until) })}`);

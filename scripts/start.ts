@@ -1,26 +1,26 @@
 /**
  * `npm start`: the whole channel on this machine. Applies the local D1 migrations, then runs
  * the Cynet simulator, the dev host and the plugin (with `--test-scheduled`) under
- * `wrangler dev`, and prints what to open. Ctrl-C stops all three.
+ * `wrangler dev`, and prints what to open. Ctrl-C stops all three. Secrets stay off command
+ * lines: the plugin reads them from .dev.vars, the dev host gets its HOST_SIGNING_SECRET in a file.
  *
  * Options (environment): PLUGIN_PORT (8787), CYNET_SIM_PORT (8789), DEV_HOST_PORT (8790),
  * PERSIST_TO (wrangler's local state folder, default .wrangler/state).
  */
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { existsSync, writeFileSync } from "node:fs";
+import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { randomBytes } from "node:crypto";
+import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { readDevVars } from "./host-signing.ts";
+import { devVarsPath, migrateLocalD1, readDevVars, root, toolEnv, until } from "./lib/stack.ts";
 
-const root = resolve(import.meta.dirname, "..");
 const ports = {
   plugin: Number(process.env.PLUGIN_PORT ?? 8787),
   cynet: Number(process.env.CYNET_SIM_PORT ?? 8789),
   host: Number(process.env.DEV_HOST_PORT ?? 8790),
 };
 const persistTo = resolve(root, process.env.PERSIST_TO ?? ".wrangler/state");
-const devVarsPath = join(root, ".dev.vars");
-const env = { ...process.env, CLOUDFLARE_CF_FETCH_ENABLED: "false", WRANGLER_SEND_METRICS: "false", PATH: `${join(root, "node_modules/.bin")}:${process.env.PATH}` };
+const env = toolEnv();
 
 /** Writes a development .dev.vars (host contract §6) unless one exists; never overwrites. */
 function ensureDevVars(): Record<string, string> {
@@ -38,6 +38,18 @@ function ensureDevVars(): Record<string, string> {
     console.log(`wrote ${devVarsPath} (development secrets)`);
   }
   return readDevVars(devVarsPath);
+}
+
+/**
+ * The dev host's HOST_SIGNING_SECRET, in a file only this user can read (wrangler's --env-file),
+ * so the secret is not on wrangler's command line for every process listing to show. Removed on exit.
+ */
+function devHostSecretsFile(secret: string): string {
+  const dir = mkdtempSync(join(tmpdir(), "cynet-dev-host-"));
+  process.on("exit", () => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, "secrets.env");
+  writeFileSync(file, `HOST_SIGNING_SECRET=${secret}\n`, { mode: 0o600 });
+  return file;
 }
 
 const children: ChildProcess[] = [];
@@ -80,22 +92,13 @@ process.on("SIGINT", () => stop(0));
 process.on("SIGTERM", () => stop(0));
 
 async function waitFor(url: string, what: string): Promise<void> {
-  const deadline = Date.now() + 90_000;
-  while (Date.now() < deadline) {
-    try {
-      const r = await fetch(url);
-      if (r.ok) return;
-    } catch {
-      // not up yet
-    }
-    await new Promise((r) => setTimeout(r, 500));
-  }
-  throw new Error(`${what} did not come up at ${url}`);
+  const up = await until(async () => ((await fetch(url)).ok ? true : undefined), 90_000);
+  if (!up) throw new Error(`${what} did not come up at ${url}`);
 }
 
 const vars = ensureDevVars();
 // The readiness line other tools (the smoke test, the E2E test) wait for is printed last.
-const migrate = spawnSync("wrangler", ["d1", "migrations", "apply", "DB", "--local", "--persist-to", persistTo], { cwd: root, env, stdio: "inherit" });
+const migrate = migrateLocalD1(persistTo, true);
 if (migrate.status !== 0) process.exit(migrate.status ?? 1);
 
 // Each Worker keeps its state in its own folder: three runtimes sharing one SQLite folder lock each other out.
@@ -103,7 +106,7 @@ run("cynet-sim", ["dev", "-c", "dev/cynet-sim/wrangler.toml", "--ip", "127.0.0.1
 run("dev-host", [
   "dev", "-c", "dev/host/wrangler.toml", "--ip", "127.0.0.1", "--port", String(ports.host), "--persist-to", join(persistTo, "dev-host"), "--inspector-port", "0", "--show-interactive-dev-session=false",
   "--var", `PLUGIN_URL:http://127.0.0.1:${ports.plugin}`,
-  "--var", `HOST_SIGNING_SECRET:${vars.HOST_SIGNING_SECRET ?? ""}`,
+  "--env-file", devHostSecretsFile(vars.HOST_SIGNING_SECRET ?? ""),
 ]);
 run("plugin", [
   "dev", "--test-scheduled", "--ip", "127.0.0.1", "--port", String(ports.plugin), "--persist-to", persistTo, "--inspector-port", "0", "--show-interactive-dev-session=false",

@@ -4,6 +4,12 @@
  *   X-Host-Timestamp: <unix seconds>
  *   X-Host-Signature: v1=<hex HMAC-SHA256(secret, "<timestamp>.<METHOD>.<path with query>.<raw body>")>
  * The secret stays in this Worker; pages call the dev host, which signs and forwards.
+ *
+ * The signing below is the dev host's own copy of the scheme, on purpose: it does not import
+ * the plugin's src/http/signature.ts (nor scripts/lib/signed.ts). The dev host is test
+ * equipment that checks the plugin against its own reading of host-contract.md §2, so a
+ * mistake in the plugin's signing code cannot hide by being shared with the side that checks it.
+ * Keep it independent; change it only when the contract changes.
  */
 import { z } from "zod";
 
@@ -21,7 +27,7 @@ const MANIFEST_TTL_MS = 15_000;
 
 const encoder = new TextEncoder();
 
-/** Hex HMAC-SHA256 of `input` under `secret`. */
+/** Hex HMAC-SHA256 of `input` under `secret` (the dev host's own, see above). */
 async function hmacHex(secret: string, input: string): Promise<string> {
   const key = await crypto.subtle.importKey("raw", encoder.encode(secret), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
   const mac = await crypto.subtle.sign("HMAC", key, encoder.encode(input));

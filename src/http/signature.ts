@@ -28,7 +28,10 @@ export function signingInput(timestamp: string, method: string, pathWithQuery: s
   return `${timestamp}.${method.toUpperCase()}.${pathWithQuery}.${body}`;
 }
 
-/** Hex HMAC-SHA256 of `input` under `secret`; the host's side of the scheme, also used by the dev host and tests. */
+/**
+ * Hex HMAC-SHA256 of `input` under `secret`; the host's side of the scheme too, used by the tests.
+ * The dev host (dev/host/plugin.ts) and the scripts (scripts/lib/signed.ts) sign with their own copies.
+ */
 export async function hmacHex(secret: string, input: string): Promise<string> {
   const key = await crypto.subtle.importKey("raw", encoder.encode(secret), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
   const mac = await crypto.subtle.sign("HMAC", key, encoder.encode(input));
