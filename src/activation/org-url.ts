@@ -8,7 +8,7 @@
  */
 
 /** Most a console address can sensibly be; longer input is refused before any parsing. */
-const MAX_ORG_URL_LENGTH = 2048;
+export const MAX_ORG_URL_LENGTH = 2048;
 /** One DNS label: letters, digits and inner hyphens, at most 63 characters (RFC 1035). */
 const LABEL = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
 /** Cynet's SaaS domain, the only registrable domain credentials may go to. */

@@ -11,7 +11,7 @@ import { ApiError, ErrorBody } from "../http/errors";
 import type { AppContext, Route } from "../http/context";
 import { SIGNED_ERRORS, tenantRoute, type DeclaredRequest } from "../http/routes";
 import { CHANNEL_BUNDLE_IDS, manifest } from "../manifest";
-import { closeOpenRunsStatement, resetSyncStateStatement } from "../sync/state";
+import { closeOpenRunsStatement, LEASE_RELEASED, resetSyncStateStatement, RUN_CLEARED } from "../sync/state";
 import { database } from "../storage/db";
 import { loadKeyRing, seal } from "../storage/secrets";
 import { appendHistory, deleteSecret, findTenant, saveEnablement, upsertSecret } from "../storage/tenants";
@@ -88,7 +88,7 @@ async function deleteActivation(c: AppContext, { tenantId }: DeclaredRequest): P
     // The run in progress and its lease go; the cursor stays for a reconnect to the same source.
     db
       .update(syncState)
-      .set({ runId: null, runLastSeen: null, runSyncTime: null, runOffset: 0, leaseId: null, leaseExpiresAt: null })
+      .set({ ...RUN_CLEARED, ...LEASE_RELEASED })
       .where(eq(syncState.tenantId, tenantId)),
   ]);
   return c.json(await loadChannelStatus(db, tenantId), 200);

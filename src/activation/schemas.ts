@@ -1,7 +1,7 @@
 /** Request and answer bodies of the enablement, activation and status routes (host contract §2). */
 import { z } from "zod";
-import { CHANNEL_STATES } from "../storage/schema";
-import { normalizeOrgUrl } from "./org-url";
+import { CHANNEL_STATES, RUN_OUTCOMES } from "../storage/schema";
+import { MAX_ORG_URL_LENGTH, normalizeOrgUrl } from "./org-url";
 
 /** Most bundles one tenant can have assigned that include the channel; the manifest lists a handful. */
 const MAX_BUNDLES = 50;
@@ -26,7 +26,7 @@ export const ActivationRequest = z
   .object({
     orgUrl: z
       .string({ error: "Enter your organization's URL in Cynet" })
-      .max(2048)
+      .max(MAX_ORG_URL_LENGTH)
       .transform((value, ctx) => {
         const result = normalizeOrgUrl(value);
         if (result.ok) return result.url;
@@ -85,7 +85,7 @@ export const SyncStatus = z.object({
     .object({
       id: z.number().int(),
       reason: z.string(),
-      outcome: z.enum(["running", "succeeded", "failed"]),
+      outcome: z.enum(RUN_OUTCOMES),
       startedAt: z.iso.datetime(),
       finishedAt: z.iso.datetime().nullable(),
       pages: z.number().int(),

@@ -11,8 +11,11 @@ const str = tolerant(z.string());
 const int = tolerant(z.number().int());
 const num = tolerant(z.number());
 
+/** Longest access token accepted: Cynet's are opaque strings well under it; it is sealed, stored and sent as a header. */
+const MAX_TOKEN_LENGTH = 8192;
+
 /** POST /api/account/token → 200. */
-export const TokenResponse = z.object({ access_token: z.string().min(1).max(8192) });
+export const TokenResponse = z.object({ access_token: z.string().min(1).max(MAX_TOKEN_LENGTH) });
 
 /**
  * The `File` object inside an alert: the fields the plugin reads. Others Cynet sends (risk

@@ -14,10 +14,10 @@ import { openSession } from "../cynet/session";
 import { CynetError, cynetTarget } from "../cynet/transport";
 import type { Env } from "../env";
 import { searchScans } from "../host/client";
-import { MAX_HASHES_PER_SEARCH, type ScanMatch } from "../host/schemas";
+import { MAX_HASHES_PER_SEARCH, type HashType, type ScanMatch } from "../host/schemas";
 import type { Database } from "../storage/db";
 import { jsonList } from "../storage/json-list";
-import { detections, fileHashes, type ScanMatchPayload } from "../storage/schema";
+import { detections, fileHashes, type DetectionRow, type FileHashRow, type ScanMatchPayload } from "../storage/schema";
 import { loadKeyRing } from "../storage/secrets";
 import { findTenant } from "../storage/tenants";
 import { eachConcurrently } from "../shared/concurrency";
@@ -40,10 +40,6 @@ export const MAX_NOTES_PER_SCAN_HASH = 10;
 
 const MD5 = /^[0-9a-f]{32}$/;
 const SHA1 = /^[0-9a-f]{40}$/;
-
-type DetectionRow = typeof detections.$inferSelect;
-/** A hash type the host's scans are indexed by. */
-type HashType = ScanMatch["hashType"];
 
 /** The endpoint a detection was on, as notes name it. */
 export function endpointOf(d: Pick<DetectionRow, "hostName" | "hostIp">): string {
@@ -137,7 +133,6 @@ function searchChunks(hashes: Array<{ type: HashType; hash: string }>) {
 
 /** What matching uses of the group's detections: the rows of a whole batch of pages come back in one read. */
 type MatchedDetection = Pick<DetectionRow, "alertId" | "sha256" | "hostName" | "hostIp" | "runId">;
-type FileHashRow = typeof fileHashes.$inferSelect;
 /** A scan that included one of the group's files, with the SHA-256 it stands for. */
 type FileScanMatch = ScanMatch & { sha256: string };
 

@@ -10,11 +10,11 @@ import type { Env } from "../env";
 import { HostError, postEventsBatch, postIrRequest, postScanNote } from "../host/client";
 import type { Database } from "../storage/db";
 import { jsonList } from "../storage/json-list";
-import { detections, fileHashes } from "../storage/schema";
+import { detections, fileHashes, type DetectionRow } from "../storage/schema";
 import { correlate } from "./correlate";
 import { enqueueDispatch } from "./enqueue";
 import { markDeliveredStatement, markRefused, markRetry, type OutboxRef, type OutboxRow } from "./outbox";
-import { detectionEvent, type DetectionRow } from "./events";
+import { detectionEvent } from "./events";
 import { irRequest, scanNote } from "./scan-effects";
 
 /** First retry delay of a failed delivery. */

@@ -2,6 +2,7 @@
 import type { Env } from "../env";
 import { logLine } from "../observability/log";
 import { countSubrequest } from "../observability/meter";
+import { QUEUE_SEND_BATCH_MAX } from "../queue-message";
 import type { DispatchMessage } from "./messages";
 import type { OutboxRef } from "./outbox";
 
@@ -13,8 +14,6 @@ import type { OutboxRef } from "./outbox";
  * so 250 of them (up to 100,000 alerts) is the most one correlation takes.
  */
 export const OUTBOX_IDS_PER_MESSAGE = 10;
-/** Messages per sendBatch call: the Queues limit. */
-const SEND_BATCH_MAX = 100;
 
 /**
  * The queue a row travels on. Scan matching (Cynet file lookups, scans/search) has a queue of
@@ -43,8 +42,8 @@ export async function enqueueDispatch(env: Env, tenantId: string, rows: readonly
     for (let i = 0; i < queued.length; i += OUTBOX_IDS_PER_MESSAGE) {
       messages.push({ body: { kind: "dispatch", tenantId, outboxIds: queued.slice(i, i + OUTBOX_IDS_PER_MESSAGE).map((r) => r.id) } });
     }
-    for (let i = 0; i < messages.length; i += SEND_BATCH_MAX) {
-      const chunk = messages.slice(i, i + SEND_BATCH_MAX);
+    for (let i = 0; i < messages.length; i += QUEUE_SEND_BATCH_MAX) {
+      const chunk = messages.slice(i, i + QUEUE_SEND_BATCH_MAX);
       try {
         countSubrequest("queue");
         await queue.sendBatch(chunk);

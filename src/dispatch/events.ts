@@ -1,23 +1,28 @@
 /** A detection as the host's "Malicious File in Endpoint" event (host contract §3.1). */
 import { severityLabel, statusLabel } from "../cynet/labels";
-import type { HostEvent } from "../host/schemas";
+import { MAX_TITLE_LENGTH, type HostEvent } from "../host/schemas";
 import { MALICIOUS_FILE_EVENT } from "../manifest";
-import type { detections } from "../storage/schema";
+import type { DetectionRow } from "../storage/schema";
 import { outboxKeys } from "./keys";
 
-export type DetectionRow = typeof detections.$inferSelect;
+/** Hex characters of the SHA-256 that name a file Cynet gave no name: enough to tell files apart at a glance. */
+const UNNAMED_FILE_HASH_CHARS = 12;
 
+/** What events, notes and IR requests call a file Cynet gave no name. */
+export function unnamedFile(sha256: string): string {
+  return `file ${sha256.slice(0, UNNAMED_FILE_HASH_CHARS)}…`;
+}
 
 /** Builds the event for one stored detection. */
 export function detectionEvent(row: DetectionRow, hashes: { md5?: string | null; sha1?: string | null } = {}): HostEvent {
-  const file = row.fileName ?? `file ${row.sha256.slice(0, 12)}…`;
+  const file = row.fileName ?? unnamedFile(row.sha256);
   const endpoint = row.hostName ?? row.hostIp ?? "an endpoint";
   return {
     idempotencyKey: outboxKeys.event(row.tenantId, row.alertId),
     type: MALICIOUS_FILE_EVENT.type,
     severity: MALICIOUS_FILE_EVENT.severity,
     occurredAt: row.detectedAt.toISOString(),
-    title: `Malicious file ${file} on ${endpoint}`.slice(0, 300),
+    title: `Malicious file ${file} on ${endpoint}`.slice(0, MAX_TITLE_LENGTH),
     details: {
       source: "Cynet",
       file: { name: row.fileName, path: row.path, sha256: row.sha256, md5: hashes.md5 ?? null, sha1: hashes.sha1 ?? null },

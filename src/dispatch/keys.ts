@@ -54,8 +54,11 @@ export const outboxKeys = {
   followUpNote: (scan: ScanFileRef, endpointsDigest: string) => `cynet-note:${scanPart(scan)}:${endpointsDigest}`,
 } as const;
 
+/** Bytes of SHA-256 a key digest keeps: at 96 bits a collision among one tenant's scans or endpoint lists is negligible, in 24 hex characters. */
+const KEY_DIGEST_BYTES = 12;
+
 /** A short hex digest, so strings from the host or Cynet (scan ids, host names, row ids) make header-safe keys. */
 export async function keyDigest(value: string): Promise<string> {
   const bytes = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(value)));
-  return [...bytes.slice(0, 12)].map((b) => b.toString(16).padStart(2, "0")).join("");
+  return [...bytes.slice(0, KEY_DIGEST_BYTES)].map((b) => b.toString(16).padStart(2, "0")).join("");
 }

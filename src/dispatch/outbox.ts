@@ -249,7 +249,7 @@ export async function countRows(db: Database, tenantId: string, now: Date) {
   return db
     .select({
       kind: outbox.kind,
-      state: sql<"pending" | "delivered" | "failed" | "scheduled">`case when ${outbox.state} = 'pending' and ${outbox.nextAttemptAt} > ${now.getTime()} then 'scheduled' else ${outbox.state} end`,
+      state: sql<OutboxRow["state"] | "scheduled">`case when ${outbox.state} = 'pending' and ${outbox.nextAttemptAt} > ${now.getTime()} then 'scheduled' else ${outbox.state} end`,
       rows: sql<number>`count(*)`,
       items: sql<number>`sum(max(json_array_length(${outbox.alertIds}), 1))`,
     })

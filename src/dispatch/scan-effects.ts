@@ -3,16 +3,11 @@
  * analyst can act without opening anything else: which file and its hashes, which endpoints,
  * when Cynet detected it, Cynet's severity and incident, the scan, and what is asked.
  */
-import { severityLabel } from "../cynet/labels";
-import type { IrRequest, NoteRequest } from "../host/schemas";
-import type { detections, fileHashes, ScanMatchPayload } from "../storage/schema";
+import { CYNET_SEVERITY, severityLabel, worstSeverity } from "../cynet/labels";
+import { MAX_IR_DESCRIPTION_LENGTH, MAX_NOTE_TEXT_LENGTH, MAX_TITLE_LENGTH, type IrRequest, type NoteRequest } from "../host/schemas";
+import type { DetectionRow, FileHashRow, ScanMatchPayload } from "../storage/schema";
 import { endpointOf } from "./correlate";
-
-type DetectionRow = typeof detections.$inferSelect;
-type FileHashRow = typeof fileHashes.$inferSelect;
-
-/** Cynet severity 5 (Critical) makes a critical request; anything else Cynet calls malicious is high. */
-const CYNET_CRITICAL = 5;
+import { unnamedFile } from "./events";
 
 const byTime = (a: DetectionRow, b: DetectionRow) => a.detectedAt.getTime() - b.detectedAt.getTime();
 
@@ -29,7 +24,7 @@ export function scanNote(match: ScanMatchPayload, found: DetectionRow[]): NoteRe
   const tail = match.followUp ? " The IR request for this scan is already open." : " An IR request was opened for this scan.";
   return {
     author: "Cynet",
-    text: `Cynet found this file malicious ${where}.${also} File: ${file}, SHA-256 ${match.sha256}.${alert}${tail}`.slice(0, 4000),
+    text: `Cynet found this file malicious ${where}.${also} File: ${file}, SHA-256 ${match.sha256}.${alert}${tail}`.slice(0, MAX_NOTE_TEXT_LENGTH),
   };
 }
 
@@ -38,8 +33,8 @@ export function irRequest(match: ScanMatchPayload, found: DetectionRow[], hashes
   const sorted = [...found].sort(byTime);
   const first = sorted[0];
   const endpoints = [...new Map(sorted.map((d) => [endpointOf(d), d])).values()];
-  const file = match.fileName ?? first?.fileName ?? `file ${match.sha256.slice(0, 12)}…`;
-  const worst = Math.max(...found.map((d) => (d.cynetSeverity === 99 ? 0 : (d.cynetSeverity ?? 0))));
+  const file = match.fileName ?? first?.fileName ?? unnamedFile(match.sha256);
+  const worst = worstSeverity(found.map((d) => d.cynetSeverity));
   const endpointList = endpoints.map((d) => `${endpointOf(d)}${d.hostIp && d.hostName ? ` (${d.hostIp})` : ""}${d.userName ? `, user ${d.userName}` : ""}, detected ${d.detectedAt.toISOString()}`);
   const description = [
     `Cynet found the file ${file} malicious, and the file was in scan ${match.scanId}${match.scannedAt ? ` of ${match.scannedAt}` : ""} (matched by ${match.hashType.toUpperCase()}).`,
@@ -51,13 +46,14 @@ export function irRequest(match: ScanMatchPayload, found: DetectionRow[], hashes
     ...(hashes?.sha1 ? [`SHA-1: ${hashes.sha1}`] : []),
     `Endpoints (${endpoints.length}):`,
     ...endpointList.map((e) => `- ${e}`),
-    `Cynet: severity ${severityLabel(worst || null)}${first?.incidentName ? `, incident "${first.incidentName}"` : ""}, alert${found.length > 1 ? "s" : ""} ${found.map((d) => d.alertId).join(", ")}, first detected ${first?.detectedAt.toISOString() ?? "unknown"}.`,
+    `Cynet: severity ${severityLabel(worst)}${first?.incidentName ? `, incident "${first.incidentName}"` : ""}, alert${found.length > 1 ? "s" : ""} ${found.map((d) => d.alertId).join(", ")}, first detected ${first?.detectedAt.toISOString() ?? "unknown"}.`,
   ].join("\n");
   return {
     scanId: match.scanId,
-    subject: `Investigate scan ${match.scanId}: Cynet found ${file} malicious on ${endpoints.length === 1 ? endpointOf(endpoints[0]!) : `${endpoints.length} endpoints`}`.slice(0, 300),
-    description: description.slice(0, 8000),
-    priority: worst === CYNET_CRITICAL ? "critical" : "high",
+    subject: `Investigate scan ${match.scanId}: Cynet found ${file} malicious on ${endpoints.length === 1 ? endpointOf(endpoints[0]!) : `${endpoints.length} endpoints`}`.slice(0, MAX_TITLE_LENGTH),
+    description: description.slice(0, MAX_IR_DESCRIPTION_LENGTH),
+    // Cynet's Critical makes a critical request; anything else Cynet calls malicious is high.
+    priority: worst === CYNET_SEVERITY.Critical ? "critical" : "high",
     evidence: {
       source: "Cynet",
       scanId: match.scanId,
@@ -66,7 +62,7 @@ export function irRequest(match: ScanMatchPayload, found: DetectionRow[], hashes
       file: { name: file, path: first?.path ?? null, sha256: match.sha256, md5: hashes?.md5 ?? null, sha1: hashes?.sha1 ?? null },
       endpoints: endpoints.map((d) => ({ hostName: d.hostName, ip: d.hostIp, user: d.userName, detectedAt: d.detectedAt.toISOString(), alertId: d.alertId })),
       cynet: {
-        severity: severityLabel(worst || null),
+        severity: severityLabel(worst),
         incidentName: first?.incidentName ?? null,
         alertIds: found.map((d) => d.alertId),
         firstDetectedAt: first?.detectedAt.toISOString() ?? null,

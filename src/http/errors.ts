@@ -37,10 +37,13 @@ export class ApiError extends Error {
   }
 }
 
+/** Longest stack logged with an unexpected error: the frames that locate it, not a whole log line's budget. */
+const MAX_LOGGED_STACK = 2000;
+
 /** Hono error handler: ApiError as it is, anything else as a generic 500 with the detail logged. */
 export function handleError(err: unknown, c: Context): Response {
   if (err instanceof ApiError) return c.json(err.toBody(), err.status);
-  logLine("error", "unhandled error", { route: c.req.routePath, error: err, stack: err instanceof Error ? err.stack?.slice(0, 2000) : undefined });
+  logLine("error", "unhandled error", { route: c.req.routePath, error: err, stack: err instanceof Error ? err.stack?.slice(0, MAX_LOGGED_STACK) : undefined });
   return c.json({ error: "internal_error", message: "The Cynet channel hit an unexpected error. Try again; if it persists, contact support." }, 500);
 }
 

@@ -3,6 +3,16 @@
  * time; the same schema is exported as JSON Schema in docs/plugin.manifest.schema.json.
  */
 import { z } from "zod";
+import { HostSeverity } from "../host/schemas.ts";
+
+/** Longest channel description: "a short description" (contract §1), a line or two on the channel's card. */
+const MAX_CHANNEL_DESCRIPTION_LENGTH = 500;
+/**
+ * Furthest back a lookback or backfill may reach, in days; Cynet's retention is undocumented,
+ * a year is generous. Here, beside the manifest's initialLookbackDays, so the sync routes can
+ * share it without the manifest importing them.
+ */
+export const MAX_LOOKBACK_DAYS = 365;
 
 const Id = z.string().regex(/^[a-z0-9][a-z0-9-]{0,63}$/, "lower-case letters, digits and hyphens");
 
@@ -29,7 +39,7 @@ export const PluginManifest = z
     channel: z.object({
       id: z.literal("cynet"),
       name: z.literal("Cynet"),
-      description: z.string().min(1).max(500),
+      description: z.string().min(1).max(MAX_CHANNEL_DESCRIPTION_LENGTH),
       version: z.string().regex(/^\d+\.\d+\.\d+$/),
       vendor: z.string().min(1),
     }),
@@ -39,8 +49,8 @@ export const PluginManifest = z
       submitLabel: z.literal("Connect"),
       fields: z.array(ActivationField).length(4),
     }),
-    events: z.array(z.object({ type: z.string().min(1), severity: z.enum(["low", "medium", "high", "critical"]), description: z.string() })).min(1),
-    sync: z.object({ schedule: Cron, initialLookbackDays: z.number().int().min(1).max(365) }),
+    events: z.array(z.object({ type: z.string().min(1), severity: HostSeverity, description: z.string() })).min(1),
+    sync: z.object({ schedule: Cron, initialLookbackDays: z.number().int().min(1).max(MAX_LOOKBACK_DAYS) }),
     hostApis: z.array(z.string().regex(/^(GET|POST|PUT|DELETE) \/v1\//)).min(1),
     routes: z.record(z.string(), z.string()),
   })

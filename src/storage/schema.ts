@@ -4,6 +4,7 @@
  */
 import { sql } from "drizzle-orm";
 import { index, integer, primaryKey, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
+import type { HashType } from "../host/schemas.ts";
 
 /** Lifecycle of a tenant's channel once enabled: never connected, connected, or stopped by an error an admin must fix. */
 export const CHANNEL_STATES = ["inactive", "active", "error"] as const;
@@ -149,11 +150,14 @@ export const detections = sqliteTable(
   ],
 );
 
+/** A stored detection. */
+export type DetectionRow = typeof detections.$inferSelect;
+
 /** The scan match a note or IR request is about. */
 export interface ScanMatchPayload {
   scanId: string;
   sha256: string;
-  hashType: "sha256" | "md5" | "sha1";
+  hashType: HashType;
   matchedHash: string;
   fileName: string | null;
   scannedAt: string | null;
@@ -230,3 +234,6 @@ export const fileHashes = sqliteTable(
     index("file_hashes_tenant_sha1").on(t.tenantId, t.sha1),
   ],
 );
+
+/** A file's learned hashes (or its failed lookup). */
+export type FileHashRow = typeof fileHashes.$inferSelect;

@@ -7,6 +7,8 @@ import type { Sealed } from "./secrets";
 
 export type TenantRow = typeof tenants.$inferSelect;
 export type HistoryInsert = typeof activationHistory.$inferInsert;
+/** What a sealed secret of a tenant is: its Cynet password or its cached token. */
+export type SecretKind = (typeof secrets.$inferSelect)["kind"];
 
 /** The tenant's row, or undefined when the host never told us about it. */
 export async function findTenant(db: Database, tenantId: string): Promise<TenantRow | undefined> {
@@ -25,7 +27,7 @@ export async function saveEnablement(db: Database, tenantId: string, enabled: bo
 }
 
 /** Statements that replace (or create) one sealed secret of a tenant in place. */
-export function upsertSecret(db: Database, tenantId: string, kind: "password" | "token", sealed: Sealed, now: Date, expiresAt: Date | null): BatchItem<"sqlite"> {
+export function upsertSecret(db: Database, tenantId: string, kind: SecretKind, sealed: Sealed, now: Date, expiresAt: Date | null): BatchItem<"sqlite"> {
   const values = { keyVersion: sealed.keyVersion, iv: sealed.iv, ciphertext: sealed.ciphertext, expiresAt, updatedAt: now };
   return db
     .insert(secrets)
@@ -34,7 +36,7 @@ export function upsertSecret(db: Database, tenantId: string, kind: "password" | 
 }
 
 /** Statement that destroys one sealed secret of a tenant. */
-export function deleteSecret(db: Database, tenantId: string, kind: "password" | "token"): BatchItem<"sqlite"> {
+export function deleteSecret(db: Database, tenantId: string, kind: SecretKind): BatchItem<"sqlite"> {
   return db.delete(secrets).where(and(eq(secrets.tenantId, tenantId), eq(secrets.kind, kind)));
 }
 
@@ -49,7 +51,7 @@ export function dropTokenWithoutPasswordStatement(db: Database, tenantId: string
 }
 
 /** The sealed secret of one kind, with its expiry, or undefined. */
-export async function findSecret(db: Database, tenantId: string, kind: "password" | "token") {
+export async function findSecret(db: Database, tenantId: string, kind: SecretKind) {
   return db.query.secrets.findFirst({ where: and(eq(secrets.tenantId, tenantId), eq(secrets.kind, kind)) });
 }
 

@@ -6,35 +6,23 @@
  * or in `File`) whose status is not Ignored (a missing status is not Ignored) with a valid
  * SHA-256. The hash never comes from IncidentJsonDescription: there it is the parent process's.
  */
+import { CYNET_STATUS } from "../cynet/labels";
 import { CynetAlert, CynetAlertHeader } from "../cynet/schemas";
+import type { detections } from "../storage/schema";
 
 /** Cynet's AlertType for a file alert. */
 const FILE_ALERT_TYPE = 0;
-/** Cynet's Status for an alert an analyst chose to ignore. */
-const IGNORED_STATUS = 2;
 const SHA256 = /^[0-9a-f]{64}$/;
 
 /** Why an alert did not become a detection. */
 export const SKIP_REASONS = ["malformed", "missing_id", "not_file_alert", "missing_hash", "invalid_hash", "ignored"] as const;
 export type SkipReason = (typeof SKIP_REASONS)[number];
 
-/** What the plugin keeps of a malicious file alert. */
-export interface DetectionInput {
-  alertId: number;
-  sha256: string;
-  fileName: string | null;
-  path: string | null;
-  hostName: string | null;
-  hostIp: string | null;
-  hostId: number | null;
-  userName: string | null;
-  cynetSeverity: number | null;
-  cynetStatus: number | null;
-  incidentName: string | null;
-  detectedAt: Date;
-  firstSeenAt: Date | null;
-  lastSeenAt: Date | null;
-}
+/**
+ * What the plugin keeps of a malicious file alert: a detections row but for what its write
+ * adds (tenant, run, when stored), every column present (sync/state.ts inserts them by name).
+ */
+export type DetectionInput = Required<Omit<typeof detections.$inferInsert, "tenantId" | "runId" | "storedAt">>;
 
 export type Classified = { kind: "detection"; detection: DetectionInput } | { kind: "skipped"; reason: SkipReason };
 
@@ -77,7 +65,7 @@ export function classifyAlert(raw: unknown, now: Date): Classified {
   if (candidates.length === 0) return { kind: "skipped", reason: alert.AlertType === undefined ? "not_file_alert" : "missing_hash" };
   const sha256 = candidates.find((h) => SHA256.test(h));
   if (!sha256) return { kind: "skipped", reason: "invalid_hash" };
-  if (alert.Status === IGNORED_STATUS) return { kind: "skipped", reason: "ignored" };
+  if (alert.Status === CYNET_STATUS.Ignored) return { kind: "skipped", reason: "ignored" };
 
   return {
     kind: "detection",

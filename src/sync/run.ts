@@ -37,6 +37,8 @@ import {
   findRun,
   holdsLease,
   insertDetectionsStatements,
+  LEASE_RELEASED,
+  RUN_CLEARED,
   startRun,
   updateStateStatement,
   type SyncRunRow,
@@ -491,18 +493,14 @@ class PageBatchStore {
     const runState = batch.complete
       ? {
           cursor: new Date(progress.syncTime!.getTime() - CURSOR_OVERLAP_MS),
-          runId: null,
-          runLastSeen: null,
-          runSyncTime: null,
-          runOffset: 0,
-          runAnchorId: null,
+          ...RUN_CLEARED,
           consecutiveFailures: 0,
           backoffUntil: null,
           lastSuccessAt: storedAt,
           nextRunAt: nextTick(storedAt),
         }
       : { runOffset: batch.position.offset, runAnchorId: batch.position.anchorId, runSyncTime: progress.syncTime, runLastSeen: progress.lastSeen };
-    const lease = lastOfInvocation ? { leaseId: null, leaseExpiresAt: null } : { leaseExpiresAt: new Date(storedAt.getTime() + LEASE_MS) };
+    const lease = lastOfInvocation ? LEASE_RELEASED : { leaseExpiresAt: new Date(storedAt.getTime() + LEASE_MS) };
     return updateStateStatement(this.db, this.tenantId, this.leaseId, { ...runState, ...lease });
   }
 }
@@ -533,8 +531,8 @@ async function recordFailure(db: Database, tenantId: string, leaseId: string, ru
     : [];
   const until = new Date(now.getTime() + backoffMs(failures, failure.fatal ? undefined : failure.retryAfterSeconds));
   const stateSet = failure.fatal
-    ? { runId: null, runLastSeen: null, runSyncTime: null, runOffset: 0, consecutiveFailures: failures }
+    ? { ...RUN_CLEARED, consecutiveFailures: failures }
     : { consecutiveFailures: failures, backoffUntil: until, nextRunAt: until };
   // The state update releases the lease, so it goes last: the statements before it still see it held.
-  await namedBatch(db, { run, channel, state: [updateStateStatement(db, tenantId, leaseId, { ...stateSet, leaseId: null, leaseExpiresAt: null })] });
+  await namedBatch(db, { run, channel, state: [updateStateStatement(db, tenantId, leaseId, { ...stateSet, ...LEASE_RELEASED })] });
 }

@@ -9,10 +9,9 @@ import { sweepOutbox } from "../dispatch/sweeper";
 import type { Env } from "../env";
 import { database } from "../storage/db";
 import { syncState, tenants } from "../storage/schema";
+import { QUEUE_SEND_BATCH_MAX } from "../queue-message";
 import type { SyncMessage } from "./messages";
 
-/** Queue's sendBatch takes at most 100 messages. */
-const SEND_BATCH_MAX = 100;
 /**
  * Tenants fanned out per tick, oldest-due first; the rest are the oldest-due of the next tick.
  * 10,000 is 100 queue sendBatch calls, far inside a cron invocation's subrequests, and brings
@@ -39,9 +38,9 @@ export async function fanOutSyncs(env: Env, now: Date): Promise<number> {
     .orderBy(asc(syncState.nextRunAt), asc(syncState.tenantId))
     .limit(MAX_TENANTS_PER_TICK);
   const messages = due.map(({ tenantId }) => ({ body: { kind: "sync", tenantId, reason: "cron", requestedAt: now.toISOString() } satisfies SyncMessage }));
-  for (let i = 0; i < messages.length; i += SEND_BATCH_MAX) {
+  for (let i = 0; i < messages.length; i += QUEUE_SEND_BATCH_MAX) {
     countSubrequest("queue");
-    await env.SYNC_QUEUE.sendBatch(messages.slice(i, i + SEND_BATCH_MAX));
+    await env.SYNC_QUEUE.sendBatch(messages.slice(i, i + QUEUE_SEND_BATCH_MAX));
   }
   return messages.length;
 }

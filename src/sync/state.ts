@@ -6,7 +6,17 @@ import { detections, syncRuns, syncState } from "../storage/schema";
 import type { DetectionInput } from "./rule";
 
 export type SyncStateRow = typeof syncState.$inferSelect;
+/** Columns of sync_state an UPDATE sets. */
+export type SyncStateUpdate = Partial<typeof syncState.$inferInsert>;
 export type SyncRunRow = typeof syncRuns.$inferSelect;
+
+/**
+ * No run in progress: every run_* column of sync_state, cleared together (a run that ends, is
+ * abandoned or starts afresh), so no run's position or anchor outlives it.
+ */
+export const RUN_CLEARED = { runId: null, runLastSeen: null, runSyncTime: null, runOffset: 0, runAnchorId: null } as const satisfies SyncStateUpdate;
+/** No invocation holds the tenant's sync: the next one may take the lease at once. */
+export const LEASE_RELEASED = { leaseId: null, leaseExpiresAt: null } as const satisfies SyncStateUpdate;
 
 /**
  * Detection columns as the Drizzle schema names them. A page batch's new detections go to D1
@@ -18,7 +28,7 @@ const DETECTION_COLUMNS = Object.keys(getTableColumns(detections)).map((key) => 
 
 /** Statement that creates the tenant's sync state, or on reconnect clears its run, failures and backoff. */
 export function resetSyncStateStatement(db: Database, tenantId: string, lookbackDays: number, now: Date, resetCursor: boolean): BatchItem<"sqlite"> {
-  const fresh = { runId: null, runLastSeen: null, runSyncTime: null, runOffset: 0, consecutiveFailures: 0, backoffUntil: null, nextRunAt: now, leaseId: null, leaseExpiresAt: null };
+  const fresh = { ...RUN_CLEARED, ...LEASE_RELEASED, consecutiveFailures: 0, backoffUntil: null, nextRunAt: now };
   return db
     .insert(syncState)
     .values({ tenantId, lookbackDays, cursor: null, ...fresh })
@@ -52,7 +62,7 @@ export function holdsLease(tenantId: string, leaseId: string) {
 }
 
 /** Statement that updates the state only while this invocation still holds the lease. */
-export function updateStateStatement(db: Database, tenantId: string, leaseId: string, set: Partial<typeof syncState.$inferInsert>): BatchItem<"sqlite"> {
+export function updateStateStatement(db: Database, tenantId: string, leaseId: string, set: SyncStateUpdate): BatchItem<"sqlite"> {
   return db.update(syncState).set(set).where(and(eq(syncState.tenantId, tenantId), eq(syncState.leaseId, leaseId)));
 }
 
@@ -62,7 +72,7 @@ export async function startRun(db: Database, tenantId: string, leaseId: string, 
     db.insert(syncRuns).values({ tenantId, reason, startedAt: now, lastSeenFrom }).returning(),
     db
       .update(syncState)
-      .set({ runId: sql`last_insert_rowid()`, runLastSeen: lastSeenFrom, runSyncTime: null, runOffset: 0, lastRunAt: now })
+      .set({ ...RUN_CLEARED, runId: sql`last_insert_rowid()`, runLastSeen: lastSeenFrom, lastRunAt: now })
       .where(and(eq(syncState.tenantId, tenantId), eq(syncState.leaseId, leaseId))),
   ]);
   return inserted[0]!;

@@ -5,6 +5,7 @@
  */
 import { z } from "zod";
 import type { AppContext, Route } from "../http/context";
+import { HashType } from "../host/schemas";
 import { ApiError } from "../http/errors";
 import { SIGNED_ERRORS, tenantRoute, type DeclaredRequest } from "../http/routes";
 import { database } from "../storage/db";
@@ -15,8 +16,8 @@ export const MAX_VERDICT_HASHES = 1000;
 /** Bad entries named in one 400; enough to fix a batch without echoing a thousand. */
 const MAX_NAMED_BAD_ENTRIES = 10;
 
-const HASH_TYPES = { 32: "md5", 40: "sha1", 64: "sha256" } as const;
-type HashType = (typeof HASH_TYPES)[keyof typeof HASH_TYPES];
+/** A hash's type by its length in hex. */
+const HASH_TYPE_BY_LENGTH = { 32: "md5", 40: "sha1", 64: "sha256" } as const satisfies Record<number, HashType>;
 
 export const VerdictRequest = z
   .object({ hashes: z.array(z.unknown()).min(1, "Ask about at least one hash").max(MAX_VERDICT_HASHES, `At most ${MAX_VERDICT_HASHES} hashes per call`) })
@@ -25,7 +26,7 @@ export const VerdictRequest = z
 
 const Verdict = z.object({
   hash: z.string().describe("The hash as asked, lower-cased"),
-  hashType: z.enum(["sha256", "md5", "sha1"]),
+  hashType: HashType,
   malicious: z.boolean(),
   firstDetectedAt: z.iso.datetime().optional(),
   endpoints: z.number().int().optional().describe("Distinct endpoints Cynet found the file on"),
@@ -40,7 +41,7 @@ export function classifyHashes(hashes: unknown[]): { ok: true; byType: Map<strin
   hashes.forEach((entry, index) => {
     if (typeof entry !== "string") return bad.push({ index, why: "not a string" });
     const hash = entry.trim().toLowerCase();
-    const type = HASH_TYPES[hash.length as keyof typeof HASH_TYPES];
+    const type = HASH_TYPE_BY_LENGTH[hash.length as keyof typeof HASH_TYPE_BY_LENGTH];
     if (!type || !/^[0-9a-f]+$/.test(hash)) return bad.push({ index, why: "not a hex MD5, SHA-1 or SHA-256" });
     byType.set(hash, type);
   });
