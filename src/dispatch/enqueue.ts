@@ -2,7 +2,7 @@
 import type { Env } from "../env";
 import { logLine } from "../observability/log";
 import { countSubrequest } from "../observability/meter";
-import { QUEUE_SEND_BATCH_MAX } from "../queue-message";
+import { QUEUE_SEND_BATCH_MAX } from "../queue-limits";
 import type { DispatchMessage } from "./messages";
 import type { OutboxRef } from "./outbox";
 

@@ -1,6 +1,6 @@
 /** Messages on the dispatch queue: pointers to outbox rows, never their payloads or any secret. */
 import { z } from "zod";
-import { MAX_TENANT_ID_LENGTH } from "../queue-message";
+import { MAX_TENANT_ID_LENGTH } from "../queue-limits";
 
 /** Most outbox ids a message may carry: above the 10 sent now (OUTBOX_IDS_PER_MESSAGE), so messages an earlier version sent (90) are still read. */
 export const MAX_OUTBOX_IDS_PER_MESSAGE = 100;

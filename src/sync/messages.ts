@@ -1,6 +1,6 @@
 /** Messages on the sync queue. Tenant ids and run bookkeeping only: never a secret. */
 import { z } from "zod";
-import { MAX_TENANT_ID_LENGTH } from "../queue-message";
+import { MAX_TENANT_ID_LENGTH } from "../queue-limits";
 
 /** Why a sync was asked for. */
 export const SYNC_REASONS = ["cron", "manual", "activation", "backfill", "continuation"] as const;

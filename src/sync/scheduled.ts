@@ -9,7 +9,7 @@ import { sweepOutbox } from "../dispatch/sweeper";
 import type { Env } from "../env";
 import { database } from "../storage/db";
 import { syncState, tenants } from "../storage/schema";
-import { QUEUE_SEND_BATCH_MAX } from "../queue-message";
+import { QUEUE_SEND_BATCH_MAX } from "../queue-limits";
 import type { SyncMessage } from "./messages";
 
 /**
