@@ -279,11 +279,18 @@ class AlertPager {
     }
     // Past the anchor (which may sit further in, when alerts arrived ahead of it) is what is new.
     const fresh = anchored ? size - (anchorIndex + 1) : size;
+    const last = ids.at(-1);
     if (fresh <= 0) {
-      this.complete = true;
+      // Nothing past the anchor. On a page shorter than the ones before, that is the window's
+      // end; on a full one, alerts arrived ahead of the anchor and pushed it to the page's end:
+      // read on past it.
+      if (size < this.stride || size <= 1) {
+        this.complete = true;
+        return 0;
+      }
+      this.position = { offset: at + size, anchorId: last ?? null };
       return 0;
     }
-    const last = ids.at(-1);
     this.position = { offset: at + size, anchorId: last ?? null };
     // Guesses made with another page size are wrong: drop them and go on from the true position.
     if (size !== this.stride) {
