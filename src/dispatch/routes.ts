@@ -1,8 +1,7 @@
 /** The admin's view of deliveries to the host: what failed and why, and a retry. */
 import { z } from "zod";
 import type { AppContext, Route } from "../http/context";
-import { ApiError } from "../http/errors";
-import { parseBody, SIGNED_ERRORS, tenantIdOf } from "../http/routes";
+import { SIGNED_ERRORS, tenantRoute, type DeclaredRequest } from "../http/routes";
 import { database } from "../storage/db";
 import { OUTBOX_KINDS, OUTBOX_STATES } from "../storage/schema";
 import { listRows, requeueFailed } from "./outbox";
@@ -29,11 +28,17 @@ export const RetryRequest = z
   .strict()
   .meta({ id: "RetryDeliveriesRequest" });
 
-async function listDeliveries(c: AppContext): Promise<Response> {
-  const tenantId = tenantIdOf(c);
-  const state = z.enum(OUTBOX_STATES).default("failed").safeParse(c.req.query("state") ?? undefined);
-  if (!state.success) throw new ApiError(400, "invalid_request", `"state" must be one of ${OUTBOX_STATES.join(", ")}.`, "state");
-  const rows = await listRows(database(c.env.DB), tenantId, state.data, MAX_DELIVERY_ROWS);
+const DeliveriesQuery = z.object({
+  state: z
+    .enum(OUTBOX_STATES, { error: `must be one of ${OUTBOX_STATES.join(", ")}` })
+    .default("failed")
+    .describe("The state of the deliveries listed"),
+});
+
+async function listDeliveries(c: AppContext, request: DeclaredRequest<undefined, typeof DeliveriesQuery>): Promise<Response> {
+  const { tenantId } = request;
+  const { state } = request.query();
+  const rows = await listRows(database(c.env.DB), tenantId, state, MAX_DELIVERY_ROWS);
   return c.json({
     deliveries: rows.map((r) => ({
       id: r.id,
@@ -48,10 +53,9 @@ async function listDeliveries(c: AppContext): Promise<Response> {
   });
 }
 
-async function retryDeliveries(c: AppContext): Promise<Response> {
-  const tenantId = tenantIdOf(c);
-  const raw = c.get("rawBody");
-  const { ids } = raw === "" ? {} : parseBody(c, raw, RetryRequest);
+async function retryDeliveries(c: AppContext, request: DeclaredRequest<typeof RetryRequest>): Promise<Response> {
+  const { tenantId } = request;
+  const { ids } = request.body();
   const requeued = await requeueFailed(database(c.env.DB), tenantId, ids, MAX_DELIVERY_ROWS, new Date());
   if (requeued.length === 0) return c.json({ tenantId, requeued: 0 }, 202);
   await enqueueDispatch(c.env, tenantId, requeued);
@@ -60,18 +64,19 @@ async function retryDeliveries(c: AppContext): Promise<Response> {
 
 /** The routes of this module. */
 export const dispatchRoutes: Route[] = [
-  {
-    spec: {
+  tenantRoute(
+    {
       method: "get",
       path: "/v1/tenants/:tenantId/deliveries",
       summary: "Deliveries to the host in one state (?state=failed by default), newest first, with the host's reason",
       signed: true,
+      query: DeliveriesQuery,
       responses: { 200: { description: "Deliveries", schema: z.object({ deliveries: z.array(Delivery) }) }, ...SIGNED_ERRORS },
     },
-    handler: listDeliveries,
-  },
-  {
-    spec: {
+    listDeliveries,
+  ),
+  tenantRoute(
+    {
       method: "post",
       path: "/v1/tenants/:tenantId/deliveries/retry",
       summary: "Send failed deliveries again (all, or the ids given); the host receives each once",
@@ -79,6 +84,6 @@ export const dispatchRoutes: Route[] = [
       body: RetryRequest,
       responses: { 202: { description: "Requeued", schema: z.object({ tenantId: z.string(), requeued: z.number().int() }) }, ...SIGNED_ERRORS },
     },
-    handler: retryDeliveries,
-  },
+    retryDeliveries,
+  ),
 ];

@@ -7,16 +7,15 @@ import { and, desc, eq, isNull, lt, or } from "drizzle-orm";
 import { z } from "zod";
 import { ApiError, ErrorBody } from "../http/errors";
 import type { AppContext, Route } from "../http/context";
-import { parseBody, SIGNED_ERRORS, tenantIdOf } from "../http/routes";
+import { SIGNED_ERRORS, tenantRoute, type DeclaredRequest } from "../http/routes";
 import { database, type Database } from "../storage/db";
 import { detections, syncRuns, syncState } from "../storage/schema";
 import { findTenant } from "../storage/tenants";
+import { MAX_LOOKBACK_DAYS } from "../manifest/schema";
 import { requestSync } from "./enqueue";
-import { closeOpenRunsStatement } from "./state";
+import { closeOpenRunsStatement, RUN_CLEARED, type SyncStateUpdate } from "./state";
 import { severityLabel, statusLabel } from "../cynet/labels";
 
-/** Furthest back a backfill or lookback may reach; Cynet's retention is undocumented, a year is generous. */
-export const MAX_LOOKBACK_DAYS = 365;
 /** Largest page of detections or runs one call returns. */
 export const MAX_LIST_LIMIT = 200;
 const DEFAULT_LIST_LIMIT = 50;
@@ -51,19 +50,20 @@ export const Detection = z
   .meta({ id: "Detection" });
 const DetectionsPage = z.object({ detections: z.array(Detection), nextBefore: z.number().int().nullable() }).meta({ id: "DetectionsPage" });
 
-const ListQuery = z.object({
-  limit: z.coerce.number().int().min(1).max(MAX_LIST_LIMIT).default(DEFAULT_LIST_LIMIT),
-  before: z.coerce.number().int().positive().optional(),
-});
-
-function listQuery(c: AppContext) {
-  const parsed = ListQuery.safeParse({ limit: c.req.query("limit") ?? undefined, before: c.req.query("before") ?? undefined });
-  if (!parsed.success) {
-    const field = String(parsed.error.issues[0]?.path[0] ?? "limit");
-    throw new ApiError(400, "invalid_request", `"${field}" is invalid: limit is 1 to ${MAX_LIST_LIMIT}, before an alert id.`, field);
-  }
-  return parsed.data;
+/**
+ * The query of a newest-first list paged by id, `?limit=&before=`. Whatever is wrong with a
+ * parameter (not a number, not whole, out of range), the 400 says what both take.
+ */
+function pagedListQuery(idName: string, before: string) {
+  const hint = { error: `limit is 1 to ${MAX_LIST_LIMIT}, before ${idName}` };
+  return z.object({
+    // A schema's own error message is also its checks' (zod 4): one sentence for every way it fails.
+    limit: z.coerce.number(hint).int().min(1).max(MAX_LIST_LIMIT).default(DEFAULT_LIST_LIMIT).describe(`Most items in the page, 1 to ${MAX_LIST_LIMIT}`),
+    before: z.coerce.number(hint).int().positive().optional().describe(before),
+  });
 }
+const DetectionsQuery = pagedListQuery("an alert id", "Only alerts with a smaller id than this (the previous page's nextBefore)");
+const RunsQuery = pagedListQuery("a run id", "Only runs with a smaller id than this (the last id of the previous page)");
 
 async function requireActive(db: Database, tenantId: string) {
   const row = await findTenant(db, tenantId);
@@ -74,8 +74,7 @@ async function requireActive(db: Database, tenantId: string) {
   return row;
 }
 
-async function syncNow(c: AppContext): Promise<Response> {
-  const tenantId = tenantIdOf(c);
+async function syncNow(c: AppContext, { tenantId }: DeclaredRequest): Promise<Response> {
   await requireActive(database(c.env.DB), tenantId);
   const queued = await requestSync(c.env, tenantId, "manual", new Date());
   if (!queued) throw new ApiError(503, "queue_unavailable", "The sync could not be queued right now; the next scheduled sync will run as usual.");
@@ -83,21 +82,21 @@ async function syncNow(c: AppContext): Promise<Response> {
 }
 
 /** Moves the cursor (and drops a run in progress) unless another invocation holds the lease. */
-async function moveCursor(db: Database, tenantId: string, set: Partial<typeof syncState.$inferInsert>, now: Date): Promise<void> {
+async function moveCursor(db: Database, tenantId: string, set: SyncStateUpdate, now: Date): Promise<void> {
   const [updated] = await db
     .update(syncState)
-    .set({ ...set, runId: null, runLastSeen: null, runSyncTime: null, runOffset: 0, backoffUntil: null, consecutiveFailures: 0, nextRunAt: now })
+    .set({ ...set, ...RUN_CLEARED, backoffUntil: null, consecutiveFailures: 0, nextRunAt: now })
     .where(and(eq(syncState.tenantId, tenantId), or(isNull(syncState.leaseId), lt(syncState.leaseExpiresAt, now))))
     .returning({ tenantId: syncState.tenantId });
   if (!updated) throw new ApiError(409, "sync_in_progress", "A sync is running for this organization; try again when it finishes.");
   await db.batch([closeOpenRunsStatement(db, tenantId, "the cursor was moved by an admin", now)]);
 }
 
-async function backfill(c: AppContext): Promise<Response> {
-  const tenantId = tenantIdOf(c);
+async function backfill(c: AppContext, request: DeclaredRequest<typeof BackfillRequest>): Promise<Response> {
+  const { tenantId } = request;
   const db = database(c.env.DB);
   await requireActive(db, tenantId);
-  const { since } = parseBody(c, c.get("rawBody"), BackfillRequest);
+  const { since } = request.body();
   const now = new Date();
   const from = new Date(since);
   if (from.getTime() > now.getTime()) throw new ApiError(400, "invalid_request", '"since" is in the future.', "since");
@@ -107,21 +106,20 @@ async function backfill(c: AppContext): Promise<Response> {
   return c.json({ tenantId, queued, reason: "backfill" }, 202);
 }
 
-async function reset(c: AppContext): Promise<Response> {
-  const tenantId = tenantIdOf(c);
+async function reset(c: AppContext, request: DeclaredRequest<typeof ResetRequest>): Promise<Response> {
+  const { tenantId } = request;
   const db = database(c.env.DB);
   await requireActive(db, tenantId);
-  const raw = c.get("rawBody");
-  const { lookbackDays } = raw === "" ? {} : parseBody(c, raw, ResetRequest);
+  const { lookbackDays } = request.body();
   const now = new Date();
   await moveCursor(db, tenantId, { cursor: null, ...(lookbackDays ? { lookbackDays } : {}) }, now);
   const queued = await requestSync(c.env, tenantId, "manual", now);
   return c.json({ tenantId, queued, reason: "manual" }, 202);
 }
 
-async function listDetections(c: AppContext): Promise<Response> {
-  const tenantId = tenantIdOf(c);
-  const { limit, before } = listQuery(c);
+async function listDetections(c: AppContext, request: DeclaredRequest<undefined, typeof DetectionsQuery>): Promise<Response> {
+  const { tenantId } = request;
+  const { limit, before } = request.query();
   const db = database(c.env.DB);
   // Newest first by Cynet's alert id, which Cynet assigns in order; the primary key serves it.
   const rows = await db
@@ -154,9 +152,9 @@ async function listDetections(c: AppContext): Promise<Response> {
   );
 }
 
-async function listRuns(c: AppContext): Promise<Response> {
-  const tenantId = tenantIdOf(c);
-  const { limit, before } = listQuery(c);
+async function listRuns(c: AppContext, request: DeclaredRequest<undefined, typeof RunsQuery>): Promise<Response> {
+  const { tenantId } = request;
+  const { limit, before } = request.query();
   const db = database(c.env.DB);
   const rows = await db
     .select()
@@ -171,12 +169,12 @@ const conflict = { 409: { description: "channel_not_enabled, channel_not_active 
 
 /** The routes of this module. */
 export const syncRoutes: Route[] = [
-  {
-    spec: { method: "post", path: "/v1/tenants/:tenantId/sync", summary: "Sync now", signed: true, responses: { 202: { description: "Queued", schema: SyncAccepted }, ...SIGNED_ERRORS, ...conflict } },
-    handler: syncNow,
-  },
-  {
-    spec: {
+  tenantRoute(
+    { method: "post", path: "/v1/tenants/:tenantId/sync", summary: "Sync now", signed: true, responses: { 202: { description: "Queued", schema: SyncAccepted }, ...SIGNED_ERRORS, ...conflict } },
+    syncNow,
+  ),
+  tenantRoute(
+    {
       method: "post",
       path: "/v1/tenants/:tenantId/sync/backfill",
       summary: "Read Cynet again from a date (detections already stored are not duplicated)",
@@ -184,10 +182,10 @@ export const syncRoutes: Route[] = [
       body: BackfillRequest,
       responses: { 202: { description: "Queued", schema: SyncAccepted }, ...SIGNED_ERRORS, ...conflict },
     },
-    handler: backfill,
-  },
-  {
-    spec: {
+    backfill,
+  ),
+  tenantRoute(
+    {
       method: "post",
       path: "/v1/tenants/:tenantId/sync/reset",
       summary: "Forget the cursor: the next run reads the lookback window again",
@@ -195,20 +193,28 @@ export const syncRoutes: Route[] = [
       body: ResetRequest,
       responses: { 202: { description: "Queued", schema: SyncAccepted }, ...SIGNED_ERRORS, ...conflict },
     },
-    handler: reset,
-  },
-  {
-    spec: { method: "get", path: "/v1/tenants/:tenantId/sync/runs", summary: "Sync run history, newest first", signed: true, responses: { 200: { description: "Runs" }, ...SIGNED_ERRORS } },
-    handler: listRuns,
-  },
-  {
-    spec: {
+    reset,
+  ),
+  tenantRoute(
+    {
+      method: "get",
+      path: "/v1/tenants/:tenantId/sync/runs",
+      summary: "Sync run history, newest first, paged with ?limit=&before=",
+      signed: true,
+      query: RunsQuery,
+      responses: { 200: { description: "Runs" }, ...SIGNED_ERRORS },
+    },
+    listRuns,
+  ),
+  tenantRoute(
+    {
       method: "get",
       path: "/v1/tenants/:tenantId/detections",
       summary: "The malicious files learned from Cynet, newest first, paged with ?limit=&before=",
       signed: true,
+      query: DetectionsQuery,
       responses: { 200: { description: "A page of detections", schema: DetectionsPage }, ...SIGNED_ERRORS },
     },
-    handler: listDetections,
-  },
+    listDetections,
+  ),
 ];
