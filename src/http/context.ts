@@ -1,11 +1,31 @@
 /** The Hono environment every plugin route runs in. */
 import type { Context } from "hono";
 import type { Env } from "../env";
-import type { RouteSpec } from "./routes";
+import type { z } from "zod";
 import type { SignedVariables } from "./signature";
 
 export type AppEnv = { Bindings: Env; Variables: SignedVariables };
 export type AppContext = Context<AppEnv>;
+
+/** One route's contract. */
+export interface RouteSpec {
+  method: "get" | "post" | "put" | "delete";
+  /** Hono-style path, e.g. `/v1/tenants/:tenantId/status`. */
+  path: string;
+  summary: string;
+  /** Whether the host must sign the call (contract §2). */
+  signed: boolean;
+  /**
+   * The JSON body. An empty body is read as `{}`, so the body is optional exactly when this
+   * schema accepts `{}` (`bodyIsOptional`); the document says which.
+   */
+  body?: z.ZodType;
+  /** What error messages call the body, e.g. "The activation form"; "The request body" when not set. */
+  bodyName?: string;
+  /** The query string, one property per parameter. */
+  query?: z.ZodObject;
+  responses: Record<number, { description: string; schema?: z.ZodType }>;
+}
 
 /** A declared route and the handler that serves it. */
 export interface Route {

@@ -7,7 +7,8 @@
  * `components/schemas` and every ref is pointed there.
  */
 import { z } from "zod";
-import { bodyIsOptional, TenantId, type RouteSpec } from "./routes";
+import type { RouteSpec } from "./context";
+import { bodyIsOptional, TenantId } from "./routes";
 
 type JsonSchema = { [key: string]: unknown };
 

@@ -5,28 +5,9 @@
  */
 import type { Context } from "hono";
 import { z } from "zod";
-import type { AppContext, Route } from "./context";
+import type { AppContext, Route, RouteSpec } from "./context";
 import { ApiError, ErrorBody, validationError } from "./errors";
 
-/** One route's contract. */
-export interface RouteSpec {
-  method: "get" | "post" | "put" | "delete";
-  /** Hono-style path, e.g. `/v1/tenants/:tenantId/status`. */
-  path: string;
-  summary: string;
-  /** Whether the host must sign the call (contract §2). */
-  signed: boolean;
-  /**
-   * The JSON body. An empty body is read as `{}`, so the body is optional exactly when this
-   * schema accepts `{}` (`bodyIsOptional`); the document says which.
-   */
-  body?: z.ZodType;
-  /** What error messages call the body, e.g. "The activation form"; "The request body" when not set. */
-  bodyName?: string;
-  /** The query string, one property per parameter. */
-  query?: z.ZodObject;
-  responses: Record<number, { description: string; schema?: z.ZodType }>;
-}
 
 /** Tenant ids as the host issues them: no path tricks, no encodings, bounded. */
 export const TenantId = z
