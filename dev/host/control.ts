@@ -10,7 +10,12 @@ const hostFaultRuleSchema = faultRuleSchema(HOST_ENDPOINTS);
 /** The dev host's control API (`/__host/tenants/:tenantId/...`), for one tenant's Durable Object. */
 export function hostControl({ store, faults }: HostDeps): Hono {
   const app = new Hono().basePath("/__host/tenants/:tenantId");
-  const listing = (kind: RecordKind) => ({ duplicatesRefused: store.count(duplicatesCounter(kind)), records: store.records(kind) });
+  // `?limit=0` answers the counts alone: a million-event listing is more JSON than one string may hold.
+  const listing = (kind: RecordKind, limit: string | undefined) => ({
+    duplicatesRefused: store.count(duplicatesCounter(kind)),
+    total: store.countRecords(kind),
+    records: limit === "0" ? [] : store.records(kind),
+  });
 
   app.put("/scans", async (c) => {
     const { scans } = await parseBody(c.req.raw, seedScansSchema);
@@ -21,16 +26,16 @@ export function hostControl({ store, faults }: HostDeps): Hono {
     c.json({ scans: store.scans().map((s) => ({ ...s, notes: store.records("note", s.scanId) })), replayedSearches: store.count(REPLAYED_SEARCHES) }),
   );
   app.get("/events", (c) => {
-    const { records, duplicatesRefused } = listing("event");
-    return c.json({ events: records, duplicatesRefused });
+    const { records, duplicatesRefused, total } = listing("event", c.req.query("limit"));
+    return c.json({ events: records, total, duplicatesRefused });
   });
   app.get("/notes", (c) => {
-    const { records, duplicatesRefused } = listing("note");
-    return c.json({ notes: records, duplicatesRefused });
+    const { records, duplicatesRefused, total } = listing("note", c.req.query("limit"));
+    return c.json({ notes: records, total, duplicatesRefused });
   });
   app.get("/ir-requests", (c) => {
-    const { records, duplicatesRefused } = listing("ir-request");
-    return c.json({ irRequests: records, duplicatesRefused });
+    const { records, duplicatesRefused, total } = listing("ir-request", c.req.query("limit"));
+    return c.json({ irRequests: records, total, duplicatesRefused });
   });
 
   app.post("/faults", async (c) => {

@@ -68,6 +68,11 @@ export class HostStore {
       kind, id, key, scanId, JSON.stringify(record));
   }
 
+  /** How many records of `kind` there are. */
+  countRecords(kind: RecordKind): number {
+    return this.sql.exec<{ n: number }>("SELECT count(*) AS n FROM records WHERE kind = ?", kind).toArray()[0]?.n ?? 0;
+  }
+
   /** Every record of `kind` (of one scan, if given), oldest first. */
   records(kind: RecordKind, scanId?: string): unknown[] {
     const rows = scanId === undefined

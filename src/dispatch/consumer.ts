@@ -11,6 +11,7 @@ import type { QueueMessage } from "../queue-message";
 import { systemClock, type Clock } from "../shared/clock";
 import { eachConcurrently } from "../shared/concurrency";
 import { database, type Database } from "../storage/db";
+import { lookupBudgetFor } from "./correlate";
 import { deliverGroup, dispatchDelaySeconds, loadEventDetections, markDelivered, type EventDetections } from "./deliver";
 import { DispatchMessage } from "./messages";
 import { parkOnLongSchedule, readRows, type OutboxRef, type OutboxRow } from "./outbox";
@@ -82,11 +83,13 @@ export async function consumeDispatchBatch(batch: MessageBatch<QueueMessage>, en
     // Each events row then reads its own, and fails on its own if D1 is still unwell.
     logLine("error", "event detections unreadable in one read; read per row", { error: err });
   }
+  // The batch's correlations share its file-lookup budget (one per tenant with match rows).
+  const lookupBudget = lookupBudgetFor(ordered.filter((g) => g[0]!.kind === "match").length);
   const delivered: OutboxRow[] = [];
   const created: Array<{ tenantId: string; rows: OutboxRef[] }> = [];
   await eachConcurrently(ordered, DISPATCH_CONCURRENCY, async (group) => {
     try {
-      const result = await deliverGroup(env, db, group, clock.now(), eventDetections);
+      const result = await deliverGroup(env, db, group, clock.now(), eventDetections, lookupBudget);
       if (result.outcome === "delivered") {
         delivered.push(...group);
         created.push({ tenantId: group[0]!.tenantId, rows: result.created });

@@ -25,8 +25,18 @@ import { namedBatch, rowsOf } from "../storage/batch";
 import { keyDigest, outboxKeys, type ScanFileRef } from "./keys";
 import { insertEffectRowsStatements, insertMatchRowStatement, notesUnderPrefixes, type EffectRow, type OutboxRef, type OutboxRow } from "./outbox";
 
-/** File lookups one correlation may make; hashes past it wait for a later tick (see FILE_LOOKUP_DEFER_MS). */
+/** File lookups one correlation may make (fewer when an invocation runs several); hashes past it wait for a later tick (see FILE_LOOKUP_DEFER_MS). */
 export const MAX_FILE_LOOKUPS_PER_CORRELATION = 100;
+/**
+ * File lookups one invocation may make across all the correlations it runs (one per tenant in
+ * the batch): with the searches and the other rows' host calls, under Workers' 1000 subrequests.
+ */
+export const MAX_FILE_LOOKUPS_PER_INVOCATION = 400;
+
+/** Each correlation's share of an invocation's file lookups when it runs `correlations` of them. */
+export function lookupBudgetFor(correlations: number): number {
+  return Math.max(1, Math.min(MAX_FILE_LOOKUPS_PER_CORRELATION, Math.floor(MAX_FILE_LOOKUPS_PER_INVOCATION / Math.max(1, correlations))));
+}
 /** How long hashes past the lookup bound wait; the sweeper then sends their match row at the cron's pace. */
 export const FILE_LOOKUP_DEFER_MS = 5 * 60_000;
 /** File lookups in flight at once: Workers allow six simultaneous open connections. */
@@ -59,7 +69,7 @@ export async function selectFileHashes(db: Database, tenantId: string, sha256s: 
  * Learns MD5/SHA-1 for hashes not known yet; a Cynet failure (even logging in) is recorded as a
  * failed lookup and skipped, never thrown. Returns false when the channel is not active.
  */
-async function learnFileHashes(env: Env, db: Database, tenantId: string, sha256s: string[], now: Date): Promise<boolean> {
+async function learnFileHashes(env: Env, db: Database, tenantId: string, sha256s: string[], now: Date, lookupBudget: number): Promise<boolean> {
   const known = await selectFileHashes(db, tenantId, sha256s);
   const byHash = new Map(known.map((k) => [k.sha256, k]));
   const toLearn = sha256s.filter((h) => {
@@ -76,14 +86,14 @@ async function learnFileHashes(env: Env, db: Database, tenantId: string, sha256s
   } catch (err) {
     // Counted as failed lookups, so they are tried again on a later tick like any other failure.
     logLine("warn", "file lookups failed: no Cynet session", { tenantId, error: err });
-    const failed = toLearn.slice(0, MAX_FILE_LOOKUPS_PER_CORRELATION).map((sha256) => ({
+    const failed = toLearn.slice(0, lookupBudget).map((sha256) => ({
       tenantId, sha256, md5: null, sha1: null, state: "failed" as const, attempts: (byHash.get(sha256)?.attempts ?? 0) + 1, lookedUpAt: now,
     }));
     await upsertFileHashes(db, failed);
     return true;
   }
   const learned: Array<typeof fileHashes.$inferInsert> = [];
-  const queue = toLearn.slice(0, MAX_FILE_LOOKUPS_PER_CORRELATION);
+  const queue = toLearn.slice(0, lookupBudget);
   const lookUp = async (sha256: string) => {
     const attempts = (byHash.get(sha256)?.attempts ?? 0) + 1;
     try {
@@ -167,7 +177,7 @@ async function searchHostScans(env: Env, tenantId: string, correlation: string, 
   });
   const matches: FileScanMatch[] = [];
   for (const [chunk, body] of searchChunks(asked).entries()) {
-    const answer = await searchScans(env, tenantId, body, outboxKeys.search(tenantId, correlation, chunk));
+    const answer = await searchScans(env, tenantId, body, outboxKeys.search(tenantId, correlation, chunk, await keyDigest(JSON.stringify(body))));
     for (const m of answer.matches) {
       const sha256 = toSha256.get(`${m.hashType}:${m.hash.toLowerCase()}`);
       if (sha256) matches.push({ ...m, sha256 });
@@ -245,7 +255,7 @@ async function effectRows(db: Database, tenantId: string, matches: FileScanMatch
  * hash, then in one D1 batch the follow-up match rows and the IR request and note rows (a few
  * statements however many scans match). Returns the IR request and note rows it created.
  */
-export async function correlate(env: Env, db: Database, group: OutboxRow[], now: Date): Promise<OutboxRef[]> {
+export async function correlate(env: Env, db: Database, group: OutboxRow[], now: Date, lookupBudget = MAX_FILE_LOOKUPS_PER_CORRELATION): Promise<OutboxRef[]> {
   const tenantId = group[0]?.tenantId;
   const alertIds = [...new Set(group.flatMap((r) => r.alertIds))];
   if (tenantId === undefined || alertIds.length === 0) return [];
@@ -254,7 +264,7 @@ export async function correlate(env: Env, db: Database, group: OutboxRow[], now:
   // The correlation is named by the rows it serves: its keys are its own.
   const correlation = await keyDigest(group.map((r) => r.id).sort((a, b) => a - b).join(","));
   const sha256s = [...new Set(found.map((d) => d.sha256))];
-  const cynetAsked = await learnFileHashes(env, db, tenantId, sha256s, now);
+  const cynetAsked = await learnFileHashes(env, db, tenantId, sha256s, now, lookupBudget);
   const files = await selectFileHashes(db, tenantId, sha256s);
   const matches = await searchHostScans(env, tenantId, correlation, hashesToAsk(sha256s, files));
   const done = await namedBatch(db, {

@@ -12,7 +12,7 @@ import type { Database } from "../storage/db";
 import { jsonList } from "../storage/json-list";
 import { detections, fileHashes, type DetectionRow } from "../storage/schema";
 import { correlate } from "./correlate";
-import { enqueueDispatch } from "./enqueue";
+import { enqueueDispatch, OUTBOX_IDS_PER_MESSAGE } from "./enqueue";
 import { markDeliveredStatement, markRefused, markRetry, type OutboxRef, type OutboxRow } from "./outbox";
 import { detectionEvent } from "./events";
 import { irRequest, scanNote } from "./scan-effects";
@@ -70,7 +70,7 @@ export async function loadEventDetections(db: Database, rows: OutboxRow[]): Prom
 }
 
 /** Sends a group (several "match" rows of one tenant, or one row of another kind); returns outbox rows it created. */
-async function send(env: Env, db: Database, group: OutboxRow[], now: Date, eventDetections?: EventDetections): Promise<OutboxRef[]> {
+async function send(env: Env, db: Database, group: OutboxRow[], now: Date, eventDetections?: EventDetections, lookupBudget?: number): Promise<OutboxRef[]> {
   const row = group[0]!;
   switch (row.kind) {
     case "events": {
@@ -80,7 +80,7 @@ async function send(env: Env, db: Database, group: OutboxRow[], now: Date, event
       return [];
     }
     case "match":
-      return correlate(env, db, group, now);
+      return correlate(env, db, group, now, lookupBudget);
     case "note": {
       if (!row.payload) throw new HostError(false, undefined, "note row without its scan match");
       await postScanNote(env, row.tenantId, row.payload.scanId, scanNote(row.payload, await detectionsOf(db, row)), row.idempotencyKey);
@@ -100,24 +100,28 @@ async function send(env: Env, db: Database, group: OutboxRow[], now: Date, event
  * rows share it, as they shared the host calls); a delivery is recorded by the caller, with
  * the other deliveries of its batch in one statement (see markDelivered).
  */
-export async function deliverGroup(env: Env, db: Database, group: OutboxRow[], now: Date = new Date(), eventDetections?: EventDetections): Promise<Delivery> {
+export async function deliverGroup(env: Env, db: Database, group: OutboxRow[], now: Date = new Date(), eventDetections?: EventDetections, lookupBudget?: number): Promise<Delivery> {
   const first = group[0];
   if (!first) return { outcome: "delivered", created: [] };
   const ids = group.map((r) => r.id);
   const attempts = Math.max(...group.map((r) => r.attempts)) + 1;
   let created: OutboxRef[];
   try {
-    created = await send(env, db, group, now, eventDetections);
+    created = await send(env, db, group, now, eventDetections, lookupBudget);
   } catch (err) {
     if (!(err instanceof HostError)) throw err;
     const reason = (err.status === undefined ? err.detail : `host answered HTTP ${err.status}: ${err.detail}`).slice(0, MAX_FAILURE_TEXT);
     if (!err.retryable) {
       await markRefused(db, ids, attempts, reason);
       // The dead-letter consumer raises the alert for every final failure, refused or exhausted.
-      countSubrequest("queue");
-      await env.DEAD_LETTER_QUEUE.send({ kind: "dispatch", tenantId: first.tenantId, outboxIds: ids }).catch((e: unknown) =>
-        logLine("error", "dead-letter send failed; the failure stays recorded", { tenantId: first.tenantId, outboxIds: ids, error: e }),
-      );
+      // A match group may hold more rows than one message carries.
+      for (let i = 0; i < ids.length; i += OUTBOX_IDS_PER_MESSAGE) {
+        const outboxIds = ids.slice(i, i + OUTBOX_IDS_PER_MESSAGE);
+        countSubrequest("queue");
+        await env.DEAD_LETTER_QUEUE.send({ kind: "dispatch", tenantId: first.tenantId, outboxIds }).catch((e: unknown) =>
+          logLine("error", "dead-letter send failed; the failure stays recorded", { tenantId: first.tenantId, outboxIds, error: e }),
+        );
+      }
       return { outcome: "failed", reason };
     }
     const delaySeconds = dispatchDelaySeconds(attempts, err.retryAfterSeconds);

@@ -40,10 +40,12 @@ export const outboxKeys = {
   matchRetry: (tenantId: string, correlation: string, attempt: number) => `cynet-match-retry:${tenantId}:${correlation}:${attempt}`,
   /**
    * One scans/search call: the `chunk`-th body of one correlation (named by the match rows it
-   * serves). Never the hashes alone: the host would answer a later search for the same hashes,
-   * after it scanned a new email, with the first, older answer.
+   * serves), and a digest of that body. Never the hashes alone: the host would answer a later
+   * search for the same hashes, after it scanned a new email, with the first, older answer. And
+   * never the correlation alone: a retried correlation that learned more MD5/SHA-1 meanwhile
+   * asks other bodies, which must not get the first attempt's answers.
    */
-  search: (tenantId: string, correlation: string, chunk: number) => `cynet-search:${tenantId}:${correlation}:${chunk}`,
+  search: (tenantId: string, correlation: string, chunk: number, bodyDigest: string) => `cynet-search:${tenantId}:${correlation}:${chunk}:${bodyDigest}`,
   /** The IR request of a (scan, file): once, ever. */
   irRequest: (scan: ScanFileRef) => `cynet-ir:${scanPart(scan)}`,
   /** Prefix every note of a (scan, file) shares. */

@@ -9,11 +9,11 @@
  * const rows = await readRows(db, [12, 13]);
  * await db.batch([markDeliveredStatement(db, [12], new Date())]);
  */
-import { and, asc, desc, eq, getTableColumns, inArray, isNotNull, lt, min, sql } from "drizzle-orm";
+import { and, asc, desc, eq, getTableColumns, inArray, isNotNull, lt, min, sql, type SQL } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
 import { namedBatch } from "../storage/batch";
 import type { Database } from "../storage/db";
-import { jsonList } from "../storage/json-list";
+import { jsonArraysUnderLimit, jsonList } from "../storage/json-list";
 import { detections, OUTBOX_KINDS, OUTBOX_STATES, outbox, type ScanMatchPayload } from "../storage/schema";
 
 /** A stored outbox row. */
@@ -48,24 +48,15 @@ export async function readRows(db: Database, ids: readonly number[]): Promise<Ou
 }
 
 /**
- * Statement adding the outbox row of one kind ("events" or "match") for those of `alertIds`
- * the tenant has no detection of yet; returns its id and kind, or nothing when none is new.
- * It runs in the page batch's D1 batch before the detections INSERT, so "new" means new
- * before this batch: the existing-id read and the write are one round trip, and no other
- * invocation can slip between them (a batch is one transaction). The selection names every
- * column, in the schema's order (Drizzle refuses the statement otherwise).
+ * The selection of an INSERT … SELECT of outbox rows: every column in the table's order (Drizzle
+ * refuses the statement otherwise), a new pending row's defaults, and `fields` as the source
+ * query gives them.
  */
-export function insertNewDetectionsRowStatement(db: Database, kind: "events" | "match", tenantId: string, idempotencyKey: string, alertIds: number[], now: Date) {
+function newRowSelection(fields: Pick<Record<keyof OutboxRow, SQL>, "tenantId" | "kind" | "alertIds" | "payload" | "idempotencyKey">, now: Date) {
   const at = now.getTime();
-  const fresh = sql`(select json_group_array(page.value) as ids, count(*) as n from json_each(${JSON.stringify(alertIds)}) as page
-    where not exists (select 1 from ${detections} where ${detections.tenantId} = ${tenantId} and ${detections.alertId} = page.value))`;
-  const row: Record<keyof typeof outbox.$inferSelect, ReturnType<typeof sql>> = {
+  const row: Record<keyof OutboxRow, SQL> = {
     id: sql`null`,
-    tenantId: sql`${tenantId}`,
-    kind: sql`${kind}`,
-    alertIds: sql`fresh.ids`,
-    payload: sql`null`,
-    idempotencyKey: sql`${idempotencyKey}`,
+    ...fields,
     state: sql`${PENDING}`,
     attempts: sql`0`,
     nextAttemptAt: sql`${at}`,
@@ -74,8 +65,21 @@ export function insertNewDetectionsRowStatement(db: Database, kind: "events" | "
     createdAt: sql`${at}`,
     deliveredAt: sql`null`,
   };
-  // In the table's column order, whatever order the literal above was written in.
-  const ordered = Object.fromEntries(Object.keys(getTableColumns(outbox)).map((key) => [key, row[key as keyof typeof row]]));
+  return Object.fromEntries(Object.keys(getTableColumns(outbox)).map((key) => [key, row[key as keyof OutboxRow]]));
+}
+
+/**
+ * Statement adding the outbox row of one kind ("events" or "match") for those of `alertIds`
+ * the tenant has no detection of yet; returns its id and kind, or nothing when none is new.
+ * It runs in the page batch's D1 batch before the detections INSERT, so "new" means new
+ * before this batch: the existing-id read and the write are one round trip, and no other
+ * invocation can slip between them (a batch is one transaction). The selection names every
+ * column, in the schema's order (Drizzle refuses the statement otherwise).
+ */
+export function insertNewDetectionsRowStatement(db: Database, kind: "events" | "match", tenantId: string, idempotencyKey: string, alertIds: number[], now: Date) {
+  const fresh = sql`(select json_group_array(page.value) as ids, count(*) as n from json_each(${JSON.stringify(alertIds)}) as page
+    where not exists (select 1 from ${detections} where ${detections.tenantId} = ${tenantId} and ${detections.alertId} = page.value))`;
+  const ordered = newRowSelection({ tenantId: sql`${tenantId}`, kind: sql`${kind}`, alertIds: sql`fresh.ids`, payload: sql`null`, idempotencyKey: sql`${idempotencyKey}` }, now);
   return db
     .insert(outbox)
     .select(db.select(ordered).from(sql`${fresh} as fresh`).where(sql`fresh.n > 0`) as never)
@@ -99,50 +103,16 @@ export interface EffectRow {
 }
 
 /**
- * Most UTF-8 bytes of effect rows one INSERT carries: half of D1's 2 MB limit on a bound value
- * (a row's scan id and file name come from the host, its endpoints from Cynet).
- */
-export const MAX_EFFECT_JSON_BYTES = 1_000_000;
-
-/**
  * INSERTs of note and IR request rows (a row whose key exists is left alone), as few as keep
- * each one's JSON under MAX_EFFECT_JSON_BYTES: a file on thousands of scans is a few
- * statements, not two per scan. Each returns the ids and kinds of the rows it added.
+ * each one's JSON under MAX_JSON_PARAMETER_BYTES (scan ids and file names come from the host,
+ * endpoints from Cynet): a file on thousands of scans is a few statements, not two per scan.
+ * Each returns the ids and kinds of the rows it added.
  */
 export function insertEffectRowsStatements(db: Database, rows: EffectRow[], now: Date) {
-  const chunks: string[][] = [];
-  let bytes = Infinity;
-  for (const r of rows) {
-    const json = JSON.stringify(r);
-    // No UTF-16 unit takes more than 3 bytes in UTF-8: a bound without encoding.
-    const size = 3 * json.length + 1;
-    if (bytes + size > MAX_EFFECT_JSON_BYTES) {
-      chunks.push([]);
-      bytes = 2;
-    }
-    chunks.at(-1)!.push(json);
-    bytes += size;
-  }
-  const at = now.getTime();
-  return chunks.map((chunk) => {
+  return jsonArraysUnderLimit(rows).map((json) => {
     const r = sql`(select value ->> '$.tenantId' as tenant_id, value ->> '$.kind' as kind, json(value -> '$.alertIds') as alert_ids,
-      json(value -> '$.payload') as payload, value ->> '$.idempotencyKey' as idempotency_key from json_each(${`[${chunk.join(",")}]`}))`;
-    const row: Record<keyof typeof outbox.$inferSelect, ReturnType<typeof sql>> = {
-      id: sql`null`,
-      tenantId: sql`r.tenant_id`,
-      kind: sql`r.kind`,
-      alertIds: sql`r.alert_ids`,
-      payload: sql`r.payload`,
-      idempotencyKey: sql`r.idempotency_key`,
-      state: sql`${PENDING}`,
-      attempts: sql`0`,
-      nextAttemptAt: sql`${at}`,
-      lastError: sql`null`,
-      failingSince: sql`null`,
-      createdAt: sql`${at}`,
-      deliveredAt: sql`null`,
-    };
-    const ordered = Object.fromEntries(Object.keys(getTableColumns(outbox)).map((key) => [key, row[key as keyof typeof row]]));
+      json(value -> '$.payload') as payload, value ->> '$.idempotencyKey' as idempotency_key from json_each(${json}))`;
+    const ordered = newRowSelection({ tenantId: sql`r.tenant_id`, kind: sql`r.kind`, alertIds: sql`r.alert_ids`, payload: sql`r.payload`, idempotencyKey: sql`r.idempotency_key` }, now);
     // "where true" lets SQLite tell the upsert clause from a join condition (INSERT ... SELECT).
     return db
       .insert(outbox)

@@ -199,6 +199,8 @@ class AlertPager {
   /** Position each alert id was first read at in this invocation. */
   private readonly seen = new Map<number, number>();
   private stepBacks = 0;
+  /** Set when the step-backs ran out: the invocation ends at the last position that lined up. */
+  private stalled = false;
   pagesRead = 0;
   /** The window's end was read. */
   complete = false;
@@ -210,8 +212,9 @@ class AlertPager {
     private readonly clock: Clock,
   ) {}
 
+  /** Pages this invocation may still read: none once the pages stopped lining up (see advance). */
   get budgetLeft(): number {
-    return MAX_PAGES_PER_INVOCATION - this.pagesRead;
+    return this.stalled ? 0 : MAX_PAGES_PER_INVOCATION - this.pagesRead;
   }
 
   /** Where the next page starts (stored with each batch, so a later invocation resumes there). */
@@ -248,14 +251,17 @@ class AlertPager {
   }
 
   /**
-   * A page asked from the anchor whose alerts were all read before, each at a lower position
-   * than it holds now, is Cynet answering an earlier page again: it ignores Offset. (The same
-   * page read again after a step back holds its alerts at the positions they were read at.)
+   * A page asked from the anchor whose alerts were all read before, wholly below the position
+   * asked (each first read at least a page's length lower than it holds now), is Cynet
+   * answering an earlier page again: it ignores Offset. With Offset ignored that is the third
+   * page read; the second overlaps the first at the anchor, as a page does when alerts arrive
+   * ahead of it during an outbreak, which must not stop the sync. (A page read again after a
+   * step back holds its alerts at the positions they were first read at.)
    */
   private checkOffsetHonoured(ids: Array<number | undefined>, at: number): void {
     const size = ids.length;
     const anchored = at < this.position.offset;
-    const earlier = ids.filter((id, i) => id !== undefined && (this.seen.get(id) ?? Infinity) < at + i);
+    const earlier = ids.filter((id, i) => id !== undefined && (this.seen.get(id) ?? Infinity) + size <= at + i);
     if (anchored && size > 1 && size >= this.fullest && earlier.length === size) throw new OffsetIgnoredError(at, this.seen.get(earlier[0]!)!);
     ids.forEach((id, i) => {
       if (id !== undefined && !this.seen.has(id)) this.seen.set(id, at + i);
@@ -268,7 +274,13 @@ class AlertPager {
     const size = ids.length;
     const anchored = at < this.position.offset;
     const anchorIndex = anchored ? ids.indexOf(this.position.anchorId!) : -1;
-    if (anchored && anchorIndex < 0 && size > 0 && this.stepBacks < MAX_STEP_BACKS_PER_INVOCATION) {
+    if (anchored && anchorIndex < 0 && size > 0 && this.stepBacks >= MAX_STEP_BACKS_PER_INVOCATION) {
+      // Pages keep shifting under this invocation: stop at the last position that lined up (its
+      // batch is stored) and let a continuation go on from there, rather than skip alerts.
+      this.stalled = true;
+      return 0;
+    }
+    if (anchored && anchorIndex < 0 && size > 0) {
       // The anchor is not where it was: alerts before it moved away (or it moved itself). Step
       // back a page, without an anchor, and read on from there; re-read alerts are deduplicated.
       this.stepBacks += 1;

@@ -2,6 +2,7 @@
 import { and, eq, getTableColumns, isNull, lt, or, sql } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
 import type { Database } from "../storage/db";
+import { jsonArraysUnderLimit, MAX_JSON_PARAMETER_BYTES } from "../storage/json-list";
 import { detections, syncRuns, syncState } from "../storage/schema";
 import type { DetectionInput } from "./rule";
 
@@ -83,12 +84,8 @@ export async function findRun(db: Database, tenantId: string, runId: number): Pr
   return db.query.syncRuns.findFirst({ where: and(eq(syncRuns.id, runId), eq(syncRuns.tenantId, tenantId)) });
 }
 
-/**
- * Most UTF-8 bytes of detection JSON one INSERT carries: half of D1's 2 MB limit on a bound
- * value, whatever the alerts' text is made of (a character outside ASCII takes up to three
- * bytes, an escaped control character six).
- */
-export const MAX_DETECTION_JSON_BYTES = 1_000_000;
+/** Most UTF-8 bytes of detection JSON one INSERT carries (storage/json-list.ts says why). */
+export const MAX_DETECTION_JSON_BYTES = MAX_JSON_PARAMETER_BYTES;
 
 /**
  * The INSERTs of a page batch's new detections (a row already there, same tenant and alert
@@ -97,37 +94,18 @@ export const MAX_DETECTION_JSON_BYTES = 1_000_000;
  */
 export function insertDetectionsStatements(db: Database, tenantId: string, runId: number, rows: DetectionInput[], now: Date) {
   const ms = (d: Date | null) => (d ? d.getTime() : null);
-  const chunks: string[][] = [];
-  // Bytes in the last chunk, counting its brackets and commas; no chunk yet, so the first row starts one.
-  let bytes = Infinity;
-  for (const d of rows) {
-    const json = JSON.stringify({
-      ...d,
-      tenantId,
-      runId,
-      storedAt: now.getTime(),
-      detectedAt: d.detectedAt.getTime(),
-      firstSeenAt: ms(d.firstSeenAt),
-      lastSeenAt: ms(d.lastSeenAt),
-    });
-    // No UTF-16 unit takes more than 3 bytes in UTF-8 (JSON escapes are ASCII): a bound without encoding.
-    const size = 3 * json.length + 1;
-    if (bytes + size > MAX_DETECTION_JSON_BYTES) {
-      chunks.push([]);
-      bytes = 2;
-    }
-    chunks.at(-1)!.push(json);
-    bytes += size;
-  }
+  const arrays = jsonArraysUnderLimit(
+    rows.map((d) => ({ ...d, tenantId, runId, storedAt: now.getTime(), detectedAt: d.detectedAt.getTime(), firstSeenAt: ms(d.firstSeenAt), lastSeenAt: ms(d.lastSeenAt) })),
+  );
   // Drizzle lists every column of the table in schema order; the SELECT yields them in that order.
   const values = sql.raw(DETECTION_COLUMNS.map((c) => `r.v ->> '$.${c.key}'`).join(", "));
   // Each row is turned into JSONB once (materialized), so reading its 17 fields is a binary
   // lookup; reading them from json_each's text value would parse the row again for every field.
   // "where true" lets SQLite tell the upsert clause from a join condition (INSERT ... SELECT).
-  return chunks.map((chunk) =>
+  return arrays.map((json) =>
     db
       .insert(detections)
-      .select(sql`with r as materialized (select jsonb(value) as v from json_each(${`[${chunk.join(",")}]`})) select ${values} from r where true`)
+      .select(sql`with r as materialized (select jsonb(value) as v from json_each(${json})) select ${values} from r where true`)
       .onConflictDoNothing(),
   );
 }

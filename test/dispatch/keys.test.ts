@@ -18,7 +18,7 @@ describe("idempotency keys", () => {
     matchRow: outboxKeys.matchRow(batch),
     matchNext: outboxKeys.matchNext("acme", "c0ffee"),
     matchRetry: outboxKeys.matchRetry("acme", "c0ffee", 2),
-    search: outboxKeys.search("acme", "c0ffee", 3),
+    search: outboxKeys.search("acme", "c0ffee", 3, "b0d1"),
     irRequest: outboxKeys.irRequest(scan),
     notePrefix: outboxKeys.notePrefix(scan),
     firstNote: outboxKeys.firstNote(scan),
@@ -32,7 +32,7 @@ describe("idempotency keys", () => {
       matchRow: "cynet-match:acme:7:lease-1:8",
       matchNext: "cynet-match-next:acme:c0ffee",
       matchRetry: "cynet-match-retry:acme:c0ffee:2",
-      search: "cynet-search:acme:c0ffee:3",
+      search: "cynet-search:acme:c0ffee:3:b0d1",
       irRequest: `cynet-ir:acme:00ff:${"a".repeat(64)}`,
       notePrefix: `cynet-note:acme:00ff:${"a".repeat(64)}:`,
       firstNote: `cynet-note:acme:00ff:${"a".repeat(64)}:first`,
@@ -42,9 +42,10 @@ describe("idempotency keys", () => {
     expect(documentedPrefixes()).toEqual(prefixes);
   });
 
-  it("names a search by its correlation and chunk, never by the hashes alone", () => {
-    expect(outboxKeys.search("acme", "one", 0)).not.toBe(outboxKeys.search("acme", "two", 0));
-    expect(outboxKeys.search("acme", "one", 0)).not.toBe(outboxKeys.search("acme", "one", 1));
+  it("names a search by its correlation, chunk and body, never by the hashes alone or the correlation alone", () => {
+    expect(outboxKeys.search("acme", "one", 0, "body")).not.toBe(outboxKeys.search("acme", "two", 0, "body"));
+    expect(outboxKeys.search("acme", "one", 0, "body")).not.toBe(outboxKeys.search("acme", "one", 1, "body"));
+    expect(outboxKeys.search("acme", "one", 0, "body")).not.toBe(outboxKeys.search("acme", "one", 0, "other"));
   });
 
   it("digests host- and Cynet-supplied strings into 24 hex characters", async () => {
