@@ -416,7 +416,7 @@ try {
   const cpu = readFileSync("/proc/cpuinfo", "utf8").match(/model name\s*:\s*(.+)/)?.[1] ?? "unknown CPU";
   const report = `# Benchmarks
 
-Reproduce with \`${command}\` (about twenty minutes on 2 cores; `BENCH_SIZES=10000,100000` for a quick run). Measured ${new Date().toISOString().slice(0, 10)} on ${cpu}, ${
+Reproduce with \`${command}\` (about twenty minutes on 2 cores; \`BENCH_SIZES=10000,100000\` for a quick run). Measured ${new Date().toISOString().slice(0, 10)} on ${cpu}, ${
     (readFileSync("/proc/cpuinfo", "utf8").match(/^processor/gm) ?? []).length
   } cores, Node ${process.version}, everything local: the plugin, the Cynet simulator and the dev host in workerd via wrangler, D1 and Queues from miniflare.
 
