@@ -118,6 +118,8 @@ export const activationRoutes: Route[] = [
       signed: true,
       body: ActivationRequest,
       bodyName: "The activation form",
+      // The Cynet Activation dialog shows the manifest's labels; a refusal speaks of what the admin saw.
+      fieldLabels: Object.fromEntries(manifest.activation.fields.map((f) => [f.name, f.label])),
       responses: {
         200: statusAnswer,
         ...SIGNED_ERRORS,

@@ -22,6 +22,8 @@ export interface RouteSpec {
   body?: z.ZodType;
   /** What error messages call the body, e.g. "The activation form"; "The request body" when not set. */
   bodyName?: string;
+  /** The labels a person saw for the body's fields (a dialog the host renders): error messages name those. */
+  fieldLabels?: Readonly<Record<string, string>>;
   /** The query string, one property per parameter. */
   query?: z.ZodObject;
   responses: Record<number, { description: string; schema?: z.ZodType }>;

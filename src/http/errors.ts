@@ -52,11 +52,16 @@ export function handleNotFound(c: Context): Response {
   return c.json({ error: "not_found", message: `No route for ${c.req.method} ${new URL(c.req.url).pathname}.` }, 404);
 }
 
-/** Turns a zod failure into a 400 naming the first wrong field (its dotted path). */
-export function validationError(error: z.ZodError, what: string): ApiError {
+/**
+ * Turns a zod failure into a 400 naming the first wrong field (its dotted path). Where the
+ * form the admin filled in has a label for that field, the message speaks of the label (the
+ * `field` property still names the field, for the host to highlight it).
+ */
+export function validationError(error: z.ZodError, what: string, labels: Readonly<Record<string, string>> = {}): ApiError {
   const issue = error.issues[0];
   const field = issue && issue.path.length > 0 ? issue.path.map(String).join(".") : undefined;
   const detail = (issue ? issue.message : "invalid").replace(/\.$/, "");
-  const message = field ? `"${field}" is invalid: ${detail}.` : `${what} is invalid: ${detail}.`;
+  const label = field === undefined ? undefined : labels[field];
+  const message = label ? `${label}: ${detail}.` : field ? `"${field}" is invalid: ${detail}.` : `${what} is invalid: ${detail}.`;
   return new ApiError(400, "invalid_request", message, field);
 }

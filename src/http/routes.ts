@@ -34,7 +34,7 @@ export function bodyIsOptional(schema: z.ZodType): boolean {
  * Parses the verified raw body as JSON against `schema`: an empty body as `{}` when the schema
  * allows it, else 415, 400 invalid_json, or 400 naming the field.
  */
-export function parseBody<T extends z.ZodType>(c: Context, raw: string, schema: T, what = "The request body"): z.infer<T> {
+export function parseBody<T extends z.ZodType>(c: Context, raw: string, schema: T, what = "The request body", labels?: Readonly<Record<string, string>>): z.infer<T> {
   if (raw === "" && bodyIsOptional(schema)) return schema.parse({});
   const type = c.req.header("content-type") ?? "";
   if (!/^application\/json\s*(;|$)/i.test(type)) {
@@ -47,7 +47,7 @@ export function parseBody<T extends z.ZodType>(c: Context, raw: string, schema: 
     throw new ApiError(400, "invalid_json", `${what} is not valid JSON.`);
   }
   const parsed = schema.safeParse(json);
-  if (!parsed.success) throw validationError(parsed.error, what);
+  if (!parsed.success) throw validationError(parsed.error, what, labels);
   return parsed.data;
 }
 
@@ -84,7 +84,7 @@ export function tenantRoute<const S extends RouteSpec>(
     handler: (c) => {
       const request = {
         tenantId: tenantIdOf(c),
-        body: () => (spec.body ? parseBody(c, c.get("rawBody"), spec.body, spec.bodyName) : undefined),
+        body: () => (spec.body ? parseBody(c, c.get("rawBody"), spec.body, spec.bodyName, spec.fieldLabels) : undefined),
         query: () => (spec.query ? parseQuery(c, spec.query) : undefined),
       };
       // TypeScript does not narrow `spec.body` to `BodyOf<S>` inside a generic; the two are the

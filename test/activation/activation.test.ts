@@ -133,6 +133,16 @@ describe("activation (Connect)", () => {
     await expectNothingStored(tenantId);
   }, 40_000);
 
+  it("words a refused field with the label the Cynet Activation dialog shows, and still names the field", async () => {
+    await enable(tenantId);
+    const r = await callJson<{ error: string; message: string; field: string }>("POST", `/v1/tenants/${tenantId}/activation`, { ...connectForm(world), orgUrl: "acme.example.com" });
+    expect(r.status).toBe(400);
+    expect(r.body).toMatchObject({ error: "invalid_request", field: "orgUrl" });
+    expect(r.body.message).toBe("Organization's URL in Cynet: Cynet addresses end in cynet.com, e.g. https://yourcompany.api.cynet.com.");
+    const id = await callJson<{ message: string; field: string }>("POST", `/v1/tenants/${tenantId}/activation`, { ...connectForm(world), clientId: "12ab" });
+    expect(id.body).toMatchObject({ field: "clientId", message: "Client ID: The Client ID is a number, e.g. 123456." });
+  });
+
   const badFields: Array<[string, Record<string, unknown>, string]> = [
     ["orgUrl", { orgUrl: "acme.cynet.com.evil.io" }, "orgUrl"],
     ["orgUrl", { orgUrl: "http://127.0.0.1:8080" }, "orgUrl"],
