@@ -3,6 +3,7 @@
  * analyst can act without opening anything else: which file and its hashes, which endpoints,
  * when Cynet detected it, Cynet's severity and incident, the scan, and what is asked.
  */
+import { readableTime, readableTimeText } from "../shared/http-time";
 import { CYNET_SEVERITY, severityLabel, worstSeverity } from "../cynet/labels";
 import { MAX_IR_DESCRIPTION_LENGTH, MAX_NOTE_TEXT_LENGTH, MAX_TITLE_LENGTH, type IrRequest, type NoteRequest } from "../host/schemas";
 import type { DetectionRow, FileHashRow, ScanMatchPayload } from "../storage/schema";
@@ -18,8 +19,8 @@ export function scanNote(match: ScanMatchPayload, found: DetectionRow[]): NoteRe
   for (const d of sorted) if (!firstSeen.has(endpointOf(d))) firstSeen.set(endpointOf(d), d);
   const [head, ...rest] = [...firstSeen.values()];
   const file = match.fileName ?? head?.fileName ?? "this file";
-  const where = head ? `on endpoint ${endpointOf(head)} at ${head.detectedAt.toISOString()}` : "on an endpoint";
-  const also = rest.length ? ` Also on ${rest.map((d) => `${endpointOf(d)} at ${d.detectedAt.toISOString()}`).join(", ")}.` : "";
+  const where = head ? `on endpoint ${endpointOf(head)} at ${readableTime(head.detectedAt)}` : "on an endpoint";
+  const also = rest.length ? ` Also on ${rest.map((d) => `${endpointOf(d)} at ${readableTime(d.detectedAt)}`).join(", ")}.` : "";
   const alert = head ? ` Cynet alert ${head.alertId}${head.incidentName ? ` (${head.incidentName})` : ""}, severity ${severityLabel(head.cynetSeverity)}.` : "";
   const tail = match.followUp ? " The IR request for this scan is already open." : " An IR request was opened for this scan.";
   return {
@@ -35,9 +36,9 @@ export function irRequest(match: ScanMatchPayload, found: DetectionRow[], hashes
   const endpoints = [...new Map(sorted.map((d) => [endpointOf(d), d])).values()];
   const file = match.fileName ?? first?.fileName ?? unnamedFile(match.sha256);
   const worst = worstSeverity(found.map((d) => d.cynetSeverity));
-  const endpointList = endpoints.map((d) => `${endpointOf(d)}${d.hostIp && d.hostName ? ` (${d.hostIp})` : ""}${d.userName ? `, user ${d.userName}` : ""}, detected ${d.detectedAt.toISOString()}`);
+  const endpointList = endpoints.map((d) => `${endpointOf(d)}${d.hostIp && d.hostName ? ` (${d.hostIp})` : ""}${d.userName ? `, user ${d.userName}` : ""}, detected ${readableTime(d.detectedAt)}`);
   const description = [
-    `Cynet found the file ${file} malicious, and the file was in scan ${match.scanId}${match.scannedAt ? ` of ${match.scannedAt}` : ""} (matched by ${match.hashType.toUpperCase()}).`,
+    `Cynet found the file ${file} malicious, and the file was in scan ${match.scanId}${match.scannedAt ? ` of ${readableTimeText(match.scannedAt)}` : ""} (matched by ${match.hashType.toUpperCase()}).`,
     "Please investigate this scan and mitigate the threat: find who received or opened the file, remove it, and check the endpoints below.",
     "",
     `File: ${file}${first?.path ? `, path ${first.path}` : ""}`,
@@ -46,7 +47,7 @@ export function irRequest(match: ScanMatchPayload, found: DetectionRow[], hashes
     ...(hashes?.sha1 ? [`SHA-1: ${hashes.sha1}`] : []),
     `Endpoints (${endpoints.length}):`,
     ...endpointList.map((e) => `- ${e}`),
-    `Cynet: severity ${severityLabel(worst)}${first?.incidentName ? `, incident "${first.incidentName}"` : ""}, alert${found.length > 1 ? "s" : ""} ${found.map((d) => d.alertId).join(", ")}, first detected ${first?.detectedAt.toISOString() ?? "unknown"}.`,
+    `Cynet: severity ${severityLabel(worst)}${first?.incidentName ? `, incident "${first.incidentName}"` : ""}, alert${found.length > 1 ? "s" : ""} ${found.map((d) => d.alertId).join(", ")}, first detected ${first ? readableTime(first.detectedAt) : "unknown"}.`,
   ].join("\n");
   return {
     scanId: match.scanId,

@@ -49,6 +49,8 @@ describe("scan correlation", () => {
       expect(["high", "critical"]).toContain(r.priority);
       expect(r.description).toMatch(/investigate this scan and mitigate the threat/i);
       expect(r.description).toContain(r.evidence.file.sha256);
+      expect(r.description).not.toMatch(/\d{4}-\d{2}-\d{2}T\d{2}/);
+      expect(r.description).toMatch(/detected \d{1,2} [A-Z][a-z]{2} \d{4}, \d{2}:\d{2} UTC/);
       expect(r.evidence.endpoints.length).toBeGreaterThan(0);
       expect(r.subject).toContain(r.scanId);
     }
@@ -57,7 +59,9 @@ describe("scan correlation", () => {
     expect(notes.map((n) => n.scanId).sort()).toEqual(["scan-A", "scan-B", "scan-D"]);
     for (const n of notes) {
       expect(n.author).toBe("Cynet");
-      expect(n.text).toMatch(/^Cynet found this file malicious on endpoint .+ at \d{4}-\d{2}-\d{2}T/);
+      // A time people read, with its zone; the machine value is in the structured details.
+      expect(n.text).toMatch(/^Cynet found this file malicious on endpoint .+ at \d{1,2} [A-Z][a-z]{2} \d{4}, \d{2}:\d{2} UTC\./);
+      expect(n.text).not.toMatch(/\d{4}-\d{2}-\d{2}T/);
     }
     const scans = await hostRecords<{ scanId: string; notes: NoteRecord[] }>(c.tenantId, "scans");
     expect(scans.find((s) => s.scanId === "scan-C")!.notes).toEqual([]);
