@@ -66,19 +66,27 @@ export async function selectFileHashes(db: Database, tenantId: string, sha256s: 
 }
 
 /**
- * Learns MD5/SHA-1 for hashes not known yet; a Cynet failure (even logging in) is recorded as a
- * failed lookup and skipped, never thrown. Returns false when the channel is not active.
+ * Learns MD5/SHA-1 for hashes not known yet (at most `lookupBudget` lookups); a Cynet failure
+ * (even logging in) is recorded as a failed lookup and skipped, never thrown. Returns the
+ * tenant's file_hashes rows for `sha256s` as they now stand, and whether Cynet could be asked
+ * (false when the channel is not active).
  */
-async function learnFileHashes(env: Env, db: Database, tenantId: string, sha256s: string[], now: Date, lookupBudget: number): Promise<boolean> {
-  const known = await selectFileHashes(db, tenantId, sha256s);
-  const byHash = new Map(known.map((k) => [k.sha256, k]));
+async function learnFileHashes(env: Env, db: Database, tenantId: string, sha256s: string[], now: Date, lookupBudget: number): Promise<{ files: FileHashRow[]; cynetAsked: boolean }> {
+  const byHash = new Map((await selectFileHashes(db, tenantId, sha256s)).map((k) => [k.sha256, k]));
+  // The rows as stored after this call: what was read, overwritten by what it learned.
+  const filesNow = (learned: FileHashRow[]) => {
+    for (const row of learned) byHash.set(row.sha256, row);
+    return [...byHash.values()];
+  };
   const toLearn = sha256s.filter((h) => {
     const k = byHash.get(h);
     return !k || (k.state === "failed" && k.attempts < MAX_FILE_LOOKUP_ATTEMPTS);
   });
-  if (toLearn.length === 0) return true;
+  if (toLearn.length === 0) return { files: filesNow([]), cynetAsked: true };
   const tenant = await findTenant(db, tenantId);
-  if (!tenant?.orgUrl || !tenant.clientId || !tenant.username || tenant.state !== "active") return false;
+  if (!tenant?.orgUrl || !tenant.clientId || !tenant.username || tenant.state !== "active") return { files: filesNow([]), cynetAsked: false };
+  const batch = toLearn.slice(0, lookupBudget);
+  const attemptOf = (sha256: string) => (byHash.get(sha256)?.attempts ?? 0) + 1;
   let session: CynetSession;
   try {
     const ring = await loadKeyRing(env.CREDENTIALS_KEY);
@@ -86,16 +94,13 @@ async function learnFileHashes(env: Env, db: Database, tenantId: string, sha256s
   } catch (err) {
     // Counted as failed lookups, so they are tried again on a later tick like any other failure.
     logLine("warn", "file lookups failed: no Cynet session", { tenantId, error: err });
-    const failed = toLearn.slice(0, lookupBudget).map((sha256) => ({
-      tenantId, sha256, md5: null, sha1: null, state: "failed" as const, attempts: (byHash.get(sha256)?.attempts ?? 0) + 1, lookedUpAt: now,
-    }));
+    const failed = batch.map((sha256): FileHashRow => ({ tenantId, sha256, md5: null, sha1: null, state: "failed", attempts: attemptOf(sha256), lookedUpAt: now }));
     await upsertFileHashes(db, failed);
-    return true;
+    return { files: filesNow(failed), cynetAsked: true };
   }
-  const learned: Array<typeof fileHashes.$inferInsert> = [];
-  const queue = toLearn.slice(0, lookupBudget);
+  const learned: FileHashRow[] = [];
   const lookUp = async (sha256: string) => {
-    const attempts = (byHash.get(sha256)?.attempts ?? 0) + 1;
+    const attempts = attemptOf(sha256);
     try {
       const file = await fetchFile(session, sha256);
       const md5 = file.md5?.trim().toLowerCase();
@@ -108,9 +113,9 @@ async function learnFileHashes(env: Env, db: Database, tenantId: string, sha256s
       learned.push({ tenantId, sha256, md5: null, sha1: null, state, attempts, lookedUpAt: now });
     }
   };
-  await eachConcurrently(queue, FILE_LOOKUP_CONCURRENCY, lookUp);
+  await eachConcurrently(batch, FILE_LOOKUP_CONCURRENCY, lookUp);
   await upsertFileHashes(db, learned);
-  return true;
+  return { files: filesNow(learned), cynetAsked: true };
 }
 
 /** Stores lookup results, several rows a statement under D1's parameter bound. */
@@ -264,8 +269,7 @@ export async function correlate(env: Env, db: Database, group: OutboxRow[], now:
   // The correlation is named by the rows it serves: its keys are its own.
   const correlation = await keyDigest(group.map((r) => r.id).sort((a, b) => a - b).join(","));
   const sha256s = [...new Set(found.map((d) => d.sha256))];
-  const cynetAsked = await learnFileHashes(env, db, tenantId, sha256s, now, lookupBudget);
-  const files = await selectFileHashes(db, tenantId, sha256s);
+  const { files, cynetAsked } = await learnFileHashes(env, db, tenantId, sha256s, now, lookupBudget);
   const matches = await searchHostScans(env, tenantId, correlation, hashesToAsk(sha256s, files));
   const done = await namedBatch(db, {
     // A deactivated channel has no Cynet to ask: no follow-ups, or they would chain forever.

@@ -228,18 +228,15 @@ export async function countRows(db: Database, tenantId: string, now: Date) {
     .groupBy(sql`1`, sql`2`);
 }
 
-/** Since when the host has been failing the tenant's pending rows, and its last reason; undefined when none is failing. */
+/** Since when the host has been failing the tenant's pending rows, and its last reason; undefined when none is failing. One read. */
 export async function hostFailure(db: Database, tenantId: string): Promise<{ since: Date; lastError: string | null } | undefined> {
-  const [oldest] = await db
-    .select({ since: min(outbox.failingSince) })
+  const failing = and(eq(outbox.tenantId, tenantId), eq(outbox.state, PENDING), isNotNull(outbox.failingSince));
+  // The reason of the row failed last: the one whose next attempt is furthest out.
+  const lastError = db.select({ lastError: outbox.lastError }).from(outbox).where(failing).orderBy(desc(outbox.nextAttemptAt)).limit(1);
+  const [row] = await db
+    .select({ since: min(outbox.failingSince), lastError: sql<string | null>`(${lastError})` })
     .from(outbox)
-    .where(and(eq(outbox.tenantId, tenantId), eq(outbox.state, PENDING), isNotNull(outbox.failingSince)));
-  if (!oldest?.since) return undefined;
-  const [latest] = await db
-    .select({ lastError: outbox.lastError })
-    .from(outbox)
-    .where(and(eq(outbox.tenantId, tenantId), eq(outbox.state, PENDING), isNotNull(outbox.failingSince)))
-    .orderBy(desc(outbox.nextAttemptAt))
-    .limit(1);
-  return { since: new Date(oldest.since), lastError: latest?.lastError ?? null };
+    .where(failing);
+  if (!row?.since) return undefined;
+  return { since: new Date(row.since), lastError: row.lastError };
 }

@@ -83,7 +83,7 @@ export async function runSync(env: Env, message: SyncMessage, clock: Clock = sys
     const cynet = await CynetLink.open(env, db, tenant, clock);
     run = await resumeOrStartRun(db, leased, tenant.id, leaseId, message.reason, clock.now());
     const progress = RunProgress.resume(run, leased);
-    const pager = new AlertPager(cynet, progress.lastSeen, progress.position, clock);
+    const pager = new AlertPager(cynet, progress.lastSeen, progress.position);
     const outcome = await pageAndStore(pager, store, progress, clock);
     if (outcome === "continued") await requestSync(env, tenant.id, "continuation", clock.now());
     return outcome;
@@ -134,7 +134,7 @@ class CynetLink {
     private readonly ring: KeyRing,
     private readonly tenant: SessionTenant,
     private readonly target: CynetTarget,
-    readonly clock: Clock,
+    private readonly clock: Clock,
   ) {}
 
   static async open(env: Env, db: Database, tenant: SessionTenant, clock: Clock): Promise<CynetLink> {
@@ -209,7 +209,6 @@ class AlertPager {
     private readonly cynet: CynetLink,
     private readonly lastSeen: Date,
     private position: PagePosition,
-    private readonly clock: Clock,
   ) {}
 
   /** Pages this invocation may still read: none once the pages stopped lining up (see advance). */
@@ -274,13 +273,13 @@ class AlertPager {
     const size = ids.length;
     const anchored = at < this.position.offset;
     const anchorIndex = anchored ? ids.indexOf(this.position.anchorId!) : -1;
-    if (anchored && anchorIndex < 0 && size > 0 && this.stepBacks >= MAX_STEP_BACKS_PER_INVOCATION) {
-      // Pages keep shifting under this invocation: stop at the last position that lined up (its
-      // batch is stored) and let a continuation go on from there, rather than skip alerts.
-      this.stalled = true;
-      return 0;
-    }
     if (anchored && anchorIndex < 0 && size > 0) {
+      if (this.stepBacks >= MAX_STEP_BACKS_PER_INVOCATION) {
+        // Pages keep shifting under this invocation: stop at the last position that lined up (its
+        // batch is stored) and let a continuation go on from there, rather than skip alerts.
+        this.stalled = true;
+        return 0;
+      }
       // The anchor is not where it was: alerts before it moved away (or it moved itself). Step
       // back a page, without an anchor, and read on from there; re-read alerts are deduplicated.
       this.stepBacks += 1;
@@ -291,19 +290,15 @@ class AlertPager {
     }
     // Past the anchor (which may sit further in, when alerts arrived ahead of it) is what is new.
     const fresh = anchored ? size - (anchorIndex + 1) : size;
-    const last = ids.at(-1);
-    if (fresh <= 0) {
-      // Nothing past the anchor. On a page shorter than the ones before, that is the window's
-      // end; on a full one, alerts arrived ahead of the anchor and pushed it to the page's end:
-      // read on past it.
-      if (size < this.stride || size <= 1) {
-        this.complete = true;
-        return 0;
-      }
-      this.position = { offset: at + size, anchorId: last ?? null };
+    // Nothing past the anchor on a page shorter than the ones before: the window's end.
+    if (fresh <= 0 && (size < this.stride || size <= 1)) {
+      this.complete = true;
       return 0;
     }
-    this.position = { offset: at + size, anchorId: last ?? null };
+    this.position = { offset: at + size, anchorId: ids.at(-1) ?? null };
+    // Nothing past it on a full page: alerts arrived ahead of the anchor and pushed it to the
+    // page's end. Read on past it.
+    if (fresh <= 0) return 0;
     // Guesses made with another page size are wrong: drop them and go on from the true position.
     if (size !== this.stride) {
       this.stride = size;
@@ -387,21 +382,20 @@ interface PageBatch {
 
 /** Reads and classifies the next pages of a batch. */
 async function readBatch(pager: AlertPager, progress: RunProgress, clock: Clock): Promise<PageBatch> {
-  const batch: PageBatch = { found: new Map(), duplicates: 0, complete: false, position: pager.at };
-  for (let inBatch = 0; inBatch < PAGES_PER_BATCH && pager.budgetLeft > 0 && !batch.complete; inBatch++) {
+  const found = new Map<number, DetectionInput>();
+  let duplicates = 0;
+  for (let inBatch = 0; inBatch < PAGES_PER_BATCH && pager.budgetLeft > 0 && !pager.complete; inBatch++) {
     const page = await pager.next();
     const readAt = clock.now();
     progress.countPage(page, readAt);
-    batch.complete = pager.complete;
     for (const entity of page.Entities) {
       const c = classifyAlert(entity, readAt);
       if (c.kind === "skipped") progress.skip(c.reason);
-      else if (batch.found.has(c.detection.alertId)) batch.duplicates += 1;
-      else batch.found.set(c.detection.alertId, c.detection);
+      else if (found.has(c.detection.alertId)) duplicates += 1;
+      else found.set(c.detection.alertId, c.detection);
     }
   }
-  batch.position = pager.at;
-  return batch;
+  return { found, duplicates, complete: pager.complete, position: pager.at };
 }
 
 /** Pages the window and stores it batch by batch, each batch stored while the next is read. */
