@@ -42,15 +42,15 @@ export function hostApi({ store, faults }: HostDeps): Hono {
     return validate(idempotencyKeySchema, header, "Idempotency-Key");
   }
 
-  /** The first answer to `key`, counted as `deliveries` refused duplicates; 422 if the key was used elsewhere. */
-  function replay(key: string, endpoint: HostEndpoint, kind: RecordKind, deliveries = 1): Response | null {
+  /** The first answer to `key`, counted `times` on `counter`; 422 if the key was used elsewhere. */
+  function replay(key: string, endpoint: HostEndpoint, counter: string, times = 1): Response | null {
     const prior = store.reply(key);
     if (prior === null) return null;
     if (prior.endpoint !== endpoint) {
       const message = `Idempotency-Key already used for ${prior.endpoint}`;
       return Response.json(errorBody("idempotency_key_reused", message, "Idempotency-Key"), { status: 422 });
     }
-    store.bump(duplicatesCounter(kind), deliveries);
+    store.bump(counter, times);
     return Response.json(prior.body, { status: 200 });
   }
 
@@ -64,7 +64,7 @@ export function hostApi({ store, faults }: HostDeps): Hono {
     if (refused !== null) return refused;
     const key = idempotencyKey(c);
     const body = await parseBody(c.req.raw, eventSchema);
-    const replayed = replay(key, "events", "event");
+    const replayed = replay(key, "events", duplicatesCounter("event"));
     if (replayed !== null) return replayed;
     const earlier = store.recordId("event", key);
     if (earlier !== null) {
@@ -82,7 +82,7 @@ export function hostApi({ store, faults }: HostDeps): Hono {
     if (refused !== null) return refused;
     const key = idempotencyKey(c);
     const { events } = await parseBody(c.req.raw, eventBatchSchema);
-    const replayed = replay(key, "events/batch", "event", events.length);
+    const replayed = replay(key, "events/batch", duplicatesCounter("event"), events.length);
     if (replayed !== null) return replayed;
     const receivedAt = new Date().toISOString();
     const results = events.map(({ idempotencyKey: itemKey, ...event }) => {
@@ -106,14 +106,8 @@ export function hostApi({ store, faults }: HostDeps): Hono {
     // The contract holds Idempotency-Key on every POST, searches included: a repeated key gets the first answer back.
     const key = idempotencyKey(c);
     const body = await parseBody(c.req.raw, scanSearchSchema);
-    const prior = store.reply(key);
-    if (prior !== null) {
-      if (prior.endpoint !== "scans/search") {
-        return Response.json(errorBody("idempotency_key_reused", `Idempotency-Key already used for ${prior.endpoint}`, "Idempotency-Key"), { status: 422 });
-      }
-      store.bump(REPLAYED_SEARCHES);
-      return c.json(prior.body as object, 200);
-    }
+    const replayed = replay(key, "scans/search", REPLAYED_SEARCHES);
+    if (replayed !== null) return replayed;
     const matches = HASH_TYPES.flatMap((hashType) => {
       const wanted = [...new Set(body[hashType].map((h) => h.toLowerCase()))];
       return store.scansWith(hashType, wanted).map((scan) => ({
@@ -130,7 +124,7 @@ export function hostApi({ store, faults }: HostDeps): Hono {
     const key = idempotencyKey(c);
     const body = await parseBody(c.req.raw, noteSchema);
     const scanId = c.req.param("scanId");
-    const replayed = replay(key, "notes", "note");
+    const replayed = replay(key, "notes", duplicatesCounter("note"));
     if (replayed !== null) return replayed;
     if (!store.hasScan(scanId)) return c.json(errorBody("scan_not_found", `no scan ${scanId}`, "scanId"), 404);
     const noteId = newId("note");
@@ -143,7 +137,7 @@ export function hostApi({ store, faults }: HostDeps): Hono {
     if (refused !== null) return refused;
     const key = idempotencyKey(c);
     const body = await parseBody(c.req.raw, irRequestSchema);
-    const replayed = replay(key, "ir-requests", "ir-request");
+    const replayed = replay(key, "ir-requests", duplicatesCounter("ir-request"));
     if (replayed !== null) return replayed;
     const requestId = newId("ir");
     const record = { requestId, idempotencyKey: key, receivedAt: new Date().toISOString(), ...body };

@@ -155,6 +155,12 @@ export async function clearHostFaults(tenantId: string) {
 }
 
 
+/** Pages read and alerts fetched by the tenant's latest run, from its row. */
+export async function lastRunPaging(tenantId: string): Promise<{ pages: number; fetched: number } | undefined> {
+  const [run] = await rows<{ pages: number; fetched: number }>("SELECT pages, fetched FROM sync_runs WHERE tenant_id = ? ORDER BY id DESC LIMIT 1", tenantId);
+  return run;
+}
+
 /** Rows of a SQL query against the plugin's D1. */
 export async function rows<T = Record<string, unknown>>(sql: string, ...params: unknown[]): Promise<T[]> {
   return (await env.DB.prepare(sql).bind(...params).all<T>()).results;

@@ -8,7 +8,7 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { CURSOR_OVERLAP_MS, runSync } from "../../src/sync/run";
 import { callJson } from "../support/plugin";
 import { TestClock } from "../support/clock";
-import { deliverCaptured, drainSync, expectedDetections, expectExactlyOnce, prepared, rows, status } from "../support/sync";
+import { deliverCaptured, lastRunPaging, drainSync, expectedDetections, expectExactlyOnce, prepared, rows, status } from "../support/sync";
 
 afterEach(() => {
   vi.restoreAllMocks();
@@ -44,10 +44,10 @@ describe("paging Cynet", () => {
     await expectExactlyOnce(c.tenantId, c.expected);
   });
 
-  it("reads the whole window when Cynet caps pages below Limit: a short page is not the end, an empty one is", async () => {
+  it("reads the whole window when Cynet caps pages below Limit: a short page is not the end, a page with nothing new is", async () => {
     const c = await prepared(260, { pageSize: 30 });
     expect(await drainSync(c.env, c.tenantId)).toContain("completed");
-    const [run] = await rows<{ pages: number; fetched: number }>("SELECT pages, fetched FROM sync_runs WHERE tenant_id = ? ORDER BY id DESC LIMIT 1", c.tenantId);
+    const run = await lastRunPaging(c.tenantId);
     // Each page after the first is asked from the last alert read: 30 new, then 29 new seven
     // times, 27, then the page holding only that last alert, which ends the window.
     expect(run).toEqual({ pages: 10, fetched: 260 });

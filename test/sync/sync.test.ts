@@ -9,7 +9,7 @@ import { handleScheduled } from "../../src/sync/scheduled";
 import { callJson, uniqueTenant } from "../support/plugin";
 import { CynetWorld } from "../support/standins";
 import { TestClock } from "../support/clock";
-import { connectAndSettle, deliverCaptured, drainSync, expectedDetections, expectExactlyOnce, prepared, rows, status, waitForQuiet } from "../support/sync";
+import { connectAndSettle, deliverCaptured, lastRunPaging, drainSync, expectedDetections, expectExactlyOnce, prepared, rows, status, waitForQuiet } from "../support/sync";
 import { createExecutionContext, createScheduledController } from "cloudflare:test";
 
 afterEach(() => {
@@ -146,7 +146,7 @@ describe("detection sync", () => {
   it("stores every detection once when Cynet answers more than Limit a page (read-ahead guesses dropped, events split at 100)", async () => {
     const c = await prepared(700, { pageSize: 150 });
     expect(await drainSync(c.env, c.tenantId)).toContain("completed");
-    const [run] = await rows<{ pages: number; fetched: number }>("SELECT pages, fetched FROM sync_runs WHERE tenant_id = ? ORDER BY id DESC LIMIT 1", c.tenantId);
+    const run = await lastRunPaging(c.tenantId);
     // 700 alerts at 150 a page, each page after the first asked from the last alert read: 150, then
     // 149 new three times, 103, then the page holding only the last alert, which ends the window.
     expect(run).toEqual({ pages: 6, fetched: 700 });
