@@ -8,7 +8,6 @@ import { z } from "zod";
 import type { AppContext, Route, RouteSpec } from "./context";
 import { ApiError, ErrorBody, validationError } from "./errors";
 
-
 /** Tenant ids as the host issues them: no path tricks, no encodings, bounded. */
 export const TenantId = z
   .string()
@@ -96,7 +95,7 @@ export function tenantRoute<const S extends RouteSpec>(
 
 /** Errors every signed route can answer. */
 export const SIGNED_ERRORS = {
-  400: { description: "Malformed tenant id or body; `field` names what was wrong.", schema: ErrorBody },
+  400: { description: "Malformed tenant id, query or body; `field` names what was wrong.", schema: ErrorBody },
   401: { description: "Missing, wrong or expired host signature.", schema: ErrorBody },
   413: { description: "Body larger than the limit.", schema: ErrorBody },
   415: { description: "Body not sent as application/json.", schema: ErrorBody },
