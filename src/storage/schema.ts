@@ -87,6 +87,11 @@ export const syncState = sqliteTable("sync_state", {
   nextRunAt: integer("next_run_at", { mode: "timestamp_ms" }).notNull(),
   lastRunAt: integer("last_run_at", { mode: "timestamp_ms" }),
   lastSuccessAt: integer("last_success_at", { mode: "timestamp_ms" }),
+  /**
+   * Runs that completed with nothing new to store since the newest run row was written: a
+   * quiet tick is counted here rather than given a sync_runs row of its own (sync/run.ts).
+   */
+  quietRuns: integer("quiet_runs").notNull().default(0),
 });
 
 /** Outcome of a sync run. */
@@ -237,3 +242,27 @@ export const fileHashes = sqliteTable(
 
 /** A file's learned hashes (or its failed lookup). */
 export type FileHashRow = typeof fileHashes.$inferSelect;
+
+/**
+ * How far retention has walked each table it prunes, by rowid (storage/retention.ts): rows are
+ * written in time order, so the walk resumes where it stopped instead of scanning the table.
+ */
+export const retentionCursors = sqliteTable("retention_cursors", {
+  tableName: text("table_name").primaryKey(),
+  lastRowId: integer("last_row_id").notNull(),
+  updatedAt: integer("updated_at", { mode: "timestamp_ms" }).notNull(),
+});
+
+/**
+ * Which D1 database holds each tenant's rows, by binding name (storage/directory.ts). Kept in the
+ * primary database (`DB`) only; a tenant's placement is written once, on first sight.
+ */
+export const tenantDatabases = sqliteTable(
+  "tenant_databases",
+  {
+    tenantId: text("tenant_id").primaryKey(),
+    binding: text("binding").notNull(),
+    assignedAt: integer("assigned_at", { mode: "timestamp_ms" }).notNull(),
+  },
+  (t) => [index("tenant_databases_binding").on(t.binding)],
+);
