@@ -97,6 +97,11 @@ export const SyncStatus = z.object({
       error: z.object({ code: z.string(), message: z.string() }).nullable(),
     })
     .nullable(),
+  lastSyncAt: z.iso.datetime().nullable().describe("When a sync last started, quiet ones included"),
+  quietRunsSinceLastRun: z
+    .number()
+    .int()
+    .describe("Syncs since lastRun that completed with nothing new: counted here rather than recorded as runs"),
   lastSuccessAt: z.iso.datetime().nullable(),
   consecutiveFailures: z.number().int(),
   backoffUntil: z.iso.datetime().nullable(),

@@ -48,6 +48,8 @@ export async function loadChannelStatus(db: Database, tenantId: string, now: Dat
             error: lastRun.errorCode && lastRun.errorMessage ? { code: lastRun.errorCode, message: lastRun.errorMessage } : null,
           }
         : null,
+      lastSyncAt: iso(state.lastRunAt),
+      quietRunsSinceLastRun: state.quietRuns,
       lastSuccessAt: iso(state.lastSuccessAt),
       consecutiveFailures: state.consecutiveFailures,
       backoffUntil: iso(state.backoffUntil),

@@ -162,7 +162,9 @@ async function listRuns(c: AppContext, request: DeclaredRequest<undefined, typeo
     .where(before ? and(eq(syncRuns.tenantId, tenantId), lt(syncRuns.id, before)) : eq(syncRuns.tenantId, tenantId))
     .orderBy(desc(syncRuns.id))
     .limit(limit);
-  return c.json({ runs: rows }, 200);
+  const state = await db.query.syncState.findFirst({ columns: { quietRuns: true }, where: eq(syncState.tenantId, tenantId) });
+  // Quiet syncs (nothing new) have no rows of their own: how many followed the newest run is said beside the list.
+  return c.json({ runs: rows, quietRunsSinceNewest: state?.quietRuns ?? 0 }, 200);
 }
 
 const conflict = { 409: { description: "channel_not_enabled, channel_not_active or sync_in_progress", schema: ErrorBody } };

@@ -7,7 +7,7 @@
  * since each invocation reads a bounded number of pages and the run's offset survives every
  * invocation, retry and takeover.
  */
-import { and, eq, sql } from "drizzle-orm";
+import { and, eq, inArray, sql } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
 import { ALERTS_PAGE_LIMIT, fetchAlertsPage, type CynetSession } from "../cynet/client";
 import { withCynetRetries } from "../cynet/retry";
@@ -24,7 +24,7 @@ import { systemClock, type Clock } from "../shared/clock";
 import { DAY_MS } from "../shared/http-time";
 import { changesOf, namedBatch, rowsOf } from "../storage/batch";
 import { database, type Database } from "../storage/db";
-import { syncRuns, syncState, tenants } from "../storage/schema";
+import { detections, syncRuns, syncState, tenants } from "../storage/schema";
 import { loadKeyRing, type KeyRing } from "../storage/secrets";
 import { findTenant } from "../storage/tenants";
 import { requestSync } from "./enqueue";
@@ -37,9 +37,10 @@ import {
   findRun,
   holdsLease,
   insertDetectionsStatements,
+  insertRunIfLeasedStatement,
   LEASE_RELEASED,
+  openRun,
   RUN_CLEARED,
-  startRun,
   updateStateStatement,
   type SyncRunRow,
   type SyncStateRow,
@@ -78,11 +79,10 @@ export async function runSync(env: Env, message: SyncMessage, clock: Clock = sys
   if (typeof claim === "string") return claim;
   const { tenant, leaseId, leased } = claim;
   const store = new PageBatchStore(env, db, tenant.id, leaseId);
-  let run: SyncRunRow | undefined;
+  let progress: RunProgress | undefined;
   try {
     const cynet = await CynetLink.open(env, db, tenant, clock);
-    run = await resumeOrStartRun(db, leased, tenant.id, leaseId, message.reason, clock.now());
-    const progress = RunProgress.resume(run, leased);
+    progress = await resumeOrStartRun(db, leased, message.reason, clock.now());
     const pager = new AlertPager(cynet, progress.lastSeen, progress.position);
     const outcome = await pageAndStore(pager, store, progress, clock);
     if (outcome === "continued") await requestSync(env, tenant.id, "continuation", clock.now());
@@ -90,7 +90,7 @@ export async function runSync(env: Env, message: SyncMessage, clock: Clock = sys
   } catch (err) {
     // A batch still in flight settles first: the failure is recorded over what it stored.
     await store.quiet();
-    await recordFailure(db, tenant.id, leaseId, run?.id, err, clock.now());
+    await recordFailure(db, tenant.id, leaseId, progress, err, clock.now());
     return "failed";
   } finally {
     await store.sendsDone();
@@ -117,12 +117,15 @@ async function claimTenant(db: Database, message: SyncMessage, now: Date): Promi
   return { tenant: { id: row.id, orgUrl: row.orgUrl, clientId: row.clientId, username: row.username }, leaseId, leased };
 }
 
-/** The run the lease row points at, or a new one from the cursor (or the look-back on a first sync). */
-async function resumeOrStartRun(db: Database, leased: SyncStateRow, tenantId: string, leaseId: string, reason: string, now: Date): Promise<SyncRunRow> {
-  const existing = leased.runId ? await findRun(db, tenantId, leased.runId) : undefined;
-  if (existing) return existing;
+/**
+ * The run the lease row points at, or a new one from the cursor (or the look-back on a first
+ * sync). A new run has no row yet: it gets one when it has something to record (PageBatchStore).
+ */
+async function resumeOrStartRun(db: Database, leased: SyncStateRow, reason: string, now: Date): Promise<RunProgress> {
+  const existing = leased.runId ? await findRun(db, leased.tenantId, leased.runId) : undefined;
+  if (existing) return RunProgress.resume(existing, leased);
   const from = leased.cursor ?? new Date(now.getTime() - leased.lookbackDays * DAY_MS);
-  return startRun(db, tenantId, leaseId, reason, from, now);
+  return RunProgress.fresh(reason, now, from);
 }
 
 /** A logged-in Cynet session that logs in again once when Cynet refuses its token mid-run. */
@@ -329,10 +332,18 @@ class AlertPager {
   }
 }
 
-/** Running totals of a run, written to its row with every batch (new detections and duplicates are counted in SQL). */
+/**
+ * Running totals of a run, written to its row with every batch (new detections and duplicates are
+ * counted in SQL). A run without a row yet (runId null) keeps its duplicates here until it gets one.
+ */
 class RunProgress {
+  /** Alerts read again before the run had a row: added to the row's duplicates when it gets one. */
+  unrecordedDuplicates = 0;
+
   private constructor(
-    readonly runId: number,
+    public runId: number | null,
+    readonly reason: string,
+    readonly startedAt: Date,
     readonly lastSeen: Date,
     /** Where this invocation starts reading. */
     readonly position: PagePosition,
@@ -348,6 +359,8 @@ class RunProgress {
     const same = leased.runId === run.id;
     return new RunProgress(
       run.id,
+      run.reason,
+      run.startedAt,
       leased.runLastSeen ?? run.lastSeenFrom,
       same ? { offset: leased.runOffset, anchorId: leased.runAnchorId } : { offset: 0, anchorId: null },
       same ? leased.runSyncTime : null,
@@ -356,6 +369,25 @@ class RunProgress {
       run.fetched,
       { ...run.skipped },
     );
+  }
+
+  static fresh(reason: string, startedAt: Date, lastSeen: Date): RunProgress {
+    return new RunProgress(null, reason, startedAt, lastSeen, { offset: 0, anchorId: null }, null, 1, 0, 0, {});
+  }
+
+  /** The row a run gets when it has something to record: its totals so far. */
+  row(tenantId: string): Parameters<typeof openRun>[2] {
+    return {
+      tenantId,
+      reason: this.reason,
+      startedAt: this.startedAt,
+      lastSeenFrom: this.lastSeen,
+      invocations: this.invocations,
+      pages: this.pages,
+      fetched: this.fetched,
+      skipped: this.skipped,
+      duplicates: this.unrecordedDuplicates,
+    };
   }
 
   /** Notes a page read at `readAt`. SyncTimeUtc comes from Cynet's clock: never let it run ahead of ours. */
@@ -453,6 +485,21 @@ class PageBatchStore {
 
   private async store(batch: PageBatch, progress: RunProgress, lastOfInvocation: boolean, storedAt: Date): Promise<boolean> {
     if (!progress.syncTime) throw new Error("a batch was stored before any page was read");
+    if (progress.runId === null) {
+      // A run gets its row once it has news to record, or when it goes on in another invocation
+      // (its row carries the totals across). Until then a batch of alerts all stored before
+      // writes nothing but the state: a quiet tick is two rows written (lease, state).
+      const news = batch.found.size > 0 && (await this.anyNew([...batch.found.keys()]));
+      if (news || (lastOfInvocation && !batch.complete)) {
+        const runId = await openRun(this.db, this.leaseId, progress.row(this.tenantId));
+        if (runId === undefined) return false;
+        progress.runId = runId;
+      } else {
+        progress.unrecordedDuplicates += batch.duplicates + batch.found.size;
+        const done = await namedBatch(this.db, { state: [this.stateStatement(batch, progress, lastOfInvocation, storedAt)] });
+        return changesOf(done.state[0]) > 0;
+      }
+    }
     const ref: PageBatchRef = { tenantId: this.tenantId, runId: progress.runId, leaseId: this.leaseId, pages: progress.pages };
     const alertIds = [...batch.found.keys()];
     // One events call carries at most MAX_EVENTS_PER_BATCH: the batch's detections are split into events rows of that many.
@@ -469,7 +516,7 @@ class PageBatchStore {
       eventsRows,
       matchRow,
       detections: insertDetectionsStatements(this.db, this.tenantId, progress.runId, [...batch.found.values()], storedAt),
-      totals: [this.totalsStatement(batch, progress, eventKeys, storedAt)],
+      totals: [this.totalsStatement(batch, progress, ref.runId, eventKeys, storedAt)],
       state: [this.stateStatement(batch, progress, lastOfInvocation, storedAt)],
     });
     // No state row changed: another invocation (or a reconnect) took the lease over. What this batch stored is deduplicated; stop here.
@@ -480,7 +527,16 @@ class PageBatchStore {
     return true;
   }
 
-  private totalsStatement(batch: PageBatch, progress: RunProgress, eventKeys: string[], storedAt: Date): BatchItem<"sqlite"> {
+  /** Whether any of `alertIds` is not stored yet (the lease keeps any other invocation from storing them meanwhile). */
+  private async anyNew(alertIds: number[]): Promise<boolean> {
+    const [row] = await this.db
+      .select({ stored: sql<number>`count(*)` })
+      .from(detections)
+      .where(and(eq(detections.tenantId, this.tenantId), inArray(detections.alertId, sql`(select value from json_each(${JSON.stringify(alertIds)}))`)));
+    return (row?.stored ?? 0) < alertIds.length;
+  }
+
+  private totalsStatement(batch: PageBatch, progress: RunProgress, runId: number, eventKeys: string[], storedAt: Date): BatchItem<"sqlite"> {
     const newInBatch = newDetectionsOf(eventKeys);
     return (
       this.db
@@ -497,7 +553,7 @@ class PageBatchStore {
           ...(batch.complete ? { outcome: "succeeded" as const, finishedAt: storedAt, errorCode: null, errorMessage: null } : {}),
         })
         // Only while this invocation holds the lease: a successor's totals are never overwritten.
-        .where(and(eq(syncRuns.id, progress.runId), holdsLease(this.tenantId, this.leaseId)))
+        .where(and(eq(syncRuns.id, runId), holdsLease(this.tenantId, this.leaseId)))
     );
   }
 
@@ -511,6 +567,8 @@ class PageBatchStore {
           backoffUntil: null,
           lastSuccessAt: storedAt,
           nextRunAt: nextTick(storedAt),
+          // A run that ends without a row was quiet: counted, not recorded.
+          ...(progress.runId === null ? { quietRuns: sql`${syncState.quietRuns} + 1` } : {}),
         }
       : { runOffset: batch.position.offset, runAnchorId: batch.position.anchorId, runSyncTime: progress.syncTime, runLastSeen: progress.lastSeen };
     const lease = lastOfInvocation ? LEASE_RELEASED : { leaseExpiresAt: new Date(storedAt.getTime() + LEASE_MS) };
@@ -524,20 +582,25 @@ class PageBatchStore {
  * ones. Every write is guarded by the lease, so an invocation that lost it (a reconnect, a
  * successor) cannot put a fresh tenant in error or overwrite its successor's run.
  */
-async function recordFailure(db: Database, tenantId: string, leaseId: string, runId: number | undefined, err: unknown, now: Date): Promise<void> {
+async function recordFailure(db: Database, tenantId: string, leaseId: string, progress: RunProgress | undefined, err: unknown, now: Date): Promise<void> {
   const failure = classifySyncError(err);
-  logLine("warn", "sync failed", { tenantId, runId, code: failure.code, fatal: failure.fatal, error: err });
+  logLine("warn", "sync failed", { tenantId, runId: progress?.runId, code: failure.code, fatal: failure.fatal, error: err });
   const state = await db.query.syncState.findFirst({ where: eq(syncState.tenantId, tenantId) });
   const failures = (state?.consecutiveFailures ?? 0) + 1;
   const leaseHeld = holdsLease(tenantId, leaseId);
-  const run = runId
+  const error = { errorCode: failure.code, errorMessage: failure.message };
+  // A run with a row keeps it (a transient failure resumes it); one without gets a row for the
+  // failed attempt, finished: it stored nothing, so the next attempt starts afresh from the cursor.
+  const run = progress?.runId
     ? [
         db
           .update(syncRuns)
-          .set({ ...(failure.fatal ? { outcome: "failed" as const, finishedAt: now } : {}), errorCode: failure.code, errorMessage: failure.message })
-          .where(and(eq(syncRuns.id, runId), leaseHeld)),
+          .set({ ...(failure.fatal ? { outcome: "failed" as const, finishedAt: now } : {}), ...error })
+          .where(and(eq(syncRuns.id, progress.runId), leaseHeld)),
       ]
-    : [];
+    : progress
+      ? [insertRunIfLeasedStatement(db, leaseId, { ...progress.row(tenantId), outcome: "failed", finishedAt: now, ...error })]
+      : [];
   const channel = failure.fatal
     ? // Only an active channel turns to error: a deactivation meanwhile stands.
       [db.update(tenants).set({ state: "error", errorCode: failure.code, errorMessage: failure.message, errorAt: now, updatedAt: now }).where(and(eq(tenants.id, tenantId), eq(tenants.state, "active"), leaseHeld))]
@@ -546,6 +609,7 @@ async function recordFailure(db: Database, tenantId: string, leaseId: string, ru
   const stateSet = failure.fatal
     ? { ...RUN_CLEARED, consecutiveFailures: failures }
     : { consecutiveFailures: failures, backoffUntil: until, nextRunAt: until };
+  const recorded = run.length ? { quietRuns: 0 } : {};
   // The state update releases the lease, so it goes last: the statements before it still see it held.
-  await namedBatch(db, { run, channel, state: [updateStateStatement(db, tenantId, leaseId, { ...stateSet, ...LEASE_RELEASED })] });
+  await namedBatch(db, { run, channel, state: [updateStateStatement(db, tenantId, leaseId, { ...stateSet, ...recorded, ...LEASE_RELEASED })] });
 }

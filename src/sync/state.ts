@@ -1,15 +1,18 @@
 /** D1 reads and writes of sync state, runs and detections. */
-import { and, eq, getTableColumns, isNull, lt, or, sql } from "drizzle-orm";
+import { and, eq, getTableColumns, is, isNull, lt, or, SQL, sql } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
+import { namedBatch, rowsOf } from "../storage/batch";
 import type { Database } from "../storage/db";
 import { jsonArraysUnderLimit, MAX_JSON_PARAMETER_BYTES } from "../storage/json-list";
 import { detections, syncRuns, syncState } from "../storage/schema";
 import type { DetectionInput } from "./rule";
 
 export type SyncStateRow = typeof syncState.$inferSelect;
-/** Columns of sync_state an UPDATE sets. */
-export type SyncStateUpdate = Partial<typeof syncState.$inferInsert>;
+/** Columns of sync_state an UPDATE sets: values, or SQL computed from the row (a count going up). */
+export type SyncStateUpdate = { [K in keyof typeof syncState.$inferInsert]?: (typeof syncState.$inferInsert)[K] | SQL };
 export type SyncRunRow = typeof syncRuns.$inferSelect;
+/** A run row as written: what is not given takes the column's default. */
+export type SyncRunInsert = typeof syncRuns.$inferInsert;
 
 /**
  * No run in progress: every run_* column of sync_state, cleared together (a run that ends, is
@@ -47,11 +50,14 @@ export function closeOpenRunsStatement(db: Database, tenantId: string, why: stri
     .where(and(eq(syncRuns.tenantId, tenantId), eq(syncRuns.outcome, "running")));
 }
 
-/** Takes the tenant's sync lease when it is free or expired; undefined when another invocation holds it. */
+/**
+ * Takes the tenant's sync lease when it is free or expired, and notes when this sync started
+ * (in the same row write); undefined when another invocation holds it.
+ */
 export async function acquireLease(db: Database, tenantId: string, leaseId: string, now: Date, leaseMs: number): Promise<SyncStateRow | undefined> {
   const [row] = await db
     .update(syncState)
-    .set({ leaseId, leaseExpiresAt: new Date(now.getTime() + leaseMs) })
+    .set({ leaseId, leaseExpiresAt: new Date(now.getTime() + leaseMs), lastRunAt: now })
     .where(and(eq(syncState.tenantId, tenantId), or(isNull(syncState.leaseId), lt(syncState.leaseExpiresAt, now))))
     .returning();
   return row;
@@ -67,16 +73,45 @@ export function updateStateStatement(db: Database, tenantId: string, leaseId: st
   return db.update(syncState).set(set).where(and(eq(syncState.tenantId, tenantId), eq(syncState.leaseId, leaseId)));
 }
 
-/** Starts a run: inserts its row and points the state at it, in one batch. Returns the run. */
-export async function startRun(db: Database, tenantId: string, leaseId: string, reason: string, lastSeenFrom: Date, now: Date): Promise<SyncRunRow> {
-  const [inserted] = await db.batch([
-    db.insert(syncRuns).values({ tenantId, reason, startedAt: now, lastSeenFrom }).returning(),
-    db
-      .update(syncState)
-      .set({ ...RUN_CLEARED, runId: sql`last_insert_rowid()`, runLastSeen: lastSeenFrom, lastRunAt: now })
-      .where(and(eq(syncState.tenantId, tenantId), eq(syncState.leaseId, leaseId))),
-  ]);
-  return inserted[0]!;
+/**
+ * Statement inserting a run row only while the invocation `leaseId` holds the tenant's lease, so
+ * an invocation that lost it leaves no row behind. An INSERT … SELECT from the lease row: the
+ * selection names every column in the table's order (Drizzle refuses the statement otherwise),
+ * each given value encoded by its column, the rest the column's default.
+ */
+export function insertRunIfLeasedStatement(db: Database, leaseId: string, values: SyncRunInsert) {
+  const selection = Object.fromEntries(
+    Object.entries(getTableColumns(syncRuns)).map(([key, column]) => {
+      const value = values[key as keyof SyncRunInsert];
+      if (value !== undefined) return [key, sql`${sql.param(value, column)}`];
+      if (column.default === undefined) return [key, sql`null`];
+      return [key, is(column.default, SQL) ? column.default : sql`${sql.param(column.default, column)}`];
+    }),
+  );
+  const leased = and(eq(syncState.tenantId, values.tenantId), eq(syncState.leaseId, leaseId));
+  return db
+    .insert(syncRuns)
+    .select(db.select(selection).from(syncState).where(leased) as never)
+    .returning({ id: syncRuns.id });
+}
+
+/**
+ * Gives a run its row, pointing the state at it, in one batch. A run gets a row once it stores
+ * something new or outlasts its first invocation; a quiet run never does (its tick is counted
+ * in quiet_runs), which resets here. Returns the row's id, or undefined when the lease is gone.
+ */
+export async function openRun(db: Database, leaseId: string, values: SyncRunInsert & { lastSeenFrom: Date }): Promise<number | undefined> {
+  const done = await namedBatch(db, {
+    run: [insertRunIfLeasedStatement(db, leaseId, values)],
+    state: [
+      db
+        .update(syncState)
+        // The INSERT just before, in the same transaction, made the row this points at (when the lease is held; otherwise neither applies).
+        .set({ runId: sql`last_insert_rowid()`, runLastSeen: values.lastSeenFrom, quietRuns: 0 })
+        .where(and(eq(syncState.tenantId, values.tenantId), eq(syncState.leaseId, leaseId))),
+    ],
+  });
+  return rowsOf<{ id: number }>(done.run[0])[0]?.id;
 }
 
 /** The run row by id. */

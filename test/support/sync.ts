@@ -68,7 +68,9 @@ export async function waitForQuiet(tenantId: string, timeoutMs = 60_000) {
     async () => {
       const s = await status(tenantId);
       const pending = Object.values(s.deliveries).reduce((n, d) => n + d.pending, 0);
-      return s.sync && !s.sync.inProgress && s.sync.lastRun && s.sync.lastRun.outcome !== "running" && pending === 0 ? s : undefined;
+      // A sync has ended: the newest run row is finished, or (a quiet sync has no row) one was counted.
+      const ended = s.sync && (s.sync.lastRun ? s.sync.lastRun.outcome !== "running" : s.sync.quietRunsSinceLastRun > 0);
+      return s.sync && !s.sync.inProgress && ended && pending === 0 ? s : undefined;
     },
     `tenant ${tenantId} to finish syncing and delivering`,
     timeoutMs,

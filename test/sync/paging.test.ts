@@ -66,11 +66,11 @@ describe("paging Cynet", () => {
     expect(s.sync!.lastRun!.error).toMatchObject({ code: "cynet_offset_ignored" });
     expect(s.sync!.lastRun!.error!.message).toMatch(/ignoring the Offset parameter of \/api\/alerts\/bulk: asked for Offset=198, it returned only alerts it had already returned at Offset=0.*Forward this message to Cynet support/);
     expect(s.sync!.backoffUntil).not.toBeNull();
-    // The batch that met the repeat is not stored, and the run stays where it was, to resume there.
+    // The batch that met the repeat is not stored. The attempt had stored nothing, so it is
+    // recorded as a failed run of its own and the next attempt starts afresh from the cursor.
     expect(await rows("SELECT 1 FROM detections WHERE tenant_id = ?", c.tenantId)).toEqual([]);
-    const [state] = await rows<{ run_offset: number; run_id: number | null }>("SELECT run_offset, run_id FROM sync_state WHERE tenant_id = ?", c.tenantId);
-    expect(state!.run_id).not.toBeNull();
-    expect(state!.run_offset).toBe(0);
+    expect(s.sync!.lastRun).toMatchObject({ outcome: "failed", newDetections: 0 });
+    expect(s.sync!.inProgress).toBe(false);
   });
 
   it("never moves the cursor past its own clock when Cynet's SyncTimeUtc runs two hours ahead, so later alerts are read", async () => {

@@ -161,9 +161,10 @@ describe("POST /v1/tenants/:id/sync/reset", () => {
     const empty = await c.call("POST", "/sync/reset");
     expect(empty.status, empty.text).toBe(202);
     expect((await status(c.tenantId)).sync).toMatchObject({ cursor: null, lookbackDays: 50 });
+    // Nothing new: the sync is counted as quiet, and the newest run row is still the one before.
     const again = await runQueued(c, "manual");
-    expect(again).toMatchObject({ outcome: "succeeded", newDetections: 0 });
-    expect(again.duplicates).toBeGreaterThanOrEqual(window.size);
+    expect(again.id).toBe(run.id);
+    expect((await status(c.tenantId)).sync).toMatchObject({ quietRunsSinceLastRun: 1, lastRun: { id: run.id } });
     await expectExactlyOnce(c.tenantId, window);
 
     // An empty JSON object is the same request.
@@ -223,14 +224,23 @@ describe("POST /v1/tenants/:id/sync", () => {
 });
 
 describe("GET /v1/tenants/:id/sync/runs and /detections", () => {
-  it("lists runs newest first, paged with limit and before", async () => {
+  it("lists runs newest first, paged with limit and before; quiet syncs are counted beside them, not listed", async () => {
     const c = await connected(0, 0);
-    for (let i = 0; i < 3; i++) {
+    // The first sync of an empty Cynet found nothing: no run row, one quiet sync.
+    expect(await c.call("GET", "/sync/runs")).toMatchObject({ status: 200, body: { runs: [], quietRunsSinceNewest: 1 } });
+    for (let i = 0; i < 4; i++) {
+      await c.world.addAlerts({ count: 20 });
       expect((await c.call("POST", "/sync")).status).toBe(202);
       await runQueued(c, "manual");
     }
-    const all = (await c.call<{ runs: Run[] }>("GET", "/sync/runs")).body.runs;
-    expect(all.map((r) => r.reason)).toEqual(["manual", "manual", "manual", "activation"]);
+    // And one more with nothing new.
+    expect((await c.call("POST", "/sync")).status).toBe(202);
+    await runQueued(c, "manual");
+    const listed = (await c.call<{ runs: Run[]; quietRunsSinceNewest: number }>("GET", "/sync/runs")).body;
+    expect(listed.quietRunsSinceNewest).toBe(1);
+    const all = listed.runs;
+    expect(all.map((r) => r.reason)).toEqual(["manual", "manual", "manual", "manual"]);
+    expect(all.every((r) => r.outcome === "succeeded" && r.newDetections > 0)).toBe(true);
     expect(all.every((r) => r.tenantId === c.tenantId)).toBe(true);
     const ids = all.map((r) => r.id);
     expect([...ids].sort((a, b) => b - a)).toEqual(ids);

@@ -5,6 +5,7 @@ import { PAGES_PER_BATCH } from "../../src/sync/run";
 import { MAX_ALERT_TEXT_LENGTH, type DetectionInput } from "../../src/sync/rule";
 import { insertDetectionsStatements, MAX_DETECTION_JSON_BYTES } from "../../src/sync/state";
 import { database } from "../../src/storage/db";
+import { meteredD1 } from "../../src/observability/meter";
 import { handleScheduled } from "../../src/sync/scheduled";
 import { callJson, uniqueTenant } from "../support/plugin";
 import { CynetWorld } from "../support/standins";
@@ -33,10 +34,11 @@ describe("detection sync", () => {
     expect(Object.keys(lastRun.skipped)).toEqual(expect.arrayContaining(["ignored", "invalid_hash", "not_file_alert"]));
     expect(settled.deliveries.events).toMatchObject({ failed: 0, pending: 0, delivered: expected.size });
 
-    // A second sync reads the overlap again and adds nothing.
+    // A second sync reads the overlap again and adds nothing: it is counted as quiet, not recorded as a run.
     expect((await callJson("POST", `/v1/tenants/${tenantId}/sync`)).status).toBe(202);
-    await waitFor2(async () => (await status(tenantId)).sync?.lastRun?.reason === "manual");
-    await waitForQuiet(tenantId);
+    await waitFor2(async () => (await status(tenantId)).sync?.quietRunsSinceLastRun === 1);
+    const after = await waitForQuiet(tenantId);
+    expect(after.sync!.lastRun!.id).toBe(lastRun.id);
     await expectExactlyOnce(tenantId, expected);
   }, 180_000);
 
@@ -58,7 +60,7 @@ describe("detection sync", () => {
     const runs = await rows<{ duplicates: number }>("SELECT duplicates FROM sync_runs WHERE tenant_id = ? ORDER BY id", c.tenantId);
     // Each page is asked from the last alert read, and a page that does not start with it makes
     // the pager step back one page: at most a page of alerts is read twice.
-    expect(runs[1]!.duplicates).toBeLessThanOrEqual(ALERTS_PAGE_LIMIT);
+    expect(runs[0]!.duplicates).toBeLessThanOrEqual(ALERTS_PAGE_LIMIT);
   });
 
   it("logs in again once when the token is refused mid-paging", async () => {
@@ -219,6 +221,34 @@ describe("detection sync", () => {
     expect(await drainSync(c.env, c.tenantId, "continuation", new TestClock(6 * 60_000))).toContain("completed");
     await deliverCaptured(c);
     await expectExactlyOnce(c.tenantId, c.expected);
+  });
+
+  it("counts a quiet sync instead of recording it: two D1 rows written (lease, state), no run row, the overlap read again", async () => {
+    const c = await prepared(300);
+    expect(await drainSync(c.env, c.tenantId)).toEqual(["completed"]);
+    await deliverCaptured(c);
+    const runsBefore = await rows<{ id: number }>("SELECT id FROM sync_runs WHERE tenant_id = ?", c.tenantId);
+    const quietBefore = (await status(c.tenantId)).sync!.quietRunsSinceLastRun;
+
+    // Nothing new at Cynet; the cursor's overlap brings back alerts already stored.
+    const meter = { kind: "test", d1Queries: 0, d1RowsWritten: 0, d1RowsRead: 0, subrequests: 0, cynetCalls: 0, hostCalls: 0 };
+    const meteredEnv = { ...c.env, DB: meteredD1(c.env.DB, meter) };
+    expect(await drainSync(meteredEnv, c.tenantId)).toEqual(["completed"]);
+    expect(meter.d1RowsWritten).toBe(2);
+    expect(c.dispatch.take()).toEqual([]);
+
+    expect(await rows("SELECT id FROM sync_runs WHERE tenant_id = ?", c.tenantId)).toEqual(runsBefore);
+    const after = (await status(c.tenantId)).sync!;
+    expect(after).toMatchObject({ quietRunsSinceLastRun: quietBefore + 1, health: "ok", inProgress: false });
+    expect(Date.parse(after.lastSuccessAt!)).toBeGreaterThanOrEqual(Date.parse(after.lastRun!.finishedAt!));
+    await expectExactlyOnce(c.tenantId, c.expected);
+
+    // The next alert is news again: a run row, and the quiet count starts over.
+    await c.world.addAlerts({ count: 10 });
+    expect(await drainSync(c.env, c.tenantId)).toEqual(["completed"]);
+    const news = (await status(c.tenantId)).sync!;
+    expect(news.quietRunsSinceLastRun).toBe(0);
+    expect(news.lastRun!.id).toBeGreaterThan(Math.max(...runsBefore.map((r) => r.id)));
   });
 
   it("runs one sync when the same message is delivered twice at once", async () => {

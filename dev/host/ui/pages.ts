@@ -41,6 +41,8 @@ const statusSchema = z.looseObject({
         })
         .nullish()
         .catch(null),
+      lastSyncAt: nullableString,
+      quietRunsSinceLastRun: z.number().nullish().catch(null),
       lastSuccessAt: nullableString,
       consecutiveFailures: z.number().nullish().catch(null),
       backoffUntil: nullableString,
@@ -107,6 +109,12 @@ function deliveriesText(d: NonNullable<ChannelStatus["deliveries"]>): string | n
 
 function lastSync(sync: NonNullable<ChannelStatus["sync"]>): Html {
   const run = sync.lastRun;
+  const quiet = sync.quietRunsSinceLastRun ?? 0;
+  // Syncs that found nothing new are counted, not listed: the newest of them is the last sync.
+  if (quiet > 0 && sync.lastSuccessAt) {
+    const since = run == null ? "" : ` (${plural(quiet, "sync")} with nothing new since the last one that found something)`;
+    return html`Succeeded ${time(sync.lastSuccessAt)}: nothing new${since}.`;
+  }
   if (run == null) return html`Not synced yet${sync.inProgress ? " (a sync is starting)" : ""}.`;
   const counts = [
     run.fetched != null ? plural(run.fetched, "alert") + " read" : null,
