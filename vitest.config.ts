@@ -18,6 +18,9 @@ export default defineConfig(async () => {
             CYNET_ORIGIN_OVERRIDE: "",
             TEST_MIGRATIONS: migrations,
           },
+          // A second database beside wrangler.toml's DB, for the tests of tenants spread over two
+          // (test/storage/directory.test.ts lists both in TENANT_DATABASES); migrated as DB is.
+          d1Databases: { DB_2: "cynet-channel-2" },
           // Every outbound fetch of the Worker under test goes through here: Cynet hosts to the
           // simulator, the host API to the dev host, anything else fails loudly.
           outboundService: routeOutbound(inject("standins")),

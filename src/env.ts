@@ -6,8 +6,19 @@ import type { SyncMessage } from "./sync/messages";
 import type { DispatchMessage } from "./dispatch/messages";
 
 export interface Env {
-  /** The plugin's database (migrations/, applied with `wrangler d1 migrations apply DB`). */
+  /**
+   * The plugin's primary database (migrations/, applied with `wrangler d1 migrations apply DB`):
+   * it holds the tenant → database directory, and the tenants placed in it.
+   */
   DB: D1Database;
+  /**
+   * The D1 bindings that hold tenants, comma-separated (default "DB"). One database has a size
+   * cap and a single writer, so tenants can be spread over several; each listed binding is a
+   * `[[d1_databases]]` entry in wrangler.toml with every migration applied, and the list must
+   * include DB. New tenants go to the one with the fewest (storage/directory.ts); the cron
+   * visits them all. Checked with zod on first use: a wrong list is a logged error and a 503.
+   */
+  TENANT_DATABASES?: string;
   /** Per-tenant sync work: cron fan-out, "sync now" and continuations of long backlogs. */
   SYNC_QUEUE: Queue<SyncMessage>;
   /** Deliveries to the host: events, scan notes and IR requests. */

@@ -12,7 +12,7 @@ import type { AppContext, Route } from "../http/context";
 import { SIGNED_ERRORS, tenantRoute, type DeclaredRequest } from "../http/routes";
 import { CHANNEL_BUNDLE_IDS, manifest } from "../manifest";
 import { closeOpenRunsStatement, LEASE_RELEASED, resetSyncStateStatement, RUN_CLEARED } from "../sync/state";
-import { database } from "../storage/db";
+import { placeTenant, tenantDatabase } from "../storage/directory";
 import { loadKeyRing, seal } from "../storage/secrets";
 import { appendHistory, deleteSecret, findTenant, saveEnablement, upsertSecret } from "../storage/tenants";
 import { syncState, tenants } from "../storage/schema";
@@ -20,7 +20,8 @@ import { eq } from "drizzle-orm";
 import { requestSync } from "../sync/enqueue";
 
 async function status(c: AppContext, { tenantId }: DeclaredRequest): Promise<Response> {
-  return c.json(await loadChannelStatus(database(c.env.DB), tenantId), 200);
+  const { db } = await tenantDatabase(c.env, tenantId);
+  return c.json(await loadChannelStatus(db, tenantId), 200);
 }
 
 async function putEnablement(c: AppContext, request: DeclaredRequest<typeof EnablementRequest>): Promise<Response> {
@@ -30,14 +31,16 @@ async function putEnablement(c: AppContext, request: DeclaredRequest<typeof Enab
   if (body.enabled && !bundles.some((b) => CHANNEL_BUNDLE_IDS.has(b))) {
     throw new ApiError(400, "invalid_request", `Enabling the channel needs at least one assigned bundle that includes Cynet (${[...CHANNEL_BUNDLE_IDS].join(", ")}).`, "bundles");
   }
-  const db = database(c.env.DB);
-  await saveEnablement(db, tenantId, body.enabled, bundles, new Date());
+  const now = new Date();
+  // First sight of a tenant places it in one of the databases; its rows live there from now on.
+  const { db } = await placeTenant(c.env, tenantId, now);
+  await saveEnablement(db, tenantId, body.enabled, bundles, now);
   return c.json(await loadChannelStatus(db, tenantId), 200);
 }
 
 async function postActivation(c: AppContext, request: DeclaredRequest<typeof ActivationRequest>): Promise<Response> {
   const { tenantId } = request;
-  const db = database(c.env.DB);
+  const { db } = await tenantDatabase(c.env, tenantId);
   const row = await findTenant(db, tenantId);
   if (!row?.enabled) {
     throw new ApiError(409, "channel_not_enabled", "The Cynet channel is not enabled for this organization: assign a bundle that includes Cynet first.");
@@ -72,7 +75,7 @@ async function postActivation(c: AppContext, request: DeclaredRequest<typeof Act
 }
 
 async function deleteActivation(c: AppContext, { tenantId }: DeclaredRequest): Promise<Response> {
-  const db = database(c.env.DB);
+  const { db } = await tenantDatabase(c.env, tenantId);
   const row = await findTenant(db, tenantId);
   if (!row) throw new ApiError(404, "unknown_tenant", "The Cynet channel was never enabled for this organization.");
   const now = new Date();

@@ -2,7 +2,7 @@
 import { z } from "zod";
 import type { AppContext, Route } from "../http/context";
 import { SIGNED_ERRORS, tenantRoute, type DeclaredRequest } from "../http/routes";
-import { database } from "../storage/db";
+import { tenantDatabase } from "../storage/directory";
 import { OUTBOX_KINDS, OUTBOX_STATES } from "../storage/schema";
 import { listRows, requeueFailed } from "./outbox";
 import { enqueueDispatch } from "./enqueue";
@@ -38,7 +38,8 @@ const DeliveriesQuery = z.object({
 async function listDeliveries(c: AppContext, request: DeclaredRequest<undefined, typeof DeliveriesQuery>): Promise<Response> {
   const { tenantId } = request;
   const { state } = request.query();
-  const rows = await listRows(database(c.env.DB), tenantId, state, MAX_DELIVERY_ROWS);
+  const { db } = await tenantDatabase(c.env, tenantId);
+  const rows = await listRows(db, tenantId, state, MAX_DELIVERY_ROWS);
   return c.json({
     deliveries: rows.map((r) => ({
       id: r.id,
@@ -56,7 +57,8 @@ async function listDeliveries(c: AppContext, request: DeclaredRequest<undefined,
 async function retryDeliveries(c: AppContext, request: DeclaredRequest<typeof RetryRequest>): Promise<Response> {
   const { tenantId } = request;
   const { ids } = request.body();
-  const requeued = await requeueFailed(database(c.env.DB), tenantId, ids, MAX_DELIVERY_ROWS, new Date());
+  const { db } = await tenantDatabase(c.env, tenantId);
+  const requeued = await requeueFailed(db, tenantId, ids, MAX_DELIVERY_ROWS, new Date());
   if (requeued.length === 0) return c.json({ tenantId, requeued: 0 }, 202);
   await enqueueDispatch(c.env, tenantId, requeued);
   return c.json({ tenantId, requeued: requeued.length }, 202);

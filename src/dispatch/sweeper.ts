@@ -5,21 +5,38 @@
  * once.
  */
 import type { Env } from "../env";
+import { logLine } from "../observability/log";
 import { countSubrequest } from "../observability/meter";
-import { database } from "../storage/db";
+import type { Database } from "../storage/db";
+import { tenantDatabases } from "../storage/directory";
 import { byQueue } from "./enqueue";
 import { duePendingRows, markSwept } from "./outbox";
 
 /** How long past its due time a pending row waits before it counts as orphaned: longer than a queue hop. */
 export const SWEEP_GRACE_MS = 10 * 60_000;
-/** Rows swept per tick, oldest-due first; a bigger backlog drains over the next ticks (144,000 a day). */
+/** Rows swept per tick and database, oldest-due first; a bigger backlog drains over the next ticks (144,000 a day each). */
 export const SWEEP_MAX_ROWS = 500;
 /** Rows per send and update: under sendBatch's 100 messages and D1's 100 bound parameters. */
 const SWEEP_CHUNK = 90;
 
-/** Finds orphaned or due pending rows, enqueues one message per row and marks them just sent. */
+/** Finds orphaned or due pending rows in every database, enqueues one message per row and marks them just sent. */
 export async function sweepOutbox(env: Env, now: Date): Promise<number> {
-  const db = database(env.DB);
+  let swept = 0;
+  let failure: unknown;
+  // One database after another, and one that fails does not keep the others' rows waiting.
+  for (const { binding, db } of tenantDatabases(env)) {
+    try {
+      swept += await sweepDatabase(env, db, now);
+    } catch (err) {
+      logLine("error", "outbox sweep failed in one database; the others were swept", { binding, error: err });
+      failure ??= err;
+    }
+  }
+  if (failure !== undefined) throw failure;
+  return swept;
+}
+
+async function sweepDatabase(env: Env, db: Database, now: Date): Promise<number> {
   const orphans = await duePendingRows(db, new Date(now.getTime() - SWEEP_GRACE_MS), SWEEP_MAX_ROWS);
   for (let i = 0; i < orphans.length; i += SWEEP_CHUNK) {
     const chunk = orphans.slice(i, i + SWEEP_CHUNK);

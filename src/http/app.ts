@@ -12,7 +12,7 @@ import { handleError, handleNotFound } from "./errors";
 import type { AppEnv, Route } from "./context";
 import { openApiDocument } from "./openapi";
 import { requireHostSignature } from "./signature";
-import { warnIfDevelopmentOverride } from "./startup";
+import { reportDatabaseConfiguration, warnIfDevelopmentOverride } from "./startup";
 
 /** Every signed route, in the order the OpenAPI document lists them. */
 export const tenantRoutes: Route[] = [...activationRoutes, ...syncRoutes, ...dispatchRoutes, ...verdictRoutes];
@@ -45,6 +45,7 @@ export function createApp() {
   app.notFound(handleNotFound);
   app.use("*", async (c, next) => {
     warnIfDevelopmentOverride(c.env);
+    reportDatabaseConfiguration(c.env);
     await next();
   });
   app.use("/v1/tenants/*", requireHostSignature());

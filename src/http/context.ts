@@ -26,7 +26,10 @@ export interface RouteSpec {
   fieldLabels?: Readonly<Record<string, string>>;
   /** The query string, one property per parameter. */
   query?: z.ZodObject;
-  responses: Record<number, { description: string; schema?: z.ZodType }>;
+  /** Request headers the route reads, one property per header, named in lower case. */
+  headers?: z.ZodObject;
+  /** The answers, by status: what each means, its JSON body, and the headers it carries (by lower-case name). */
+  responses: Record<number, { description: string; schema?: z.ZodType; headers?: Readonly<Record<string, { description: string; schema: z.ZodType }>> }>;
 }
 
 /** A declared route and the handler that serves it. */

@@ -6,6 +6,7 @@ import type { Context } from "hono";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { z } from "zod";
 import { logLine } from "../observability/log";
+import { DatabaseConfigError } from "../storage/directory";
 
 /** The JSON body of every error answer (host contract §2). */
 export const ErrorBody = z
@@ -43,6 +44,10 @@ const MAX_LOGGED_STACK = 2000;
 /** Hono error handler: ApiError as it is, anything else as a generic 500 with the detail logged. */
 export function handleError(err: unknown, c: Context): Response {
   if (err instanceof ApiError) return c.json(err.toBody(), err.status);
+  if (err instanceof DatabaseConfigError) {
+    logLine("error", "D1 configuration error", { route: c.req.routePath, error: err });
+    return c.json({ error: "not_configured", message: "The Cynet channel's database configuration is invalid. Ask the operator to check TENANT_DATABASES and the D1 bindings." }, 503);
+  }
   logLine("error", "unhandled error", { route: c.req.routePath, error: err, stack: err instanceof Error ? err.stack?.slice(0, MAX_LOGGED_STACK) : undefined });
   return c.json({ error: "internal_error", message: "The Cynet channel hit an unexpected error. Try again; if it persists, contact support." }, 500);
 }

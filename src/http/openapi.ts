@@ -72,12 +72,22 @@ export function openApiDocument(routes: readonly RouteSpec[], info: { title: str
       required: !schema.safeParse(undefined).success,
       schema: components.inline(schema, "input"),
     }));
-    const parameters = [...pathParams, ...queryParams];
+    const headerParams = Object.entries(route.headers?.shape ?? {}).map(([name, schema]) => ({
+      name,
+      in: "header",
+      required: !schema.safeParse(undefined).success,
+      ...(schema.description ? { description: schema.description } : {}),
+      schema: components.inline(schema, "input"),
+    }));
+    const parameters = [...pathParams, ...queryParams, ...headerParams];
     const responses: Record<string, unknown> = {};
     for (const [status, r] of Object.entries(route.responses)) {
-      responses[status] = r.schema
-        ? { description: r.description, content: { "application/json": { schema: components.inline(r.schema, "output") } } }
-        : { description: r.description };
+      const headers = r.headers && Object.fromEntries(Object.entries(r.headers).map(([name, h]) => [name, { description: h.description, schema: components.inline(h.schema, "output") }]));
+      responses[status] = {
+        description: r.description,
+        ...(headers ? { headers } : {}),
+        ...(r.schema ? { content: { "application/json": { schema: components.inline(r.schema, "output") } } } : {}),
+      };
     }
     const requestBody = route.body && {
       required: !bodyIsOptional(route.body),

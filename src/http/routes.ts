@@ -58,24 +58,34 @@ export function parseQuery<T extends z.ZodObject>(c: Context, schema: T): z.outp
   return parsed.data;
 }
 
+/** Parses the declared request headers (names in lower case; a header is read case-insensitively): 400 naming the header. */
+export function parseHeaders<T extends z.ZodObject>(c: Context, schema: T): z.output<T> {
+  const given = Object.fromEntries(Object.keys(schema.shape).map((name) => [name, c.req.header(name)]));
+  const parsed = schema.safeParse(given);
+  if (!parsed.success) throw validationError(parsed.error, "The request headers");
+  return parsed.data;
+}
+
 /**
  * A tenant route's request, read by its own declaration. The tenant id is checked before the
- * handler runs; body and query are parsed when the handler asks, so checks it makes first (a 409
- * for a channel that is not enabled before a 400 for the form) keep their order.
+ * handler runs; body, query and headers are parsed when the handler asks, so checks it makes
+ * first (a 409 for a channel that is not enabled before a 400 for the form) keep their order.
  */
-export interface DeclaredRequest<Body = undefined, Query = undefined> {
+export interface DeclaredRequest<Body = undefined, Query = undefined, Headers = undefined> {
   tenantId: string;
   body(): Body extends z.ZodType ? z.output<Body> : undefined;
   query(): Query extends z.ZodObject ? z.output<Query> : undefined;
+  headers(): Headers extends z.ZodObject ? z.output<Headers> : undefined;
 }
 
 type BodyOf<S> = S extends { body: infer B extends z.ZodType } ? B : undefined;
 type QueryOf<S> = S extends { query: infer Q extends z.ZodObject } ? Q : undefined;
+type HeadersOf<S> = S extends { headers: infer H extends z.ZodObject } ? H : undefined;
 
 /** Declares a route under /v1/tenants/:tenantId/ whose handler gets the request read by `spec`. */
 export function tenantRoute<const S extends RouteSpec>(
   spec: S,
-  handler: (c: AppContext, request: DeclaredRequest<BodyOf<S>, QueryOf<S>>) => Promise<Response> | Response,
+  handler: (c: AppContext, request: DeclaredRequest<BodyOf<S>, QueryOf<S>, HeadersOf<S>>) => Promise<Response> | Response,
 ): Route {
   if (!spec.path.split("/").includes(":tenantId")) throw new Error(`tenantRoute ${spec.path}: the path has no :tenantId segment.`);
   return {
@@ -85,17 +95,18 @@ export function tenantRoute<const S extends RouteSpec>(
         tenantId: tenantIdOf(c),
         body: () => (spec.body ? parseBody(c, c.get("rawBody"), spec.body, spec.bodyName, spec.fieldLabels) : undefined),
         query: () => (spec.query ? parseQuery(c, spec.query) : undefined),
+        headers: () => (spec.headers ? parseHeaders(c, spec.headers) : undefined),
       };
       // TypeScript does not narrow `spec.body` to `BodyOf<S>` inside a generic; the two are the
       // same schema by construction, so the parsed values have the declared types.
-      return handler(c, request as DeclaredRequest<BodyOf<S>, QueryOf<S>>);
+      return handler(c, request as DeclaredRequest<BodyOf<S>, QueryOf<S>, HeadersOf<S>>);
     },
   };
 }
 
 /** Errors every signed route can answer. */
 export const SIGNED_ERRORS = {
-  400: { description: "Malformed tenant id, query or body; `field` names what was wrong.", schema: ErrorBody },
+  400: { description: "Malformed tenant id, query, header or body; `field` names what was wrong.", schema: ErrorBody },
   401: { description: "Missing, wrong or expired host signature.", schema: ErrorBody },
   413: { description: "Body larger than the limit.", schema: ErrorBody },
   415: { description: "Body not sent as application/json.", schema: ErrorBody },

@@ -7,6 +7,8 @@
 import { logLine } from "./log";
 import { AsyncLocalStorage } from "node:async_hooks";
 import type { Env } from "../env";
+import { D1Binding } from "../storage/db";
+import { PRIMARY_BINDING, TenantDatabasesSetting } from "../storage/directory";
 
 /** What one invocation cost. */
 export interface Meter {
@@ -68,23 +70,54 @@ function meteredStatement(inner: D1PreparedStatement, meter: Meter): D1PreparedS
   return wrapped;
 }
 
-/** A D1 binding that counts into `meter`; statements it prepares can be batched as usual. */
+/** D1's `batch` of a binding or a session, counting into `meter`; statements prepared by the metered wrappers are handed over unwrapped. */
+function meteredBatch(batch: D1Database["batch"], meter: Meter): D1Database["batch"] {
+  return async <T = unknown>(statements: D1PreparedStatement[]) => {
+    meter.d1Queries += statements.length;
+    const results = await batch<T>(statements.map((s) => unwrap.get(s) ?? s));
+    record(meter, results as D1Result[]);
+    return results;
+  };
+}
+
+/** A D1 session (read replication) that counts into `meter`, as its binding does. */
+function meteredSession(session: D1DatabaseSession, meter: Meter): D1DatabaseSession {
+  return {
+    prepare: (query: string) => meteredStatement(session.prepare(query), meter),
+    batch: meteredBatch(session.batch.bind(session), meter),
+    getBookmark: () => session.getBookmark(),
+  } as D1DatabaseSession;
+}
+
+/** A D1 binding that counts into `meter`, and so do the sessions it starts; statements it prepares can be batched as usual. */
 export function meteredD1(db: D1Database, meter: Meter): D1Database {
   return {
     prepare: (query: string) => meteredStatement(db.prepare(query), meter),
-    batch: async <T = unknown>(statements: D1PreparedStatement[]) => {
-      meter.d1Queries += statements.length;
-      const results = await db.batch<T>(statements.map((s) => unwrap.get(s) ?? s));
-      record(meter, results as D1Result[]);
-      return results;
-    },
+    batch: meteredBatch(db.batch.bind(db), meter),
     exec: (query: string) => {
       meter.d1Queries += 1;
       return db.exec(query);
     },
-    withSession: db.withSession.bind(db),
+    withSession: (constraintOrBookmark?: string) => meteredSession(db.withSession(constraintOrBookmark), meter),
     dump: db.dump.bind(db),
   } as D1Database;
+}
+
+/**
+ * The env an invocation runs with: DB and every other database TENANT_DATABASES lists metered,
+ * so no database's queries go uncounted. Bindings are found by the listed names (a duck test
+ * over every binding would take RPC stubs for databases); a list the directory refuses leaves
+ * DB metered, and the directory reports the list.
+ */
+function meteredEnv(env: Env, meter: Meter): Env {
+  const listed = TenantDatabasesSetting.safeParse(env.TENANT_DATABASES);
+  const bindings: Record<string, unknown> = { ...env };
+  for (const name of listed.success ? listed.data : [PRIMARY_BINDING]) {
+    const d1 = D1Binding.safeParse(bindings[name]);
+    if (d1.success) bindings[name] = meteredD1(d1.data, meter);
+  }
+  // The same bindings as `env`, the databases wrapped with the same interface.
+  return bindings as unknown as Env;
 }
 
 /** Runs one invocation with a metered env and logs what it cost. */
@@ -92,7 +125,7 @@ export async function metered<T>(kind: string, env: Env, run: (env: Env) => Prom
   const meter: Meter = { kind, d1Queries: 0, d1RowsWritten: 0, d1RowsRead: 0, subrequests: 0, cynetCalls: 0, hostCalls: 0 };
   const started = Date.now();
   try {
-    return await current.run(meter, () => run({ ...env, DB: meteredD1(env.DB, meter) }));
+    return await current.run(meter, () => run(meteredEnv(env, meter)));
   } finally {
     logLine("info", "invocation metrics", { ...meter, wallMs: Date.now() - started });
   }

@@ -8,7 +8,8 @@ import { z } from "zod";
 import { ApiError, ErrorBody } from "../http/errors";
 import type { AppContext, Route } from "../http/context";
 import { SIGNED_ERRORS, tenantRoute, type DeclaredRequest } from "../http/routes";
-import { database, type Database } from "../storage/db";
+import type { Database } from "../storage/db";
+import { tenantDatabase } from "../storage/directory";
 import { detections, syncRuns, syncState } from "../storage/schema";
 import { findTenant } from "../storage/tenants";
 import { MAX_LOOKBACK_DAYS } from "../manifest/schema";
@@ -75,7 +76,7 @@ async function requireActive(db: Database, tenantId: string) {
 }
 
 async function syncNow(c: AppContext, { tenantId }: DeclaredRequest): Promise<Response> {
-  await requireActive(database(c.env.DB), tenantId);
+  await requireActive((await tenantDatabase(c.env, tenantId)).db, tenantId);
   const queued = await requestSync(c.env, tenantId, "manual", new Date());
   if (!queued) throw new ApiError(503, "queue_unavailable", "The sync could not be queued right now; the next scheduled sync will run as usual.");
   return c.json({ tenantId, queued, reason: "manual" }, 202);
@@ -94,7 +95,7 @@ async function moveCursor(db: Database, tenantId: string, set: SyncStateUpdate, 
 
 async function backfill(c: AppContext, request: DeclaredRequest<typeof BackfillRequest>): Promise<Response> {
   const { tenantId } = request;
-  const db = database(c.env.DB);
+  const { db } = await tenantDatabase(c.env, tenantId);
   await requireActive(db, tenantId);
   const { since } = request.body();
   const now = new Date();
@@ -108,7 +109,7 @@ async function backfill(c: AppContext, request: DeclaredRequest<typeof BackfillR
 
 async function reset(c: AppContext, request: DeclaredRequest<typeof ResetRequest>): Promise<Response> {
   const { tenantId } = request;
-  const db = database(c.env.DB);
+  const { db } = await tenantDatabase(c.env, tenantId);
   await requireActive(db, tenantId);
   const { lookbackDays } = request.body();
   const now = new Date();
@@ -120,7 +121,7 @@ async function reset(c: AppContext, request: DeclaredRequest<typeof ResetRequest
 async function listDetections(c: AppContext, request: DeclaredRequest<undefined, typeof DetectionsQuery>): Promise<Response> {
   const { tenantId } = request;
   const { limit, before } = request.query();
-  const db = database(c.env.DB);
+  const { db } = await tenantDatabase(c.env, tenantId);
   // Newest first by Cynet's alert id, which Cynet assigns in order; the primary key serves it.
   const rows = await db
     .select()
@@ -155,7 +156,7 @@ async function listDetections(c: AppContext, request: DeclaredRequest<undefined,
 async function listRuns(c: AppContext, request: DeclaredRequest<undefined, typeof RunsQuery>): Promise<Response> {
   const { tenantId } = request;
   const { limit, before } = request.query();
-  const db = database(c.env.DB);
+  const { db } = await tenantDatabase(c.env, tenantId);
   const rows = await db
     .select()
     .from(syncRuns)

@@ -23,7 +23,8 @@ import { logLine } from "../observability/log";
 import { systemClock, type Clock } from "../shared/clock";
 import { DAY_MS } from "../shared/http-time";
 import { changesOf, namedBatch, rowsOf } from "../storage/batch";
-import { database, type Database } from "../storage/db";
+import type { Database } from "../storage/db";
+import { tenantDatabase } from "../storage/directory";
 import { detections, syncRuns, syncState, tenants } from "../storage/schema";
 import { loadKeyRing, type KeyRing } from "../storage/secrets";
 import { findTenant } from "../storage/tenants";
@@ -74,7 +75,7 @@ const ADMIN_REASONS: ReadonlySet<SyncMessage["reason"]> = new Set(["manual", "ac
 
 /** Runs one sync invocation for the tenant named in `message`. */
 export async function runSync(env: Env, message: SyncMessage, clock: Clock = systemClock): Promise<SyncResult> {
-  const db = database(env.DB);
+  const { db } = await tenantDatabase(env, message.tenantId);
   const claim = await claimTenant(db, message, clock.now());
   if (typeof claim === "string") return claim;
   const { tenant, leaseId, leased } = claim;

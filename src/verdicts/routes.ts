@@ -1,14 +1,16 @@
 /**
  * Verdicts for the host's scanner (host contract §2): which of up to 1000 hashes, of any type
  * and case, Cynet found malicious in this tenant. Answered by one indexed D1 statement
- * however many hashes are asked (./lookup.ts).
+ * however many hashes are asked (./lookup.ts), read through a D1 session so a read replica
+ * may serve it (the bookmark rule: storage/sessions.ts).
  */
 import { z } from "zod";
 import type { AppContext, Route } from "../http/context";
 import { HashType } from "../host/schemas";
 import { ApiError } from "../http/errors";
 import { SIGNED_ERRORS, tenantRoute, type DeclaredRequest } from "../http/routes";
-import { database } from "../storage/db";
+import { tenantDatabase } from "../storage/directory";
+import { BOOKMARK_HEADER, D1Bookmark, replicaRead } from "../storage/sessions";
 import { FoundHashes, verdictLookup } from "./lookup";
 
 /** Most hashes one verdict call may ask (contract §2). */
@@ -32,6 +34,8 @@ const Verdict = z.object({
   endpoints: z.number().int().optional().describe("Distinct endpoints Cynet found the file on"),
 });
 export const VerdictResponse = z.object({ results: z.array(Verdict) }).meta({ id: "VerdictResponse" });
+/** The request's optional bookmark: the answer is then read from a database at least that recent. */
+const VerdictHeaders = z.object({ [BOOKMARK_HEADER]: D1Bookmark.optional() });
 type Verdict = z.infer<typeof Verdict>;
 
 /** Sorts asked hashes by type; returns the bad entries (index and why) instead when there are any. */
@@ -48,8 +52,9 @@ export function classifyHashes(hashes: unknown[]): { ok: true; byType: Map<strin
   return bad.length ? { ok: false, bad } : { ok: true, byType };
 }
 
-async function verdicts(c: AppContext, request: DeclaredRequest<typeof VerdictRequest>): Promise<Response> {
+async function verdicts(c: AppContext, request: DeclaredRequest<typeof VerdictRequest, undefined, typeof VerdictHeaders>): Promise<Response> {
   const { tenantId } = request;
+  const { [BOOKMARK_HEADER]: bookmark } = request.headers();
   const body = request.body();
   const sorted = classifyHashes(body.hashes);
   if (!sorted.ok) {
@@ -58,12 +63,15 @@ async function verdicts(c: AppContext, request: DeclaredRequest<typeof VerdictRe
     throw new ApiError(400, "invalid_hashes", `${sorted.bad.length} of the hashes are malformed: ${named.join("; ")}${more}.`, `hashes.${sorted.bad[0]!.index}`);
   }
   const of = (type: HashType) => [...sorted.byType].filter(([, t]) => t === type).map(([h]) => h);
-  const [row] = await database(c.env.DB).all<{ found: string }>(verdictLookup(tenantId, { sha256: of("sha256"), md5: of("md5"), sha1: of("sha1") }));
+  const read = replicaRead((await tenantDatabase(c.env, tenantId)).d1, bookmark);
+  const [row] = await read.db.all<{ found: string }>(verdictLookup(tenantId, { sha256: of("sha256"), md5: of("md5"), sha1: of("sha1") }));
   const found = new Map(FoundHashes.parse(JSON.parse(row?.found ?? "[]")).map(([hash, first, endpoints]) => [hash, { first, endpoints }]));
   const results: Verdict[] = [...sorted.byType].map(([hash, hashType]) => {
     const hit = found.get(hash);
     return hit ? { hash, hashType, malicious: true, firstDetectedAt: new Date(hit.first).toISOString(), endpoints: hit.endpoints } : { hash, hashType, malicious: false };
   });
+  const seen = read.bookmark();
+  if (seen) c.header(BOOKMARK_HEADER, seen);
   return c.json({ results }, 200);
 }
 
@@ -76,7 +84,15 @@ export const verdictRoutes: Route[] = [
       summary: "Which of up to 1000 hashes (SHA-256, MD5, SHA-1, any case) Cynet found malicious in this tenant; one result per distinct hash",
       signed: true,
       body: VerdictRequest,
-      responses: { 200: { description: "Verdicts", schema: VerdictResponse }, ...SIGNED_ERRORS },
+      headers: VerdictHeaders,
+      responses: {
+        200: {
+          description: "Verdicts, read from any D1 read replica (replicas take new detections asynchronously, normally within seconds), or from one at least as recent as the bookmark sent",
+          schema: VerdictResponse,
+          headers: { [BOOKMARK_HEADER]: { description: `The D1 bookmark of the database version this answer read; send it back as ${BOOKMARK_HEADER} to never read an older one.`, schema: D1Bookmark } },
+        },
+        ...SIGNED_ERRORS,
+      },
     },
     verdicts,
   ),

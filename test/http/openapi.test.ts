@@ -15,6 +15,7 @@ import type { AppEnv } from "../../src/http/context";
 import { handleError } from "../../src/http/errors";
 import { openApiDocument } from "../../src/http/openapi";
 import { tenantRoute } from "../../src/http/routes";
+import { BOOKMARK_HEADER } from "../../src/storage/sessions";
 import { callPlugin, enable, uniqueTenant } from "../support/plugin";
 
 type Document = Parameters<typeof validate>[0];
@@ -50,7 +51,7 @@ function collect(value: unknown, key: string, at: string[] = [], found: Array<{ 
   return found;
 }
 
-type Operation = { requestBody?: { required?: boolean; content?: Json }; parameters?: Array<{ name: string; in: string; required?: boolean }>; responses?: Json };
+type Operation = { requestBody?: { required?: boolean; content?: Json }; parameters?: Array<{ name: string; in: string; required?: boolean; description?: string; schema?: Json }>; responses?: Json };
 function operation(doc: Json, path: string, method: string): Operation {
   const op = (doc.paths as Record<string, Record<string, Operation>>)[path.replace(/:(\w+)/g, "{$1}")]?.[method];
   if (!op) throw new Error(`no ${method} ${path} in the document`);
@@ -157,6 +158,19 @@ describe("GET /v1/openapi.json", () => {
     const badTenant = await call("/v1/tenants/%61cme/probe?cursor=x");
     expect(badTenant.status).toBe(400);
     expect(await badTenant.json()).toMatchObject({ error: "invalid_tenant_id", field: "tenantId" });
+  });
+
+  it("documents the verdicts' D1 bookmark: an optional request header, and a header of the 200 answer", async () => {
+    const doc = await served();
+    const verdicts = operation(doc, "/v1/tenants/:tenantId/verdicts", "post");
+    const header = verdicts.parameters?.find((p) => p.in === "header");
+    expect(header).toMatchObject({ name: BOOKMARK_HEADER, in: "header", required: false, schema: { type: "string", pattern: expect.any(String) } });
+    const ok = (verdicts.responses as Record<string, { headers?: Record<string, { description: string; schema: Json }> }>)["200"];
+    expect(Object.keys(ok?.headers ?? {})).toEqual([BOOKMARK_HEADER]);
+    expect(ok!.headers![BOOKMARK_HEADER]!.schema).toEqual(header!.schema);
+    // No other route declares a header.
+    const others = tenantRoutes.filter((r) => r.spec.path !== "/v1/tenants/:tenantId/verdicts").flatMap((r) => operation(doc, r.spec.path, r.spec.method).parameters ?? []);
+    expect(others.filter((p) => p.in === "header")).toEqual([]);
   });
 
   it("would catch the old faults: validate() and dereference() refuse a #/$defs ref, validate() a response without a description", async () => {

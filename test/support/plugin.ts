@@ -1,6 +1,9 @@
 /** Calls the Worker under test as the host does: signed per host contract §2. */
+import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
+import type { Env } from "../../src/env";
 import { hmacHex, signingInput } from "../../src/http/signature";
+import worker from "../../src/index";
 
 export interface CallOptions {
   /** Override the timestamp (Unix seconds). */
@@ -11,6 +14,10 @@ export interface CallOptions {
   signedBody?: string;
   contentType?: string | null;
   secret?: string;
+  /** More request headers, e.g. a D1 bookmark. */
+  headers?: Record<string, string>;
+  /** Call the Worker's handler with this env (captured queues, another TENANT_DATABASES) instead of the deployed one. */
+  env?: Env;
 }
 
 /** Sends a signed request to the plugin and returns the Response. */
@@ -21,11 +28,16 @@ export async function callPlugin(method: string, path: string, body?: unknown, o
     options.signature === undefined
       ? `v1=${await hmacHex(options.secret ?? env.HOST_SIGNING_SECRET, signingInput(timestamp, method, path, options.signedBody ?? raw))}`
       : options.signature;
-  const headers = new Headers({ "x-host-timestamp": timestamp });
+  const headers = new Headers({ ...options.headers, "x-host-timestamp": timestamp });
   if (signature !== null) headers.set("x-host-signature", signature);
   const contentType = options.contentType === undefined ? (raw ? "application/json" : null) : options.contentType;
   if (contentType) headers.set("content-type", contentType);
-  return exports.default.fetch(new Request(`https://plugin.test${path}`, { method, headers, body: raw === "" ? undefined : raw }));
+  const request = new Request(`https://plugin.test${path}`, { method, headers, body: raw === "" ? undefined : raw });
+  if (!options.env) return exports.default.fetch(request);
+  const ctx = createExecutionContext();
+  const response = await worker.fetch(request as Parameters<typeof worker.fetch>[0], options.env, ctx);
+  await waitOnExecutionContext(ctx);
+  return response;
 }
 
 /** Sends a signed request and returns status and parsed JSON body. */
@@ -38,7 +50,7 @@ export async function callJson<T = Record<string, unknown>>(method: string, path
   } catch {
     throw new Error(`plugin answered ${response.status} with non-JSON: ${text.slice(0, 200)}`);
   }
-  return { status: response.status, body: json, text };
+  return { status: response.status, body: json, text, headers: response.headers };
 }
 
 let counter = 0;

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { BOOKMARK_HEADER } from "../../src/storage/sessions";
 import { callJson, uniqueTenant, enable } from "../support/plugin";
 import { drainSync, prepared, rows, settle } from "../support/sync";
 
@@ -75,5 +76,32 @@ describe("verdicts", () => {
     const theirs = await callJson<Verdicts>("POST", `/v1/tenants/${other}/verdicts`, { hashes });
     expect(mine.body.results.every((v) => v.malicious)).toBe(true);
     expect(theirs.body.results.every((v) => !v.malicious)).toBe(true);
+  });
+
+  it("answers with the D1 bookmark it read at; a caller sending it back sees a new detection; a malformed bookmark is a 400 naming the header", async () => {
+    const c = await prepared(120);
+    const path = `/v1/tenants/${c.tenantId}/verdicts`;
+    const hashes = [...new Set(c.expected.values())].slice(0, 5);
+    const before = await callJson<Verdicts>("POST", path, { hashes });
+    expect(before.status).toBe(200);
+    expect(before.body.results.every((v) => !v.malicious)).toBe(true);
+    const bookmark = before.headers.get(BOOKMARK_HEADER);
+    expect(bookmark).toMatch(/^[0-9a-f]{8}-[0-9a-f]{8}-[0-9a-f]{8}-[0-9a-f]{32}$/);
+
+    // The sync stores the world's new alerts; the caller's next call, with its bookmark, sees them.
+    expect(await drainSync(c.env, c.tenantId)).toContain("completed");
+    const after = await callJson<Verdicts>("POST", path, { hashes }, { headers: { [BOOKMARK_HEADER]: bookmark! } });
+    expect(after.status).toBe(200);
+    expect(after.body.results.map((v) => [v.hash, v.malicious])).toEqual(hashes.map((h) => [h, true]));
+    // Bookmarks order as the database's versions do: this answer read one at least as recent.
+    expect(after.headers.get(BOOKMARK_HEADER)! >= bookmark!).toBe(true);
+
+    for (const malformed of ["not-a-bookmark", `ABCDEF01${bookmark!.slice(8)}`, `${bookmark!.slice(0, -1)}g`, `${bookmark}0`, "first-primary"]) {
+      const refused = await callJson("POST", path, { hashes }, { headers: { [BOOKMARK_HEADER]: malformed } });
+      expect(refused.status, malformed).toBe(400);
+      expect(refused.body).toMatchObject({ error: "invalid_request", field: BOOKMARK_HEADER });
+      expect(refused.body.message).toContain(BOOKMARK_HEADER);
+      expect(refused.headers.get(BOOKMARK_HEADER)).toBeNull();
+    }
   });
 });
