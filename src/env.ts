@@ -39,6 +39,11 @@ export interface Env {
    * the key new writes use, the rest kept to read older rows during a rotation.
    */
   CREDENTIALS_KEY: string;
+  /**
+   * Days a detection's alert detail (file name, path, user, incident) is kept; the facts verdicts
+   * and deduplication need are kept for good (storage/retention.ts). 30 to 3650; unset is 180.
+   */
+  DETECTION_RETENTION_DAYS?: string;
   /** Development only: send every Cynet call to this origin (the local simulator). */
   CYNET_ORIGIN_OVERRIDE?: string;
 }

@@ -1,5 +1,6 @@
 /**
- * The cron tick: one sync message per active tenant that is due, and the outbox sweeper.
+ * The cron tick: one sync message per active tenant that is due, the outbox sweeper, and
+ * retention (storage/retention.ts).
  * The tick itself does no syncing, so it stays small however many tenants there are.
  */
 import { logLine } from "../observability/log";
@@ -9,6 +10,7 @@ import { sweepOutbox } from "../dispatch/sweeper";
 import type { Env } from "../env";
 import type { Database } from "../storage/db";
 import { tenantDatabases } from "../storage/directory";
+import { pruneTenantDatabases } from "../storage/retention";
 import { syncState, tenants } from "../storage/schema";
 import { QUEUE_SEND_BATCH_MAX } from "../queue-limits";
 import type { SyncMessage } from "./messages";
@@ -70,15 +72,16 @@ async function dueTenants(db: Database, now: Date, limit: number) {
 /** The Worker's scheduled handler. */
 export async function handleScheduled(controller: ScheduledController, env: Env, _ctx: ExecutionContext): Promise<void> {
   const now = new Date(controller.scheduledTime);
-  const [fanned, swept] = await Promise.allSettled([fanOutSyncs(env, now), sweepOutbox(env, now)]);
+  const [fanned, swept, pruned] = await Promise.allSettled([fanOutSyncs(env, now), sweepOutbox(env, now), pruneTenantDatabases(env, now)]);
   console.log(
     JSON.stringify({
       level: "info",
       msg: "cron tick",
       syncsEnqueued: fanned.status === "fulfilled" ? fanned.value : null,
       outboxSwept: swept.status === "fulfilled" ? swept.value : null,
+      retentionPruned: pruned.status === "fulfilled" ? pruned.value : null,
     }),
   );
-  for (const r of [fanned, swept]) if (r.status === "rejected") logLine("error", "cron step failed", { error: r.reason });
+  for (const r of [fanned, swept, pruned]) if (r.status === "rejected") logLine("error", "cron step failed", { error: r.reason });
   if (fanned.status === "rejected") throw fanned.reason;
 }
