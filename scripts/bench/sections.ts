@@ -3,11 +3,12 @@ import { backfillSection } from "./backfill.ts";
 import type { PluginInternals } from "./plugin-internals.ts";
 import type { Section } from "./section.ts";
 import { slowCynetSection } from "./slow-cynet.ts";
+import { verdictLoadSection } from "./verdict-load.ts";
 import { verdictsSection } from "./verdicts.ts";
 
 export { openVerdictStore } from "./verdicts.ts";
 
-export const SECTIONS: Section[] = [backfillSection, slowCynetSection, verdictsSection];
+export const SECTIONS: Section[] = [backfillSection, slowCynetSection, verdictsSection, verdictLoadSection];
 
 /** Sections that read the verdict store: it is seeded once and kept while one of them is still to run. */
 export const VERDICT_STORE_USERS = new Set(["verdicts", "verdict-load"]);
