@@ -1,14 +1,16 @@
 /** The bench's sections, in the order they run and appear in BENCHMARKS.md, and the prose under them. */
 import { backfillSection } from "./backfill.ts";
+import { idleSection } from "./idle.ts";
 import type { PluginInternals } from "./plugin-internals.ts";
 import type { Section } from "./section.ts";
 import { slowCynetSection } from "./slow-cynet.ts";
+import { tenants10kSection } from "./tenants-10k.ts";
 import { verdictLoadSection } from "./verdict-load.ts";
 import { verdictsSection } from "./verdicts.ts";
 
 export { openVerdictStore } from "./verdicts.ts";
 
-export const SECTIONS: Section[] = [backfillSection, slowCynetSection, verdictsSection, verdictLoadSection];
+export const SECTIONS: Section[] = [backfillSection, slowCynetSection, verdictsSection, verdictLoadSection, idleSection, tenants10kSection];
 
 /** Sections that read the verdict store: it is seeded once and kept while one of them is still to run. */
 export const VERDICT_STORE_USERS = new Set(["verdicts", "verdict-load"]);
