@@ -4,13 +4,14 @@ import { idleSection } from "./idle.ts";
 import type { PluginInternals } from "./plugin-internals.ts";
 import type { Section } from "./section.ts";
 import { slowCynetSection } from "./slow-cynet.ts";
+import { storageSection } from "./storage.ts";
 import { tenants10kSection } from "./tenants-10k.ts";
 import { verdictLoadSection } from "./verdict-load.ts";
 import { verdictsSection } from "./verdicts.ts";
 
 export { openVerdictStore } from "./verdicts.ts";
 
-export const SECTIONS: Section[] = [backfillSection, slowCynetSection, verdictsSection, verdictLoadSection, idleSection, tenants10kSection];
+export const SECTIONS: Section[] = [backfillSection, slowCynetSection, verdictsSection, verdictLoadSection, idleSection, tenants10kSection, storageSection];
 
 /** Sections that read the verdict store: it is seeded once and kept while one of them is still to run. */
 export const VERDICT_STORE_USERS = new Set(["verdicts", "verdict-load"]);
