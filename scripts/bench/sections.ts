@@ -1,5 +1,6 @@
 /** The bench's sections, in the order they run and appear in BENCHMARKS.md, and the prose under them. */
 import { backfillSection } from "./backfill.ts";
+import { costSection } from "./cost.ts";
 import { idleSection } from "./idle.ts";
 import type { PluginInternals } from "./plugin-internals.ts";
 import type { Section } from "./section.ts";
@@ -11,7 +12,7 @@ import { verdictsSection } from "./verdicts.ts";
 
 export { openVerdictStore } from "./verdicts.ts";
 
-export const SECTIONS: Section[] = [backfillSection, slowCynetSection, verdictsSection, verdictLoadSection, idleSection, tenants10kSection, storageSection];
+export const SECTIONS: Section[] = [backfillSection, slowCynetSection, verdictsSection, verdictLoadSection, idleSection, tenants10kSection, storageSection, costSection];
 
 /** Sections that read the verdict store: it is seeded once and kept while one of them is still to run. */
 export const VERDICT_STORE_USERS = new Set(["verdicts", "verdict-load"]);
