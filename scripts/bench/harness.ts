@@ -21,6 +21,15 @@ import { startStandin } from "../standins.ts";
 const CLOCK_TICKS_PER_SECOND = 100;
 /** Events kept at most: far above a run's (a 10,000-tenant tick is ~30,000); past it the oldest go, so memory stays bounded. */
 const MAX_EVENTS_KEPT = 2_000_000;
+/** Parents walked up from a process to find the bench among its ancestors: far deeper than wrangler's tree (bench → workerd). */
+const MAX_ANCESTRY_DEPTH = 64;
+/**
+ * workerd processes wrangler runs per Worker: one at once, a second about half a second after
+ * the Worker is ready (its runtime and its dev proxy). Both are counted to the Worker they serve.
+ */
+const WORKERD_PER_WORKER = 2;
+/** Longest to wait for a Worker's processes to be there after it is ready. */
+const WORKER_PROCESSES_TIMEOUT_MS = 10_000;
 /** How long a D1 read from Node waits for the Worker's write lock. */
 const D1_BUSY_TIMEOUT_MS = 10_000;
 
@@ -182,10 +191,18 @@ export function benchWorkerds(): number[] {
     if (s) procs.set(Number(entry), s);
   }
   const isOurs = (pid: number): boolean => {
-    for (let p = procs.get(pid)?.ppid, hops = 0; p !== undefined && p > 1 && hops < 64; p = procs.get(p)?.ppid, hops++) if (p === process.pid) return true;
+    for (let p = procs.get(pid)?.ppid, hops = 0; p !== undefined && p > 1 && hops < MAX_ANCESTRY_DEPTH; p = procs.get(p)?.ppid, hops++) if (p === process.pid) return true;
     return false;
   };
   return [...procs].filter(([pid, p]) => p.comm === "workerd" && isOurs(pid)).map(([pid]) => pid);
+}
+
+/** The bench's workerd processes that were not there `before`, once a Worker's WORKERD_PER_WORKER are up (or the wait ran out). */
+export async function newWorkerds(before: Set<number>): Promise<number[]> {
+  const fresh = () => benchWorkerds().filter((p) => !before.has(p));
+  const deadline = performance.now() + WORKER_PROCESSES_TIMEOUT_MS;
+  while (fresh().length < WORKERD_PER_WORKER && performance.now() < deadline) await sleep(100);
+  return fresh();
 }
 
 /** CPU seconds (user + system, all threads) a process has used so far; 0 once it is gone. */
@@ -248,7 +265,8 @@ export interface DevHost {
 export async function startDevHost(state: string): Promise<DevHost> {
   const before = new Set(benchWorkerds());
   const host = await startStandin("dev/host/wrangler.toml", 0, join(state, "dev-host"));
-  const pids = benchWorkerds().filter((p) => !before.has(p));
+  // All of its processes, or the late one would be counted to the plugin.
+  const pids = await newWorkerds(before);
   const url = host.standin.url;
   const total = z.object({ total: z.number() });
   return {
@@ -270,7 +288,7 @@ export interface Plugin {
   secret: string;
   /** The CREDENTIALS_KEY it seals Cynet secrets with (the bench seals seeded tenants' secrets with it). */
   credentialsKey: string;
-  /** The plugin's workerd (its runtime runs the Worker, D1 and the queues locally). */
+  /** The plugin's workerd processes: its runtime (the Worker, and locally D1 and the queues too) and wrangler's dev proxy in front of it. */
   pids(): number[];
   /** A signed call (scripts/lib/signed.ts); one retry when a kept-alive socket was closed under it. */
   call<T = Record<string, unknown>>(method: string, path: string, body?: unknown): Promise<PluginAnswer<T>>;
@@ -293,7 +311,7 @@ let running: Plugin | undefined;
 /**
  * Starts the plugin Worker on a fresh, migrated local state, pointed at the dev host and at
  * `cynetUrl` for every Cynet call. One at a time, so its processes are the bench's workerd
- * processes that are not the dev host's.
+ * processes that are not the dev host's (whose both processes are known by then).
  */
 export async function startPlugin(name: string, host: DevHost, cynetUrl: string): Promise<Plugin> {
   if (running) throw new Error("one plugin at a time: dispose the previous one first");
@@ -315,7 +333,9 @@ export async function startPlugin(name: string, host: DevHost, cynetUrl: string)
   } as Parameters<typeof unstable_startWorker>[0]);
   await worker.ready;
   const url = (await worker.url).origin;
-  const hostPids = new Set(host.pids);
+  const before = new Set(host.pids);
+  await newWorkerds(before);
+  const hostPids = before;
   const plugin: Plugin = {
     url,
     state,

@@ -24,6 +24,8 @@ export const DRAIN_TIMEOUT_MS = 30 * 60_000;
 const QUIET_MS = 4000;
 /** Progress polling interval while waiting. */
 const POLL_MS = 250;
+/** How often a long drain reports its progress. */
+const PROGRESS_LOG_MS = 30_000;
 /** How far after now a tick is fired: past the next 5-minute boundary, where every synced tenant is due (sync/schedule.ts nextTick). */
 const TICK_AHEAD_MS = 5 * 60_000 + 1000;
 
@@ -37,7 +39,7 @@ export async function drainSyncs(mark: number, n: number, timeoutMs: number, onP
   await waitFor(
     `${n} sync invocations`,
     () => {
-      if (onProgress && performance.now() - lastReport > 30_000) {
+      if (onProgress && performance.now() - lastReport > PROGRESS_LOG_MS) {
         lastReport = performance.now();
         onProgress(done());
       }
@@ -117,7 +119,7 @@ export const IdleData = z.object({
 });
 
 /** The text shared by the idle tables: what each unit is and how it was counted. */
-export const UNITS_TEXT = `Queue operations are counted from miniflare's queue broker, which logs every consumer batch (\`QUEUE <queue> <acked>/<total>\`): a delivered message is one read, an acked one one delete, and, each message being acked once, the acks are also the writes (a retry would add a read; the retries column says how many there were). Worker invocations are the cron's and the queue consumers' metering lines. CPU is the plugin workerd's user + system CPU over the ticks ÷ tenant-ticks: locally D1 and the queues run in that process, so it is an upper bound on the Worker's. D1 rows and queries come from the \`invocation metrics\` lines (src/observability/meter.ts). Cynet calls are counted by the Node Cynet.`;
+export const UNITS_TEXT = `Queue operations are counted from miniflare's queue broker, which logs every consumer batch (\`QUEUE <queue> <acked>/<total>\`): a delivered message is one read, an acked one one delete, and, each message being acked once, the acks are also the writes (a retry would add a read; the retries column says how many there were). Worker invocations are the cron's and the queue consumers' metering lines. CPU is the user + system CPU of the plugin's workerd processes over the ticks ÷ tenant-ticks: locally D1 and the queues run in its runtime process too, so it is an upper bound on the Worker's. D1 rows and queries come from the \`invocation metrics\` lines (src/observability/meter.ts). Cynet calls are counted by the Node Cynet.`;
 
 /** Connects `ids` (enablement, then Connect) a few at a time. */
 async function connectAll(plugin: Plugin, ids: string[], label: string): Promise<void> {

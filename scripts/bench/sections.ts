@@ -21,18 +21,18 @@ export const VERDICT_STORE_USERS = new Set(["verdicts", "verdict-load"]);
 export function footer(p: PluginInternals): string {
   return `## Reading the figures
 
-- Locally everything shares two cores: the plugin's workerd (the Worker, and miniflare's D1 and
-  queues in the same process), the dev host's workerd, the Node Cynet and the bench itself,
-  besides whatever else the machine runs. Absolute figures move from run to run; compare the
+- Locally everything shares two cores: the plugin's two workerd processes (its runtime, which
+  runs the Worker and miniflare's D1 and queues, and wrangler's dev proxy), the dev host's two,
+  the Node Cynet and the bench itself, besides whatever else the machine runs. Absolute figures move from run to run; compare the
   ratios a table gives within one run (floor, sizes, verdict ÷ /healthz).
 - Cynet here is a plain Node HTTP server serving the simulator's world (the same generator, the
   same paging and refusals), so the backfill's figures are the plugin's: the workerd simulator
   and wrangler's dev proxy in front of it are gone. The Node-to-Node floor is one sequential loop
   (a page, then the next); the plugin asks up to PAGES_READ_AHEAD = ${p.run.PAGES_READ_AHEAD} pages ahead, so it
-  is not bounded by that loop but by its own workerd process, whose CPU seconds come close to
-  the backfill's wall time.
-- Plugin CPU per alert, and CPU per idle tick or per verdict call, is the whole plugin workerd
-  process: the Worker, local D1 and the queues (and wrangler's dev proxy for HTTP calls). On
+  is not bounded by that loop but by its own runtime process, where the Worker, D1 and the
+  queues take turns.
+- Plugin CPU per alert, and CPU per idle tick or per verdict call, is the plugin's workerd
+  processes': the Worker, local D1 and the queues, and wrangler's dev proxy for HTTP calls. On
   Cloudflare D1 and the queues run elsewhere and are billed in their own units, so these are
   upper bounds on the Worker's billed CPU.
 - Cost is linear in alerts: D1 queries, rows written and host calls per alert, and the most any
