@@ -32,7 +32,7 @@ interface Units {
 
 const dollars = (u: Units) => (Object.keys(PRICES) as Array<keyof typeof PRICES>).reduce((n, k) => n + (u[k] * PRICES[k].dollarsPerMillion) / 1e6, 0);
 const money = (d: number) => (d >= 1 ? `$${d.toFixed(2)}` : d >= 0.01 ? `$${d.toFixed(3)}` : `$${d.toPrecision(2)}`);
-const amount = (n: number) => (n >= 100 ? int(n) : n.toPrecision(3));
+const amount = (n: number) => (n === 0 ? "0" : n >= 100 ? int(n) : n.toPrecision(3));
 
 export const costSection: Section = {
   name: "cost",

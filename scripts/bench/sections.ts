@@ -23,13 +23,14 @@ export function footer(p: PluginInternals): string {
 
 - Locally everything shares two cores: the plugin's two workerd processes (its runtime, which
   runs the Worker and miniflare's D1 and queues, and wrangler's dev proxy), the dev host's two,
-  the Node Cynet and the bench itself, besides whatever else the machine runs. Absolute figures move from run to run; compare the
-  ratios a table gives within one run (floor, sizes, verdict ÷ /healthz).
+  the Node Cynet and the bench itself, besides whatever else the machine runs. Absolute figures
+  move from run to run; compare the ratios a table gives within one run (floor, sizes, verdict
+  ÷ /healthz).
 - Cynet here is a plain Node HTTP server serving the simulator's world (the same generator, the
   same paging and refusals), so the backfill's figures are the plugin's: the workerd simulator
   and wrangler's dev proxy in front of it are gone. The Node-to-Node floor is one sequential loop
-  (a page, then the next); the plugin asks up to PAGES_READ_AHEAD = ${p.run.PAGES_READ_AHEAD} pages ahead, so it
-  is not bounded by that loop but by its own runtime process, where the Worker, D1 and the
+  (a page, then the next); the plugin asks up to PAGES_READ_AHEAD = ${p.run.PAGES_READ_AHEAD} pages ahead, so
+  it is not bounded by that loop but by its own runtime process, where the Worker, D1 and the
   queues take turns.
 - Plugin CPU per alert, and CPU per idle tick or per verdict call, is the plugin's workerd
   processes': the Worker, local D1 and the queues, and wrangler's dev proxy for HTTP calls. On
@@ -40,8 +41,8 @@ export function footer(p: PluginInternals): string {
   the backlog (MAX_PAGES_PER_INVOCATION = ${p.run.MAX_PAGES_PER_INVOCATION} pages an invocation, then a continuation message),
   and the run's position survives each of them. D1 queries per alert fall with size because a
   run's fixed queries are shared by more alerts.
-- A page batch is PAGES_PER_BATCH = ${p.run.PAGES_PER_BATCH} pages stored in one D1 batch (outbox rows, detections, run totals,
-  cursor or offset) while the next pages are read. Each page after a window's first is asked from
+- A page batch is PAGES_PER_BATCH = ${p.run.PAGES_PER_BATCH} pages stored in one D1 batch (outbox rows, detections,
+  run totals, cursor or offset) while the next pages are read. Each page after a window's first is asked from
   the last alert already read, so that a page that does not start with it shows that alerts moved:
   a page of 100 brings 99 new alerts, 1% more reads.
 - D1 rows written per alert stay under 3: a stored detection writes its row, its primary-key
@@ -49,14 +50,15 @@ export function footer(p: PluginInternals): string {
 - Events travel on the dispatch queue with no batching wait; scan matching has its own correlate
   queue with a batching wait (wrangler.toml), so events never wait behind Cynet file lookups;
   "with matching" on a small backfill is mostly that wait. File lookups past
-  MAX_FILE_LOOKUPS_PER_CORRELATION = ${p.correlate.MAX_FILE_LOOKUPS_PER_CORRELATION} are deferred to later ticks ("deferred lookup rows"). Locally each queue
-  runs one consumer batch at a time, where Cloudflare runs several: the 10,000-tenant drain time
-  is the local, sequential one.
+  MAX_FILE_LOOKUPS_PER_CORRELATION = ${p.correlate.MAX_FILE_LOOKUPS_PER_CORRELATION} are deferred to later ticks ("deferred lookup rows").
+  Locally each queue runs one consumer batch at a time, where Cloudflare runs several: the
+  10,000-tenant drain time is the local, sequential one.
 - D1 rows come from the Worker's metering (src/observability/meter.ts), which reads D1's \`meta\`
   of \`run()\`, \`all()\` and \`batch()\` results. A statement read with \`raw()\` or \`first()\` has no
-  \`meta\`: Drizzle reads its selects and its \`UPDATE … RETURNING\` (the sync lease taken at the start
-  of every sync invocation) with \`raw()\`. Their rows are not in the figures: rows read are a lower
-  bound, and rows written miss those statements' rows. D1 queries count every statement.
+  \`meta\`, and Drizzle reads its selects and its \`UPDATE … RETURNING\` with \`raw()\` (outside a
+  batch), such as the lease every sync invocation takes (acquireLease, src/sync/state.ts). Their
+  rows are not in the figures: rows read are a lower bound, and rows written miss those
+  statements' rows. D1 queries count every statement.
 - Cron ticks are fired through wrangler dev's scheduled handler. The idle section's carry a
   scheduled time five minutes ahead, past the next 5-minute boundary where every synced tenant
   is due; the 10,000 seeded tenants are due already. The syncs themselves run on the real clock.
