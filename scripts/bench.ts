@@ -96,4 +96,6 @@ Every table here is written by \`npm run bench\` (scripts/bench.ts, a driver ove
   cynet.stop();
   rmSync(state, { recursive: true, force: true });
 }
+// stdout may be a pipe: let the report leave before the process does.
+await new Promise<void>((done) => process.stdout.write("", () => done()));
 process.exit(failures.length ? 1 : 0);

@@ -68,7 +68,7 @@ export const verdictsSection: Section = {
     const plan = db.prepare(`EXPLAIN QUERY PLAN ${query.sql}`).all(...params) as Array<{ detail: string }>;
 
     // Worker and raw calls alternate, so both see the same machine; the first of each warms caches.
-    const times_: number[] = [];
+    const httpTimes: number[] = [];
     const rawTimes: number[] = [];
     let workerFound: string[] = [];
     let rawFound: string[] = [];
@@ -76,7 +76,7 @@ export const verdictsSection: Section = {
     for (let r = 0; r <= VERDICT_REPEATS; r++) {
       let t = performance.now();
       const res = await plugin.call("POST", `/v1/tenants/${tenant}/verdicts`, { hashes: asked });
-      if (r > 0) times_.push(performance.now() - t);
+      if (r > 0) httpTimes.push(performance.now() - t);
       if (res.status !== 200) throw new Error(res.text);
       workerFound = malicious(res.body);
       t = performance.now();
@@ -106,7 +106,7 @@ export const verdictsSection: Section = {
       "in the Worker p50 ms": inWorker.toFixed(1),
       "raw SQLite p50 ms": rawMs.toFixed(1),
       ratio: times(inWorker / rawMs),
-      "HTTP p50 ms (signed, via the dev proxy)": median(times_).toFixed(1),
+      "HTTP p50 ms (signed, via the dev proxy)": median(httpTimes).toFixed(1),
       "HTTP p50 ms of a 1-hash call": median(fixed).toFixed(1),
       "D1 queries per call": Math.max(...calls.map((m) => m.d1Queries)),
       "detections index used": plan.map((p) => p.detail).find((d) => d.includes("detections")) ?? "none",
