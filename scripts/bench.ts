@@ -97,5 +97,5 @@ Every table here is written by \`npm run bench\` (scripts/bench.ts, a driver ove
   rmSync(state, { recursive: true, force: true });
 }
 // stdout may be a pipe: let the report leave before the process does.
-await new Promise<void>((done) => process.stdout.write("", () => done()));
+await new Promise<void>((done) => printReport("", () => done()));
 process.exit(failures.length ? 1 : 0);

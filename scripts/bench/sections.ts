@@ -29,9 +29,9 @@ export function footer(p: PluginInternals): string {
 - Cynet here is a plain Node HTTP server serving the simulator's world (the same generator, the
   same paging and refusals), so the backfill's figures are the plugin's: the workerd simulator
   and wrangler's dev proxy in front of it are gone. The Node-to-Node floor is one sequential loop
-  (a page, then the next); the plugin asks up to PAGES_READ_AHEAD = ${p.run.PAGES_READ_AHEAD} pages ahead, so
-  it is not bounded by that loop but by its own runtime process, where the Worker, D1 and the
-  queues take turns.
+  (a page, then the next); the plugin asks up to PAGES_READ_AHEAD = ${p.run.PAGES_READ_AHEAD} pages ahead, so it is
+  not bounded by that loop but by its own runtime process, where the Worker, D1 and the queues
+  take turns, and by the dev host taking the events on the same two cores.
 - Plugin CPU per alert, and CPU per idle tick or per verdict call, is the plugin's workerd
   processes': the Worker, local D1 and the queues, and wrangler's dev proxy for HTTP calls. On
   Cloudflare D1 and the queues run elsewhere and are billed in their own units, so these are
@@ -42,9 +42,12 @@ export function footer(p: PluginInternals): string {
   and the run's position survives each of them. D1 queries per alert fall with size because a
   run's fixed queries are shared by more alerts.
 - A page batch is PAGES_PER_BATCH = ${p.run.PAGES_PER_BATCH} pages stored in one D1 batch (outbox rows, detections,
-  run totals, cursor or offset) while the next pages are read. Each page after a window's first is asked from
-  the last alert already read, so that a page that does not start with it shows that alerts moved:
-  a page of 100 brings 99 new alerts, 1% more reads.
+  run totals, cursor or offset) while the next pages are read. Each page after a window's first
+  is asked from the last alert already read, so that a page that does not start with it shows
+  that alerts moved: a page of 100 brings 99 new alerts, 1% more reads.
+- Peak RSS is the plugin's whole runtime process: the Worker's isolate, miniflare's D1 and queue
+  objects, and whatever V8 has not collected yet. A peak that grows with the backlog is not by
+  itself memory the plugin keeps; the bench does not tell the two apart.
 - D1 rows written per alert stay under 3: a stored detection writes its row, its primary-key
   index and the verdict index (3 rows), and about 60% of the simulator's alerts are malicious files.
 - Events travel on the dispatch queue with no batching wait; scan matching has its own correlate
