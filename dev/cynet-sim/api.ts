@@ -19,7 +19,8 @@ const MAX_CREDENTIAL_LENGTH = 4096;
 /** The three LastSeen spellings cynet-api.md lists: `…Z`, `….123Z` and `YYYY-MM-DD HH:MM:SS`. */
 const LAST_SEEN_PATTERN = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}:\d{2}(\.\d{1,3})?Z| \d{2}:\d{2}:\d{2})$/;
 
-const tokenRequestSchema = z.object({
+/** Body of the token call (exported for the benchmark's Node Cynet, scripts/bench/fast-cynet-server.ts, which answers as this simulator does). */
+export const tokenRequestSchema = z.object({
   user_name: z.string().min(1).max(MAX_CREDENTIAL_LENGTH),
   password: z.string().min(1).max(MAX_CREDENTIAL_LENGTH),
 });
@@ -40,13 +41,15 @@ const lastSeenSchema = z
     return ms;
   });
 
-const alertsQuerySchema = z.object({
+/** Query of `alerts/bulk`: its paging semantics (exported for the benchmark's Node Cynet). */
+export const alertsQuerySchema = z.object({
   LastSeen: lastSeenSchema,
   Limit: digits.transform(Number).pipe(z.number().int().min(1).max(MAX_LIMIT)).default(DEFAULT_LIMIT),
   Offset: digits.transform(Number).pipe(z.number().int().min(0)).default(0),
 });
 
-const fileQuerySchema = z.object({
+/** Query of `full/file` (exported for the benchmark's Node Cynet). */
+export const fileQuerySchema = z.object({
   sha256: z.string().regex(/^[0-9a-fA-F]{64}$/, "expected 64 hex characters"),
 });
 

@@ -250,9 +250,13 @@ export function deleteWorld(label: string): boolean {
 export const DEFAULT_LABEL = "acme";
 const TENANT_HOST = /^([a-z0-9-]+)\.api\.cynet\.com$/i;
 
+/** The world label of a host name: `<label>.api.cynet.com`, else DEFAULT_LABEL. */
+export function labelOfHost(host: string): string {
+  return TENANT_HOST.exec(host)?.[1]?.toLowerCase() ?? DEFAULT_LABEL;
+}
+
 /** The world label a request addresses: from X-Forwarded-Host, else the URL's host. */
 export function worldLabel(request: Request): string {
   const forwarded = request.headers.get("x-forwarded-host")?.split(",")[0]?.trim();
-  const host = forwarded ? forwarded.replace(/:\d+$/, "") : new URL(request.url).hostname;
-  return TENANT_HOST.exec(host)?.[1]?.toLowerCase() ?? DEFAULT_LABEL;
+  return labelOfHost(forwarded ? forwarded.replace(/:\d+$/, "") : new URL(request.url).hostname);
 }
