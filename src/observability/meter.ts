@@ -1,6 +1,9 @@
 /**
  * Per-invocation cost metering: D1 queries and rows written (as D1's `meta.rows_written`
  * counts them, indexes included) and subrequests, logged as one line when the invocation ends.
+ * D1 reports rows for run(), all() and batch(), not for raw() (how Drizzle reads a lone SELECT
+ * or UPDATE … RETURNING): the writes made on every tick go through a batch so they are counted,
+ * and rows read is a lower bound.
  * Workers cap both per invocation (1000 D1 queries; subrequests by plan), so operators and
  * `npm run bench` read these lines to see how close each kind of invocation comes.
  */

@@ -11,7 +11,8 @@
  * window a tick: rows are written in time order, so the old rows are a prefix of what is left,
  * and a tick with nothing to prune reads one window's keys, never the whole table.
  */
-import { eq, sql, type SQL } from "drizzle-orm";
+import { and, eq, inArray, ne, sql, type SQL } from "drizzle-orm";
+import type { BatchItem } from "drizzle-orm/batch";
 import { z } from "zod";
 import type { Env } from "../env";
 import { logLine } from "../observability/log";
@@ -48,14 +49,16 @@ export function retentionDays(env: Pick<Env, "DETECTION_RETENTION_DAYS">): numbe
   return parsed.data;
 }
 
+/** The detail columns retention drops; the rest of a detection row is what verdicts and deduplication read. */
+const DROPPED_DETAIL = { fileName: null, path: null, userName: null, incidentName: null, hostId: null, firstSeenAt: null, lastSeenAt: null } as const;
+
 const WALKS = [
   {
     name: "detections.detail",
     table: detections,
     rowid: sql`rowid`,
     time: sql`${detections.storedAt}`,
-    prune: (ids: SQL) =>
-      sql`update ${detections} set file_name = null, path = null, user_name = null, incident_name = null, host_id = null, first_seen_at = null, last_seen_at = null where rowid in ${ids}`,
+    prune: (db: Database, inRange: SQL) => db.update(detections).set(DROPPED_DETAIL).where(inRange),
   },
   {
     name: "outbox.delivered",
@@ -63,16 +66,16 @@ const WALKS = [
     rowid: sql`${outbox.id}`,
     time: sql`${outbox.createdAt}`,
     // Pending and failed rows wait for delivery or an admin; notes and IR requests are kept.
-    prune: (ids: SQL) => sql`delete from ${outbox} where ${outbox.id} in ${ids} and ${outbox.state} = 'delivered' and ${outbox.kind} in ('events', 'match')`,
+    prune: (db: Database, inRange: SQL) => db.delete(outbox).where(and(inRange, eq(outbox.state, "delivered"), inArray(outbox.kind, ["events", "match"]))),
   },
   {
     name: "sync_runs.finished",
     table: syncRuns,
     rowid: sql`${syncRuns.id}`,
     time: sql`${syncRuns.startedAt}`,
-    prune: (ids: SQL) => sql`delete from ${syncRuns} where ${syncRuns.id} in ${ids} and ${syncRuns.outcome} != 'running'`,
+    prune: (db: Database, inRange: SQL) => db.delete(syncRuns).where(and(inRange, ne(syncRuns.outcome, "running"))),
   },
-] as const satisfies ReadonlyArray<{ name: string; table: typeof detections | typeof outbox | typeof syncRuns; rowid: SQL; time: SQL; prune: (ids: SQL) => SQL }>;
+] as const satisfies ReadonlyArray<{ name: string; table: typeof detections | typeof outbox | typeof syncRuns; rowid: SQL; time: SQL; prune: (db: Database, inRange: SQL) => BatchItem<"sqlite"> }>;
 
 /** What one retention pass did in one database: rows pruned per walk. */
 export type RetentionResult = Record<(typeof WALKS)[number]["name"], number>;
@@ -98,7 +101,7 @@ export async function pruneDatabase(db: Database, days: number, now: Date, windo
       continue;
     }
     const done = await namedBatch(db, {
-      prune: [db.run(walk.prune(sql`(select ${walk.rowid} from ${walk.table} where ${walk.rowid} > ${edge.from} and ${walk.rowid} <= ${edge.upTo})`))],
+      prune: [walk.prune(db, sql`${walk.rowid} > ${edge.from} and ${walk.rowid} <= ${edge.upTo}`)],
       // In the same batch as the rows it covers: a cursor moves only over rows already pruned.
       cursor: [
         db

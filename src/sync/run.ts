@@ -79,7 +79,7 @@ export async function runSync(env: Env, message: SyncMessage, clock: Clock = sys
   const claim = await claimTenant(db, message, clock.now());
   if (typeof claim === "string") return claim;
   const { tenant, leaseId, leased } = claim;
-  const store = new PageBatchStore(env, db, tenant.id, leaseId);
+  const store = new PageBatchStore(env, db, tenant.id, leaseId, clock.now());
   let progress: RunProgress | undefined;
   try {
     const cynet = await CynetLink.open(env, db, tenant, clock);
@@ -462,6 +462,8 @@ class PageBatchStore {
     private readonly db: Database,
     private readonly tenantId: string,
     private readonly leaseId: string,
+    /** When the lease was last written (taken or renewed): a quiet batch renews it only past half its life. */
+    private leaseWrittenAt: Date,
   ) {}
 
   /** Waits for the batch in flight: true when there was none or it committed with the lease held; throws its failure. */
@@ -497,7 +499,12 @@ class PageBatchStore {
         progress.runId = runId;
       } else {
         progress.unrecordedDuplicates += batch.duplicates + batch.found.size;
+        // Mid-invocation, a quiet batch has nothing to keep: its position only saves re-reading
+        // alerts already stored, so the state is written at the end (or to renew the lease).
+        const leaseFresh = storedAt.getTime() - this.leaseWrittenAt.getTime() < LEASE_MS / 2;
+        if (!batch.complete && !lastOfInvocation && leaseFresh) return true;
         const done = await namedBatch(this.db, { state: [this.stateStatement(batch, progress, lastOfInvocation, storedAt)] });
+        this.leaseWrittenAt = storedAt;
         return changesOf(done.state[0]) > 0;
       }
     }
@@ -522,6 +529,7 @@ class PageBatchStore {
     });
     // No state row changed: another invocation (or a reconnect) took the lease over. What this batch stored is deduplicated; stop here.
     if (changesOf(done.state[0]) === 0) return false;
+    this.leaseWrittenAt = storedAt;
     const written = [...done.eventsRows, ...done.matchRow].flatMap((r) => rowsOf<OutboxRef>(r));
     // Sent while the next pages are read; a send that fails is logged, and the sweeper re-sends its rows.
     if (written.length) this.sends.push(enqueueDispatch(this.env, this.tenantId, written));

@@ -55,12 +55,18 @@ export function closeOpenRunsStatement(db: Database, tenantId: string, why: stri
  * (in the same row write); undefined when another invocation holds it.
  */
 export async function acquireLease(db: Database, tenantId: string, leaseId: string, now: Date, leaseMs: number): Promise<SyncStateRow | undefined> {
-  const [row] = await db
-    .update(syncState)
-    .set({ leaseId, leaseExpiresAt: new Date(now.getTime() + leaseMs), lastRunAt: now })
-    .where(and(eq(syncState.tenantId, tenantId), or(isNull(syncState.leaseId), lt(syncState.leaseExpiresAt, now))))
-    .returning();
-  return row;
+  // A batch of one, not a lone statement: D1 reports rows written for batches (and run/all), not
+  // for the raw() reads Drizzle gives a lone UPDATE … RETURNING, and this write is on every tick.
+  const done = await namedBatch(db, {
+    lease: [
+      db
+        .update(syncState)
+        .set({ leaseId, leaseExpiresAt: new Date(now.getTime() + leaseMs), lastRunAt: now })
+        .where(and(eq(syncState.tenantId, tenantId), or(isNull(syncState.leaseId), lt(syncState.leaseExpiresAt, now))))
+        .returning(),
+    ],
+  });
+  return rowsOf<SyncStateRow>(done.lease[0])[0];
 }
 
 /** Condition true while the invocation `leaseId` holds the tenant's sync lease (for statements on other tables). */

@@ -204,9 +204,9 @@ describe("detection sync", () => {
     // Enough pages for three page batches and a short last page; the crash takes the third.
     const c = await prepared((3 * PAGES_PER_BATCH + 1) * ALERTS_PAGE_LIMIT + 50);
     const realBatch = env.DB.batch.bind(env.DB);
-    // The run's own first batch, then two page batches, then the crash.
+    // The lease, the run's row, then two page batches, then the crash.
     let batches = 0;
-    const db = { ...env.DB, batch: async (s: D1PreparedStatement[]) => (++batches >= 4 ? Promise.reject(new Error("worker died (injected)")) : realBatch(s)), prepare: env.DB.prepare.bind(env.DB) };
+    const db = { ...env.DB, batch: async (s: D1PreparedStatement[]) => (++batches >= 5 ? Promise.reject(new Error("worker died (injected)")) : realBatch(s)), prepare: env.DB.prepare.bind(env.DB) };
     const crashing = { ...c.env, DB: db as unknown as D1Database };
     // The crash takes out the failure record too, as a real death would.
     await expect(drainSync(crashing, c.tenantId)).rejects.toThrow(/worker died/);
