@@ -27,6 +27,7 @@ const Internals = z.object({
   }),
   scheduled: z.object({ MAX_TENANTS_PER_TICK: z.number().int() }),
   queueLimits: z.object({ QUEUE_SEND_BATCH_MAX: z.number().int() }),
+  retention: z.object({ DROPPED_DETAIL_COLUMNS: z.array(z.string()).min(1) }),
 });
 export type PluginInternals = z.infer<typeof Internals>;
 
@@ -43,6 +44,7 @@ export function pluginInternals(): Promise<PluginInternals> {
       secrets: await load("src/storage/secrets.ts"),
       scheduled: await load("src/sync/scheduled.ts"),
       queueLimits: await load("src/queue-limits.ts"),
+      retention: await load("src/storage/retention.ts"),
     }))();
   return loaded;
 }

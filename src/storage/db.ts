@@ -41,7 +41,7 @@ export const D1Binding = z.custom<D1Database>(
  * const rows = await sessionDatabase(session).all(sql`select 1`);
  * const bookmark = session.getBookmark();
  */
-export function sessionDatabase(session: D1DatabaseSession): Database {
+export function sessionDatabase(session: D1DatabaseSession): SessionDatabase {
   const refused = (what: string) => new Error(`${what} is not available on a D1 session`);
   const asBinding: D1Database = {
     prepare: (query) => session.prepare(query),
@@ -52,5 +52,9 @@ export function sessionDatabase(session: D1DatabaseSession): Database {
     },
     dump: () => Promise.reject(refused("dump")),
   };
-  return open(asBinding);
+  // No schema: a session lives for one request, and building the relational config from the
+  // schema on every verdict call would cost more than the lookup's own handling; its reads are SQL.
+  return drizzle(asBinding);
 }
+/** Drizzle over a D1 session: SQL reads (`all`, `get`), no relational queries. */
+export type SessionDatabase = ReturnType<typeof drizzle>;

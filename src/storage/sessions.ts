@@ -19,7 +19,7 @@
  * const bookmark = read.bookmark();   // after the reads: null if none ran
  */
 import { z } from "zod";
-import { sessionDatabase, type Database } from "./db";
+import { sessionDatabase, type SessionDatabase } from "./db";
 
 /** The header a D1 bookmark travels in, in a request and in its answer. */
 export const BOOKMARK_HEADER = "x-d1-bookmark";
@@ -35,7 +35,7 @@ export const D1Bookmark = z
 
 /** Reads in one D1 session: Drizzle over it, and the bookmark of what it read so far. */
 export interface ReplicaRead {
-  db: Database;
+  db: SessionDatabase;
   bookmark(): string | null;
 }
 
