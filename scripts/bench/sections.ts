@@ -58,10 +58,10 @@ export function footer(p: PluginInternals): string {
   10,000-tenant drain time is the local, sequential one.
 - D1 rows come from the Worker's metering (src/observability/meter.ts), which reads D1's \`meta\`
   of \`run()\`, \`all()\` and \`batch()\` results. A statement read with \`raw()\` or \`first()\` has no
-  \`meta\`, and Drizzle reads its selects and its \`UPDATE … RETURNING\` with \`raw()\` (outside a
-  batch), such as the lease every sync invocation takes (acquireLease, src/sync/state.ts). Their
-  rows are not in the figures: rows read are a lower bound, and rows written miss those
-  statements' rows. D1 queries count every statement.
+  \`meta\`, and Drizzle reads a lone SELECT or \`UPDATE … RETURNING\` with \`raw()\`. Their rows
+  are not in the figures, so rows read are a lower bound; the writes made on every sync (the
+  lease, the state, the page batches) go through \`batch()\` and are counted, and the few
+  writes outside it are admin calls. D1 queries count every statement.
 - Cron ticks are fired through wrangler dev's scheduled handler. The idle section's carry a
   scheduled time five minutes ahead, past the next 5-minute boundary where every synced tenant
   is due; the 10,000 seeded tenants are due already. The syncs themselves run on the real clock.
