@@ -10,7 +10,8 @@ import { z } from "zod";
 import { verdictLookup } from "../../src/verdicts/lookup.ts";
 import { eventMark, eventsSince, log, sleep, summarize, type Plugin } from "./harness.ts";
 import { envNumber, int, table, times, type Section, type VerdictStore } from "./section.ts";
-import { seedDetections, seededHashes } from "./seed.ts";
+import { insertRows, seedDetections, seededHashes } from "./seed.ts";
+import { tenants } from "../../src/storage/schema.ts";
 
 /** Hashes per verdict call: the contract's maximum. */
 const VERDICT_HASHES = 1000;
@@ -31,6 +32,10 @@ export async function openVerdictStore(start: (name: string) => Promise<Plugin>)
   const db = plugin.openD1(true);
   try {
     const seedSeconds = seedDetections(db, VERDICT_TENANT, rows);
+    // An enabled tenant, as the scanner's are: the Worker remembers where such a tenant's rows
+    // are (storage/directory.ts), where a tenant it has never seen is looked up on every call.
+    const now = new Date();
+    insertRows(db, tenants, [{ id: VERDICT_TENANT, enabled: true, bundles: ["endpoint-protection"], state: "active", createdAt: now, updatedAt: now }]);
     db.exec("ANALYZE");
     // Bulk-loading wrote a WAL the size of the database; fold it in, as D1 itself would long since have.
     db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
