@@ -57,7 +57,8 @@ export async function loadChannelStatus(db: Database, tenantId: string, now: Dat
       nextRunAt: active ? nextTick(new Date(Math.max(due.getTime(), now.getTime()) - 1)).toISOString() : null,
       cursor: iso(state.cursor),
       lookbackDays: state.lookbackDays,
-      inProgress: state.runId !== null,
+      // A run with a row between invocations, or any sync holding an unexpired lease (a quiet one has no row yet).
+      inProgress: state.runId !== null || (state.leaseId !== null && state.leaseExpiresAt !== null && state.leaseExpiresAt > now),
     };
   }
   return channelStatus(tenantId, row, sync, deliveries, failing ? hostFailing(failing, now) : null);

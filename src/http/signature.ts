@@ -28,12 +28,29 @@ export function signingInput(timestamp: string, method: string, pathWithQuery: s
   return `${timestamp}.${method.toUpperCase()}.${pathWithQuery}.${body}`;
 }
 
+/** HMAC keys an isolate keeps imported: the signing secret, and another while it is being rotated. */
+const MAX_CACHED_SIGNING_KEYS = 4;
+const signingKeys = new Map<string, Promise<CryptoKey>>();
+
+/** The imported HMAC key of `secret`: imported once per isolate, not on every signed request (the verdict hot path). */
+function signingKey(secret: string): Promise<CryptoKey> {
+  let key = signingKeys.get(secret);
+  if (!key) {
+    if (signingKeys.size >= MAX_CACHED_SIGNING_KEYS) signingKeys.clear();
+    key = crypto.subtle.importKey("raw", encoder.encode(secret), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
+    // A failed import is not kept: the next request tries again.
+    key.catch(() => signingKeys.delete(secret));
+    signingKeys.set(secret, key);
+  }
+  return key;
+}
+
 /**
  * Hex HMAC-SHA256 of `input` under `secret`; the host's side of the scheme too, used by the tests.
  * The dev host (dev/host/plugin.ts) and the scripts (scripts/lib/signed.ts) sign with their own copies.
  */
 export async function hmacHex(secret: string, input: string): Promise<string> {
-  const key = await crypto.subtle.importKey("raw", encoder.encode(secret), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
+  const key = await signingKey(secret);
   const mac = await crypto.subtle.sign("HMAC", key, encoder.encode(input));
   return [...new Uint8Array(mac)].map((b) => b.toString(16).padStart(2, "0")).join("");
 }

@@ -60,6 +60,7 @@ const WALKS = [
     table: detections,
     rowid: sql`rowid`,
     time: sql`${detections.storedAt}`,
+    held: sql`0`,
     prune: (db: Database, inRange: SQL) => db.update(detections).set(DROPPED_DETAIL).where(inRange),
   },
   {
@@ -67,7 +68,8 @@ const WALKS = [
     table: outbox,
     rowid: sql`${outbox.id}`,
     time: sql`${outbox.createdAt}`,
-    // Pending and failed rows wait for delivery or an admin; notes and IR requests are kept.
+    // A pending row holds the walk until it is delivered; failed rows (an admin's to retry), notes and IR requests are kept.
+    held: sql`${outbox.state} = 'pending'`,
     prune: (db: Database, inRange: SQL) => db.delete(outbox).where(and(inRange, eq(outbox.state, "delivered"), inArray(outbox.kind, ["events", "match"]))),
   },
   {
@@ -75,9 +77,11 @@ const WALKS = [
     table: syncRuns,
     rowid: sql`${syncRuns.id}`,
     time: sql`${syncRuns.startedAt}`,
+    // A run still going holds the walk until it finishes.
+    held: sql`${syncRuns.outcome} = 'running'`,
     prune: (db: Database, inRange: SQL) => db.delete(syncRuns).where(and(inRange, ne(syncRuns.outcome, "running"))),
   },
-] as const satisfies ReadonlyArray<{ name: string; table: typeof detections | typeof outbox | typeof syncRuns; rowid: SQL; time: SQL; prune: (db: Database, inRange: SQL) => BatchItem<"sqlite"> }>;
+] as const satisfies ReadonlyArray<{ name: string; table: typeof detections | typeof outbox | typeof syncRuns; rowid: SQL; time: SQL; held: SQL; prune: (db: Database, inRange: SQL) => BatchItem<"sqlite"> }>;
 
 /** What one retention pass did in one database: rows pruned per walk. */
 export type RetentionResult = Record<(typeof WALKS)[number]["name"], number>;
@@ -92,11 +96,13 @@ export async function pruneDatabase(db: Database, days: number, now: Date, windo
   const result = {} as RetentionResult;
   for (const walk of WALKS) {
     const from = sql`coalesce((select ${retentionCursors.lastRowId} from ${retentionCursors} where ${retentionCursors.tableName} = ${walk.name}), 0)`;
-    // The window past the cursor, and in it the old prefix: every row before the first one not yet old.
-    const window = sql`(select ${walk.rowid} as id, ${walk.time} as at from ${walk.table} where ${walk.rowid} > ${from} order by ${walk.rowid} limit ${windowRows})`;
+    // The window past the cursor, and in it the old prefix: every row before the first one not
+    // yet old or still held (a delivery pending, a run going on), so the cursor never passes a row
+    // that will be old and prunable later.
+    const window = sql`(select ${walk.rowid} as id, ${walk.time} as at, ${walk.held} as held from ${walk.table} where ${walk.rowid} > ${from} order by ${walk.rowid} limit ${windowRows})`;
     const [edge] = await db.all<{ from: number; upTo: number | null }>(
       sql`select ${from} as "from", max(w.id) as "upTo" from ${window} as w
-        where w.id < coalesce((select min(n.id) from ${window} as n where n.at >= ${cutoff}), 9223372036854775807)`,
+        where w.id < coalesce((select min(n.id) from ${window} as n where n.at >= ${cutoff} or n.held), 9223372036854775807)`,
     );
     if (!edge || edge.upTo === null) {
       result[walk.name] = 0;

@@ -14,7 +14,7 @@ import { detections, syncRuns, syncState } from "../storage/schema";
 import { findTenant } from "../storage/tenants";
 import { MAX_LOOKBACK_DAYS } from "../manifest/schema";
 import { requestSync } from "./enqueue";
-import { closeOpenRunsStatement, RUN_CLEARED, type SyncStateUpdate } from "./state";
+import { closeOpenRunsStatement, LEASE_RELEASED, RUN_CLEARED, type SyncStateUpdate } from "./state";
 import { severityLabel, statusLabel } from "../cynet/labels";
 
 /** Largest page of detections or runs one call returns. */
@@ -86,7 +86,8 @@ async function syncNow(c: AppContext, { tenantId }: DeclaredRequest): Promise<Re
 async function moveCursor(db: Database, tenantId: string, set: SyncStateUpdate, now: Date): Promise<void> {
   const [updated] = await db
     .update(syncState)
-    .set({ ...set, ...RUN_CLEARED, backoffUntil: null, consecutiveFailures: 0, nextRunAt: now })
+    // The lease goes too: an expired one's invocation may still be running, and its lease-guarded writes must not land over the admin's cursor.
+    .set({ ...set, ...RUN_CLEARED, ...LEASE_RELEASED, backoffUntil: null, consecutiveFailures: 0, nextRunAt: now })
     .where(and(eq(syncState.tenantId, tenantId), or(isNull(syncState.leaseId), lt(syncState.leaseExpiresAt, now))))
     .returning({ tenantId: syncState.tenantId });
   if (!updated) throw new ApiError(409, "sync_in_progress", "A sync is running for this organization; try again when it finishes.");

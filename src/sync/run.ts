@@ -376,17 +376,22 @@ class RunProgress {
     return new RunProgress(null, reason, startedAt, lastSeen, { offset: 0, anchorId: null }, null, 1, 0, 0, {});
   }
 
-  /** The row a run gets when it has something to record: its totals so far. */
-  row(tenantId: string): Parameters<typeof openRun>[2] {
+  /**
+   * The totals as they stand now. A batch takes them when its pages are read, before it is
+   * stored: the next batch's pages are read while it is stored and move the live totals on.
+   */
+  snapshot(): RunTotals {
+    return { invocations: this.invocations, pages: this.pages, fetched: this.fetched, skipped: { ...this.skipped } };
+  }
+
+  /** The row a run gets when it has something to record: its totals as of `totals`. */
+  row(tenantId: string, totals: RunTotals = this.snapshot()): Parameters<typeof openRun>[2] {
     return {
       tenantId,
       reason: this.reason,
       startedAt: this.startedAt,
       lastSeenFrom: this.lastSeen,
-      invocations: this.invocations,
-      pages: this.pages,
-      fetched: this.fetched,
-      skipped: this.skipped,
+      ...totals,
       duplicates: this.unrecordedDuplicates,
     };
   }
@@ -402,6 +407,9 @@ class RunProgress {
     this.skipped[reason] = (this.skipped[reason] ?? 0) + 1;
   }
 }
+
+/** A run's totals a batch is stored with. */
+type RunTotals = Pick<RunProgress, "invocations" | "pages" | "fetched" | "skipped">;
 
 /** The malicious files of up to PAGES_PER_BATCH pages, deduplicated by alert id. */
 interface PageBatch {
@@ -478,7 +486,8 @@ class PageBatchStore {
 
   /** Starts storing `batch`; its failure is met by the next committed() (or runSync's catch), not as an unhandled rejection meanwhile. */
   begin(batch: PageBatch, progress: RunProgress, lastOfInvocation: boolean, storedAt: Date): void {
-    this.storing = this.store(batch, progress, lastOfInvocation, storedAt);
+    // Taken now, while no later page has been read: what this batch stores is what it covers.
+    this.storing = this.store(batch, progress, progress.snapshot(), lastOfInvocation, storedAt);
     this.storing.catch(() => undefined);
   }
 
@@ -486,7 +495,7 @@ class PageBatchStore {
     await Promise.all(this.sends);
   }
 
-  private async store(batch: PageBatch, progress: RunProgress, lastOfInvocation: boolean, storedAt: Date): Promise<boolean> {
+  private async store(batch: PageBatch, progress: RunProgress, totals: RunTotals, lastOfInvocation: boolean, storedAt: Date): Promise<boolean> {
     if (!progress.syncTime) throw new Error("a batch was stored before any page was read");
     if (progress.runId === null) {
       // A run gets its row once it has news to record, or when it goes on in another invocation
@@ -494,7 +503,7 @@ class PageBatchStore {
       // writes nothing but the state: a quiet tick is two rows written (lease, state).
       const news = batch.found.size > 0 && (await this.anyNew([...batch.found.keys()]));
       if (news || (lastOfInvocation && !batch.complete)) {
-        const runId = await openRun(this.db, this.leaseId, progress.row(this.tenantId));
+        const runId = await openRun(this.db, this.leaseId, progress.row(this.tenantId, totals));
         if (runId === undefined) return false;
         progress.runId = runId;
       } else {
@@ -508,7 +517,7 @@ class PageBatchStore {
         return changesOf(done.state[0]) > 0;
       }
     }
-    const ref: PageBatchRef = { tenantId: this.tenantId, runId: progress.runId, leaseId: this.leaseId, pages: progress.pages };
+    const ref: PageBatchRef = { tenantId: this.tenantId, runId: progress.runId, leaseId: this.leaseId, pages: totals.pages };
     const alertIds = [...batch.found.keys()];
     // One events call carries at most MAX_EVENTS_PER_BATCH: the batch's detections are split into events rows of that many.
     const eventKeys: string[] = [];
@@ -524,7 +533,7 @@ class PageBatchStore {
       eventsRows,
       matchRow,
       detections: insertDetectionsStatements(this.db, this.tenantId, progress.runId, [...batch.found.values()], storedAt),
-      totals: [this.totalsStatement(batch, progress, ref.runId, eventKeys, storedAt)],
+      totals: [this.totalsStatement(batch, totals, ref.runId, eventKeys, storedAt)],
       state: [this.stateStatement(batch, progress, lastOfInvocation, storedAt)],
     });
     // No state row changed: another invocation (or a reconnect) took the lease over. What this batch stored is deduplicated; stop here.
@@ -545,16 +554,16 @@ class PageBatchStore {
     return (row?.stored ?? 0) < alertIds.length;
   }
 
-  private totalsStatement(batch: PageBatch, progress: RunProgress, runId: number, eventKeys: string[], storedAt: Date): BatchItem<"sqlite"> {
+  private totalsStatement(batch: PageBatch, totals: RunTotals, runId: number, eventKeys: string[], storedAt: Date): BatchItem<"sqlite"> {
     const newInBatch = newDetectionsOf(eventKeys);
     return (
       this.db
         .update(syncRuns)
         .set({
-          invocations: progress.invocations,
-          pages: progress.pages,
-          fetched: progress.fetched,
-          skipped: progress.skipped,
+          invocations: totals.invocations,
+          pages: totals.pages,
+          fetched: totals.fetched,
+          skipped: totals.skipped,
           // Counted inside the batch from the rows it wrote: exact even if the invocation dies right after.
           newDetections: sql`${syncRuns.newDetections} + ${newInBatch}`,
           eventsQueued: sql`${syncRuns.eventsQueued} + ${newInBatch}`,
@@ -615,9 +624,11 @@ async function recordFailure(db: Database, tenantId: string, leaseId: string, pr
       [db.update(tenants).set({ state: "error", errorCode: failure.code, errorMessage: failure.message, errorAt: now, updatedAt: now }).where(and(eq(tenants.id, tenantId), eq(tenants.state, "active"), leaseHeld))]
     : [];
   const until = new Date(now.getTime() + backoffMs(failures, failure.fatal ? undefined : failure.retryAfterSeconds));
+  // A run without a row stored nothing: the next attempt starts afresh, so no position of it stays.
+  const unrecorded = progress && progress.runId === null ? RUN_CLEARED : {};
   const stateSet = failure.fatal
     ? { ...RUN_CLEARED, consecutiveFailures: failures }
-    : { consecutiveFailures: failures, backoffUntil: until, nextRunAt: until };
+    : { ...unrecorded, consecutiveFailures: failures, backoffUntil: until, nextRunAt: until };
   const recorded = run.length ? { quietRuns: 0 } : {};
   // The state update releases the lease, so it goes last: the statements before it still see it held.
   await namedBatch(db, { run, channel, state: [updateStateStatement(db, tenantId, leaseId, { ...stateSet, ...recorded, ...LEASE_RELEASED })] });

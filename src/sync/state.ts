@@ -113,7 +113,8 @@ export async function openRun(db: Database, leaseId: string, values: SyncRunInse
       db
         .update(syncState)
         // The INSERT just before, in the same transaction, made the row this points at (when the lease is held; otherwise neither applies).
-        .set({ runId: sql`last_insert_rowid()`, runLastSeen: values.lastSeenFrom, quietRuns: 0 })
+        // The position columns start clear (a quiet attempt before may have left its own); the batch that follows writes this run's.
+        .set({ ...RUN_CLEARED, runId: sql`last_insert_rowid()`, runLastSeen: values.lastSeenFrom, quietRuns: 0 })
         .where(and(eq(syncState.tenantId, values.tenantId), eq(syncState.leaseId, leaseId))),
     ],
   });

@@ -124,6 +124,25 @@ describe("retention", () => {
     expect(cursors).toContainEqual({ table_name: "detections.detail" });
   });
 
+  it("never walks past a delivery still pending: it holds the walk until it is delivered, then goes with the rest", async () => {
+    const db = database(env.DB_2);
+    const old = Date.now() - (DEFAULT_RETENTION_DAYS + 5) * DAY;
+    const tenantId = `ret-held-${crypto.randomUUID()}`;
+    const insert = "INSERT INTO outbox (tenant_id, kind, alert_ids, idempotency_key, state, attempts, next_attempt_at, created_at) VALUES (?, 'events', '[1]', ?, ?, 1, ?, ?) RETURNING id";
+    const ids: number[] = [];
+    for (const state of ["delivered", "pending", "delivered"]) {
+      const row = await env.DB_2.prepare(insert).bind(tenantId, `${tenantId}:${ids.length}`, state, old, old).first<{ id: number }>();
+      ids.push(row!.id);
+    }
+    const left = async () => (await env.DB_2.prepare("SELECT id FROM outbox WHERE tenant_id = ? ORDER BY id").bind(tenantId).all<{ id: number }>()).results.map((r) => r.id);
+    expect((await pruneDatabase(db, DEFAULT_RETENTION_DAYS, new Date()))["outbox.delivered"]).toBe(1);
+    expect(await left()).toEqual([ids[1], ids[2]]);
+    // Delivered at last: the next tick takes it and the row behind it.
+    await env.DB_2.prepare("UPDATE outbox SET state = 'delivered' WHERE id = ?").bind(ids[1]).run();
+    expect((await pruneDatabase(db, DEFAULT_RETENTION_DAYS, new Date()))["outbox.delivered"]).toBe(2);
+    expect(await left()).toEqual([]);
+  });
+
   it("refuses a retention setting out of bounds by name, and the tick's other work still runs", async () => {
     expect(retentionDays({})).toBe(DEFAULT_RETENTION_DAYS);
     expect(retentionDays({ DETECTION_RETENTION_DAYS: "365" })).toBe(365);

@@ -1,7 +1,7 @@
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { ALERTS_PAGE_LIMIT } from "../../src/cynet/client";
-import { PAGES_PER_BATCH } from "../../src/sync/run";
+import { PAGES_PER_BATCH, PAGES_READ_AHEAD } from "../../src/sync/run";
 import { MAX_ALERT_TEXT_LENGTH, type DetectionInput } from "../../src/sync/rule";
 import { insertDetectionsStatements, MAX_DETECTION_JSON_BYTES } from "../../src/sync/state";
 import { database } from "../../src/storage/db";
@@ -249,6 +249,52 @@ describe("detection sync", () => {
     const news = (await status(c.tenantId)).sync!;
     expect(news.quietRunsSinceLastRun).toBe(0);
     expect(news.lastRun!.id).toBeGreaterThan(Math.max(...runsBefore.map((r) => r.id)));
+  });
+
+  it("keys each page batch by the pages it covers when the next batch is read while the first opens its run, so every detection's event goes out", async () => {
+    const c = await prepared(3 * PAGES_PER_BATCH * ALERTS_PAGE_LIMIT);
+    // The next batch's pages and the two read ahead of it: requested, and answered.
+    const nextBatchRead = 2 * PAGES_PER_BATCH + PAGES_READ_AHEAD;
+    let answered = 0;
+    const realFetch = globalThis.fetch;
+    vi.spyOn(globalThis, "fetch").mockImplementation(async (input, init) => {
+      const url = new Request(input as RequestInfo, init).url;
+      const response = await realFetch(input as RequestInfo, init);
+      if (url.includes("/api/alerts/bulk")) answered += 1;
+      return response;
+    });
+    // The first batch's check for new detections (the run has no row yet) answers only once the
+    // next batch has been read: D1 slow, Cynet fast.
+    let held = false;
+    const whenNextBatchRead = async () => {
+      for (let i = 0; answered < nextBatchRead && i < 500; i++) await new Promise((r) => setTimeout(r, 10));
+      // The last answer is parsed and counted on the turns after it arrives.
+      for (let i = 0; i < 20; i++) await new Promise((r) => setTimeout(r, 0));
+    };
+    const slowed = (st: D1PreparedStatement): D1PreparedStatement =>
+      ({
+        bind: (...values: unknown[]) => slowed(st.bind(...values)),
+        raw: async (options?: { columnNames?: boolean }) => (await whenNextBatchRead(), options?.columnNames ? st.raw({ columnNames: true }) : st.raw()),
+        all: async () => (await whenNextBatchRead(), st.all()),
+        first: async (column?: string) => (await whenNextBatchRead(), column === undefined ? st.first() : st.first(column)),
+        run: async () => (await whenNextBatchRead(), st.run()),
+      }) as D1PreparedStatement;
+    const db = {
+      batch: env.DB.batch.bind(env.DB),
+      prepare: (query: string) => {
+        const st = env.DB.prepare(query);
+        if (held || !/count\(\*\)/.test(query)) return st;
+        held = true;
+        return slowed(st);
+      },
+    };
+    expect(await drainSync({ ...c.env, DB: db as unknown as D1Database }, c.tenantId)).toContain("completed");
+    expect(held).toBe(true);
+    vi.restoreAllMocks();
+    await deliverCaptured(c);
+    await expectExactlyOnce(c.tenantId, c.expected);
+    const [run] = await rows<{ new_detections: number; events_queued: number }>("SELECT new_detections, events_queued FROM sync_runs WHERE tenant_id = ? ORDER BY id DESC LIMIT 1", c.tenantId);
+    expect(run).toEqual({ new_detections: c.expected.size, events_queued: c.expected.size });
   });
 
   it("runs one sync when the same message is delivered twice at once", async () => {
