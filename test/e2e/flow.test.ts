@@ -256,7 +256,8 @@ test("the admin's flow in the dev host: bundle, Activate, Connect, Sync now, eve
       assert.match(await text(assigned), /No bundle is assigned/);
       assert.equal(await cynetRow.count(), 0, "Cynet must not be under Enabled Channels before a bundle with it is assigned");
       // A link cannot put words on the page: ?notice= is not shown.
-      await page.goto(`${host}/?tone=error&notice=Your+password+expired.+Call+0800-SPOOF`);
+      await page.goto(`${host}/tenants/acme/settings/bundles-and-channels?tone=error&notice=Your+password+expired.+Call+0800-SPOOF`);
+      assert.match(page.url(), /notice=/, "the page itself was asked, not a redirect that drops the query");
       assert.equal(await page.locator("main .notice").count(), 0, "no notice from the URL");
       assert.doesNotMatch(await text(page.locator("main")), /SPOOF/);
       const icon = await fetch(`${host}/favicon.ico`);
