@@ -1,18 +1,21 @@
 /**
  * The admin's whole flow in the dev host's pages, in headless Chromium (playwright-core driving
  * Debian's /usr/bin/chromium): assign the bundle, see Cynet under Enabled Channels, Activate,
- * the normalized URL preview, a wrong password answered in place, Connect → Active, Sync now,
- * then High "Malicious File in Endpoint" events, Cynet's note on a scan and the IR request.
+ * the normalized URL preview, a wrong password answered in place, Connect → Active with the
+ * first sync followed live (no reload) into the sync history, Sync now, then High "Malicious
+ * File in Endpoint" events a page at a time and searchable, Cynet's note on a scan and its
+ * details page, the IR request, and Deactivate behind its confirmation.
  *
  * It starts `node scripts/start.ts` itself (own process group, fresh state folder) and stops it
- * at the end, pass or fail. A screenshot of each step goes to test/artifacts/screenshots/ (not committed).
+ * at the end, pass or fail. A screenshot of each step goes to test/artifacts/screenshots/ (not
+ * committed); with UPDATE_README_SCREENSHOTS=1 the README's go to docs/screenshots/ as well.
  *
  * Run: npm run test:e2e   (Node 22; CHROMIUM_PATH overrides /usr/bin/chromium)
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -20,6 +23,8 @@ import { chromium, type Browser, type Locator, type Page } from "playwright-core
 
 const root = resolve(import.meta.dirname, "../..");
 const shotsDir = join(root, "test/artifacts/screenshots");
+const readmeShotsDir = join(root, "docs/screenshots");
+const UPDATE_README_SCREENSHOTS = process.env.UPDATE_README_SCREENSHOTS === "1";
 const devVarsPath = join(root, ".dev.vars");
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const PORT_RANGE = { from: 18800, to: 18899 };
@@ -28,6 +33,14 @@ const STARTUP_TIMEOUT_MS = 180_000;
 /** How long events, notes and IR requests may take to arrive after Sync now. */
 const ARRIVAL_TIMEOUT_MS = 90_000;
 const POLL_INTERVAL_MS = 2_000;
+/**
+ * How long the simulated Cynet holds the first sync's first page of alerts: long enough that
+ * the page after Connect is certainly drawn while the sync has not finished, so the test sees
+ * the row change from "starting" to "Succeeded" by itself.
+ */
+const FIRST_PAGE_DELAY_MS = 6_000;
+/** Events on one page of Security Operations > Events (dev/host/ui/pages.ts EVENTS_PAGE_SIZE). */
+const EVENTS_PAGE_SIZE = 25;
 
 /** What the simulated Cynet accepts (scripts/start.ts prints the same). */
 const CYNET = { typedUrl: "ACME.cynet.com/#/dashboard", normalized: "https://acme.api.cynet.com", clientId: "123456", username: "operator@acme.example", password: "Operator-Pass-1" };
@@ -164,8 +177,11 @@ function stopStack(stack: Stack): Promise<void> {
 
 // ---------------------------------------------------------------- helpers
 
-async function shot(page: Page, name: string): Promise<void> {
-  await page.screenshot({ path: join(shotsDir, `${name}.png`) });
+/** A screenshot of the step; `readme` names the copy in docs/screenshots/ the README shows. */
+async function shot(page: Page, name: string, readme?: string): Promise<void> {
+  const path = join(shotsDir, `${name}.png`);
+  await page.screenshot({ path });
+  if (readme !== undefined && UPDATE_README_SCREENSHOTS) copyFileSync(path, join(readmeShotsDir, `${readme}.png`));
 }
 
 async function text(locator: Locator): Promise<string> {
@@ -225,6 +241,12 @@ test("the admin's flow in the dev host: bundle, Activate, Connect, Sync now, eve
     const assigned = page.locator("section", { has: page.getByRole("heading", { name: "Assigned Bundles" }) });
     const cynetRow = channels.locator('tr[data-channel="cynet"]');
     const notice = page.locator("main .notice").first();
+    /** Waits for the page after an action to show its notice (carried by a cookie, never the URL). */
+    const noticeSays = async (words: RegExp) => {
+      await page.locator("main .notice", { hasText: words }).first().waitFor();
+      assert.doesNotMatch(page.url(), /notice=/, "the notice is not in the URL");
+      assert.doesNotMatch(await text(notice), /HTTP \d{3}/, "the notice speaks of what happened, not of HTTP");
+    };
     const dialog = page.locator("dialog#activation-dialog");
 
     await step("Settings > Bundles and Channels with nothing assigned", async () => {
@@ -233,21 +255,29 @@ test("the admin's flow in the dev host: bundle, Activate, Connect, Sync now, eve
       assert.match(await text(page.locator("header")), /Acme Corp/);
       assert.match(await text(assigned), /No bundle is assigned/);
       assert.equal(await cynetRow.count(), 0, "Cynet must not be under Enabled Channels before a bundle with it is assigned");
+      // A link cannot put words on the page: ?notice= is not shown.
+      await page.goto(`${host}/tenants/acme/settings/bundles-and-channels?tone=error&notice=Your+password+expired.+Call+0800-SPOOF`);
+      assert.match(page.url(), /notice=/, "the page itself was asked, not a redirect that drops the query");
+      assert.equal(await page.locator("main .notice").count(), 0, "no notice from the URL");
+      assert.doesNotMatch(await text(page.locator("main")), /SPOOF/);
+      const icon = await fetch(`${host}/favicon.ico`);
+      assert.equal(icon.status, 200, "the dev host serves a favicon");
+      assert.match(icon.headers.get("content-type") ?? "", /^image\//);
       await shot(page, "01-bundles-none-assigned");
     });
 
     await step("assign Email Basics: no Cynet under Enabled Channels", async () => {
       await page.getByRole("button", { name: "Assign Email Basics" }).click();
-      await page.waitForURL(/notice=/);
-      assert.match(await text(notice), /Email Basics is assigned/);
+      await noticeSays(/Email Basics is assigned/);
       assert.match(await text(assigned), /Email Basics/);
       assert.equal(await cynetRow.count(), 0, "Email Basics does not include Cynet");
     });
 
     await step("assign Endpoint Protection: Cynet under Enabled Channels with Activate", async () => {
       await page.getByRole("button", { name: "Assign Endpoint Protection" }).click();
-      await page.waitForURL(/notice=/);
-      assert.match(await text(notice), /Cynet is enabled for Acme Corp \(Endpoint Protection\); the plugin answered HTTP 200/);
+      await noticeSays(/Endpoint Protection is assigned\. Cynet is enabled for Acme Corp \(Endpoint Protection\)\./);
+      await page.reload();
+      assert.equal(await page.locator("main .notice").count(), 0, "a notice shows once, not again on reload");
       const card = assigned.locator('li[data-bundle="endpoint-protection"]');
       assert.match(await text(card.getByRole("list", { name: "Channels in Endpoint Protection" })), /Cynet/, "Bundle Settings lists Cynet");
       assert.doesNotMatch(await text(assigned.locator('li[data-bundle="email-basics"]')), /Cynet/);
@@ -314,36 +344,87 @@ test("the admin's flow in the dev host: bundle, Activate, Connect, Sync now, eve
       assert.equal(await dialog.getByLabel("Password").getAttribute("aria-invalid"), "true");
       assert.equal(await page.evaluate(() => document.activeElement?.getAttribute("name")), "password", "focus moves to the field to fix");
       assert.ok(await dialog.evaluate((d) => (d as HTMLDialogElement).open), "the dialog stays open");
-      await shot(page, "04-wrong-password");
+      await shot(page, "04-wrong-password", "activation-wrong-password");
     });
 
-    await step("the right password: Connect makes the channel Active", async () => {
+    await step("the right password: Connect makes the channel Active; the first sync is followed live", async () => {
+      // Cynet holds the first sync's first page (the probe at Connect is the first alerts call), so the
+      // page after Connect is drawn mid-sync whatever the machine's speed.
+      const fault = await fetch(`${stack!.urls.cynet}/__sim/worlds/acme/faults`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ endpoint: "alerts", delayMs: FIRST_PAGE_DELAY_MS, afterCalls: 1, times: 1 }),
+      });
+      assert.equal(fault.status, 201, `the simulator took the delay rule: ${await fault.text()}`);
+      // The host refuses the first IR request for good (400), so it shows among failed deliveries with a Retry.
+      const refusal = await fetch(`${host}/__host/tenants/acme/faults`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ endpoint: "ir-requests", status: 400, times: 1 }),
+      });
+      assert.equal(refusal.status, 201, `the dev host took the refusal rule: ${await refusal.text()}`);
       await dialog.getByLabel("Password").fill(CYNET.password);
       await dialog.getByRole("button", { name: "Connect" }).click();
-      await page.waitForURL(/notice=.*connected/);
-      assert.match(await text(notice), /Cynet is connected\. Status: Active/);
+      await noticeSays(/Connected to Cynet\. The first sync has started\./);
       assert.equal(await text(cynetRow.locator("[data-channel-status]")), "Active");
       const details = await text(cynetRow);
       assert.match(details, /https:\/\/acme\.api\.cynet\.com/);
       assert.match(details, /Last sync/);
       assert.equal(await cynetRow.getByRole("button", { name: "Deactivate Cynet" }).count(), 1);
+      assert.equal(await cynetRow.getAttribute("data-live"), "true", "the row follows the first sync");
+      assert.doesNotMatch(await text(cynetRow.locator("[data-last-sync]")), /Succeeded/, "drawn before the first sync finished");
       await cynetRow.scrollIntoViewIfNeeded();
-      await shot(page, "05-cynet-active");
+      await shot(page, "05-cynet-active-syncing", "channel-syncing");
+      // Without a reload: the same document sees the row settle on the finished sync.
+      await page.evaluate(() => ((window as unknown as { sameDocument: boolean }).sameDocument = true));
+      await page.locator('tr[data-channel="cynet"][data-live="false"]').waitFor({ timeout: ARRIVAL_TIMEOUT_MS });
+      assert.equal(await page.evaluate(() => (window as unknown as { sameDocument?: boolean }).sameDocument), true, "the page was not reloaded");
+      assert.match(await text(cynetRow.locator("[data-last-sync]")), /^Succeeded .*\(first sync after Connect\): \d+ alerts read, \d+ new malicious files, \d+ events queued\.$/);
+      assert.match(await text(cynetRow.locator("[data-last-sync]")), VIEWER_ZONE_NAMES, "redrawn times in the viewer's zone too");
+      assert.match(await text(cynetRow.locator("[data-deliveries]")), /^events: \d+ delivered/);
+      const history = page.locator("#channel-activity [data-sync-history]");
+      const firstRun = history.locator("tr[data-run-id]").first();
+      assert.match(await text(firstRun), /first sync after Connect Succeeded \d+ \d+ \d+/);
+      await cynetRow.scrollIntoViewIfNeeded();
+      await shot(page, "05b-first-sync-done");
     });
 
-    await step("Sync now", async () => {
+    await step("a delivery the host refused: listed with the host's reason, Retry delivers it", async () => {
+      const failedRows = page.locator("#channel-activity table.failed tr[data-delivery-id]");
+      // The refusal is recorded as the dispatch consumer meets it, which may be after the row settled.
+      await pollPage(page, "the refused IR request among the failed deliveries", async () => ((await failedRows.count()) > 0 ? true : undefined));
+      assert.equal(await failedRows.count(), 1, "one delivery refused");
+      assert.match(await text(failedRows.first()), /^IR request .* 1 .*400/);
+      await page.locator("#channel-activity").scrollIntoViewIfNeeded();
+      await shot(page, "05c-failed-delivery", "sync-history");
+      await failedRows.first().getByRole("button", { name: /^Retry delivery \d+$/ }).click();
+      await noticeSays(/Retry queued for 1 failed delivery\. Each reaches this host once\./);
+      await page.locator('#channel-activity [data-failed-deliveries="0"]').waitFor({ timeout: ARRIVAL_TIMEOUT_MS });
+      await page.locator('tr[data-channel="cynet"][data-live="false"]').waitFor({ timeout: ARRIVAL_TIMEOUT_MS });
+      assert.match(await text(cynetRow.locator("[data-deliveries]")), /IR requests: \d+ delivered$/, "nothing failed or on the way");
+    });
+
+    await step("Sync now: queued, followed live, counted in the sync history", async () => {
+      const history = page.locator("#channel-activity [data-sync-history]");
+      const runsBefore = await history.locator("tr[data-run-id]").count();
       await cynetRow.getByRole("button", { name: "Sync now" }).click();
-      await page.waitForURL(/notice=/);
-      const said = await text(notice);
-      if (/HTTP 404/.test(said)) {
-        // The plugin has no POST /sync yet: run its cron instead, which syncs due tenants.
-        t.diagnostic(`Sync now: the plugin has no /sync route (${said}); falling back to ${plugin}/__scheduled`);
-        const cron = await fetch(`${plugin}/__scheduled?cron=*/5+*+*+*+*`);
-        assert.ok(cron.ok, `__scheduled answered ${cron.status}`);
-      } else {
-        assert.match(said, /Sync now: the plugin queued a sync \(HTTP 202\)/);
-      }
-      await cynetRow.scrollIntoViewIfNeeded();
+      await noticeSays(/Sync queued\./);
+      await page.evaluate(() => ((window as unknown as { sameDocument: boolean }).sameDocument = true));
+      // The manual sync either finds nothing new (counted beside the list) or adds a run: either shows up without a reload.
+      await page.waitForFunction(
+        (before) => {
+          const h = document.querySelector("#channel-activity [data-sync-history]");
+          return h !== null && (h.querySelector("[data-quiet-runs]") !== null || h.querySelectorAll("tr[data-run-id]").length > before);
+        },
+        runsBefore,
+        { timeout: ARRIVAL_TIMEOUT_MS, polling: 500 },
+      );
+      assert.equal(await page.evaluate(() => (window as unknown as { sameDocument?: boolean }).sameDocument), true, "the page was not reloaded");
+      const said = await text(history);
+      assert.match(said, /found nothing new|Sync now/);
+      t.diagnostic(`sync history after Sync now: ${said.slice(0, 200)}`);
+      await page.locator('tr[data-channel="cynet"][data-live="false"]').waitFor({ timeout: ARRIVAL_TIMEOUT_MS });
+      await page.locator("#channel-activity").scrollIntoViewIfNeeded();
       await shot(page, "06-sync-now");
     });
 
@@ -374,7 +455,47 @@ test("the admin's flow in the dev host: bundle, Activate, Connect, Sync now, eve
       const terms = await rows.locator("details dl.facts dt").allTextContents();
       for (const label of ["IP", "User", "Status"]) assert.ok(terms.includes(label), `some event's details show the endpoint's or alert's ${label}`);
       t.diagnostic(`events showing MD5: ${terms.filter((x) => x === "MD5").length}, SHA-1: ${terms.filter((x) => x === "SHA-1").length}`);
-      await shot(page, "07-events");
+      assert.match(details, new RegExp(`In Cynet Alert \\d+ in the organization ${CYNET.normalized.replace(/\./g, "\\.")}`), "where the alert is in Cynet");
+      await shot(page, "07-events", "events");
+
+      // A page at a time.
+      assert.ok(count <= EVENTS_PAGE_SIZE, `at most ${EVENTS_PAGE_SIZE} events on a page, got ${count}`);
+      const total = Number(/of (\d+) events|^(\d+) events/.exec(await text(page.locator("[data-count=events]")))?.slice(1).find((x) => x !== undefined));
+      t.diagnostic(`${total} events in all`);
+      if (total > EVENTS_PAGE_SIZE) {
+        const pages = Math.ceil(total / EVENTS_PAGE_SIZE);
+        assert.equal(await text(page.locator("[data-page-of]")), `Page 1 of ${pages}`);
+        const firstPageIds = await rows.evaluateAll((els) => els.map((e) => e.getAttribute("data-event-id")));
+        await page.getByRole("link", { name: "Older →" }).click();
+        await page.locator("[data-page-of]", { hasText: `Page 2 of ${pages}` }).waitFor();
+        const secondPageIds = await rows.evaluateAll((els) => els.map((e) => e.getAttribute("data-event-id")));
+        assert.ok(secondPageIds.length > 0 && secondPageIds.every((id) => !firstPageIds.includes(id)), "page 2 holds other events");
+        const lastOfFirst = times.at(-1)!;
+        const firstOfSecond = await rows.first().locator("tr.event-row time").getAttribute("datetime");
+        assert.ok(Date.parse(firstOfSecond ?? "") <= lastOfFirst, "page 2 continues newest first");
+        await page.getByRole("link", { name: "← Newer" }).click();
+        await page.locator("[data-page-of]", { hasText: `Page 1 of ${pages}` }).waitFor();
+      }
+
+      // Search by a file's SHA-256: only the events of that file.
+      const sha256 = /[0-9a-f]{64}/.exec(details)![0];
+      await page.getByRole("searchbox", { name: "Find events" }).fill(sha256.slice(0, 20).toUpperCase());
+      await page.getByRole("button", { name: "Search" }).click();
+      await page.locator("[data-count=events]", { hasText: "matching" }).waitFor();
+      const found = await rows.count();
+      assert.ok(found >= 1, "the search finds the event it was taken from");
+      for (const row of await rows.all()) assert.match(await row.locator("details").first().evaluate((d) => d.textContent ?? ""), new RegExp(sha256));
+      // And by host name.
+      const hostName = await first.locator("details dl.facts dt", { hasText: /^Host$/ }).locator("xpath=following-sibling::dd[1]").textContent();
+      assert.ok(hostName, "the event names its endpoint");
+      await page.getByRole("searchbox", { name: "Find events" }).fill(hostName!.toLowerCase());
+      await page.getByRole("button", { name: "Search" }).click();
+      await page.locator("[data-count=events]", { hasText: `matching “${hostName!.toLowerCase()}”` }).waitFor();
+      for (const title of await rows.locator("tr.event-row > td:nth-child(4)").allInnerTexts()) assert.ok(title.includes(hostName!), `"${title}" is on ${hostName}`);
+      await page.getByRole("searchbox", { name: "Find events" }).fill("no-such-file-anywhere.exe");
+      await page.getByRole("button", { name: "Search" }).click();
+      await page.locator("[data-count=events]", { hasText: "No event matches" }).waitFor();
+      assert.equal(await rows.count(), 0);
     });
 
     await step("Scans: a scan shows Cynet's note", async () => {
@@ -396,16 +517,36 @@ test("the admin's flow in the dev host: bundle, Activate, Connect, Sync now, eve
       t.diagnostic(`scan-1006 (matched by MD5 only): ${md5Only} note(s)`);
       await scan.evaluate((el) => el.scrollIntoView({ block: "start" }));
       await shot(page, "08-scan-note");
+      // The scan's own page: the file and its hashes, the notes and the IR requests about it.
+      await scan.getByRole("heading", { level: 2 }).getByRole("link").click();
+      await page.waitForURL(new RegExp(`/security/scans/${MATCHING_SCAN}$`));
+      assert.equal(await text(page.getByRole("heading", { level: 1 })), fileName.split(" ")[0]);
+      const files = page.getByRole("table", { name: "Files in this scan" });
+      assert.match(await text(files), /SHA-256 [0-9a-f]{64}/);
+      assert.match(await text(page.locator("section", { has: page.getByRole("heading", { name: /^Notes/ }) })), /malicious/i);
+      const irSection = page.locator("section#ir-requests");
+      await pollPage(page, `an IR request on ${MATCHING_SCAN}'s page`, async () => ((await irSection.locator("li[data-request-id]").count()) > 0 ? true : undefined));
+      assert.match(await text(irSection), /Open · (High|Critical) priority · received/);
+      await shot(page, "08b-scan-details", "scan-details");
+      const missing = await page.request.get(`${host}/tenants/acme/security/scans/scan-does-not-exist`);
+      assert.equal(missing.status(), 404);
+      assert.match(await missing.text(), /There is no scan/);
     });
 
     await step("IR Requests: the IR team's queue holds the request", async () => {
       await page.getByRole("link", { name: "IR Requests" }).click();
       assert.equal(await text(page.getByRole("heading", { level: 1 })), "IR Requests");
       const requests = page.locator("article.ir");
-      const forScan = requests.filter({ has: page.locator(`a[href$="#${MATCHING_SCAN}"]`) });
+      const forScan = page.locator(`article.ir[data-scan-id="${MATCHING_SCAN}"]`);
       await pollPage(page, `an IR request for ${MATCHING_SCAN}`, async () => ((await forScan.count()) > 0 ? true : undefined));
       const request = await text(forScan.first());
-      for (const label of ["Priority", "Scan", "Received", "Description", "Evidence"]) assert.match(request, new RegExp(label));
+      for (const label of ["Status Open", "Priority", "Scan", "Received", "Description", "Evidence"]) assert.match(request, new RegExp(label));
+      const evidence = forScan.first().locator("details.evidence");
+      assert.equal(await evidence.evaluate((d) => (d as HTMLDetailsElement).open), false, "evidence is folded until asked for");
+      await evidence.locator("summary").click();
+      assert.match(await text(evidence), /sha256/);
+      const received = await requests.locator("dd time").evaluateAll((els) => els.map((e) => Date.parse(e.getAttribute("datetime") ?? "")));
+      assert.ok(received.every((ms, i) => i === 0 || ms <= received[i - 1]!), "newest first");
       assert.ok((await text(forScan.first().getByRole("heading", { level: 2 }))).length > 0, "a subject");
       assert.ok((await text(forScan.first().locator(".ir-description"))).length > 0, "a description");
       assert.match(request, VIEWER_ZONE_NAMES);
@@ -413,14 +554,30 @@ test("the admin's flow in the dev host: bundle, Activate, Connect, Sync now, eve
       await shot(page, "09-ir-requests");
     });
 
-    await step("Deactivate", async () => {
+    await step("Deactivate: a confirmation first, then the row says what the plugin says", async () => {
       await page.getByRole("link", { name: "Bundles and Channels" }).click();
       await cynetRow.getByRole("button", { name: "Deactivate Cynet" }).click();
-      await page.waitForURL(/notice=/);
-      assert.match(await text(notice), /Cynet is deactivated/);
+      await page.waitForURL(/\/deactivate\??$/);
+      assert.equal(await text(page.getByRole("heading", { level: 1 })), "Deactivate Cynet");
+      assert.match(await text(page.locator("main")), /credentials stored for Acme Corp \(user operator@acme\.example at https:\/\/acme\.api\.cynet\.com\) are destroyed/);
+      await shot(page, "10-deactivate-confirm", "deactivate-confirm");
+      // Not without the box: the browser holds the form back...
+      const box = page.getByLabel("I understand the Cynet credentials are destroyed");
+      await page.getByRole("button", { name: "Deactivate Cynet" }).click();
+      assert.equal(await box.evaluate((el) => (el as HTMLInputElement).validity.valueMissing), true);
+      assert.match(page.url(), /\/deactivate\??$/, "still on the confirmation");
+      // ...and the dev host refuses a form without it (a browser without the required check, or no JavaScript at all).
+      const unconfirmed = await page.request.post(page.url(), { form: {} });
+      assert.equal(unconfirmed.status(), 400);
+      assert.match(await unconfirmed.text(), /Tick the box to confirm/);
+      await box.check();
+      await page.getByRole("button", { name: "Deactivate Cynet" }).click();
+      await noticeSays(/Cynet is deactivated: its credentials are destroyed and syncing has stopped\. What it delivered stays\./);
       assert.equal(await text(cynetRow.locator("[data-channel-status]")), "Inactive");
+      assert.equal(await cynetRow.locator("dt", { hasText: /^Connected$/ }).count(), 0, "no longer says Connected");
+      assert.match(await text(cynetRow.locator("[data-connection]")), /^Not connected: no credentials are stored; last connected /);
       assert.equal(await cynetRow.getByRole("button", { name: "Activate Cynet" }).count(), 1);
-      await shot(page, "10-deactivated");
+      await shot(page, "11-deactivated");
     });
 
     assert.deepEqual(pageErrors, [], "no script errors on the pages");

@@ -1,6 +1,7 @@
 /**
- * The Bundles and Channels page's script, inline and framework-free: the Cynet Activation
- * dialog (open, normalized URL preview, Connect, the plugin's errors in place).
+ * The Bundles and Channels page's scripts, inline and framework-free: the Cynet Activation
+ * dialog (open, normalized URL preview, Connect, the plugin's errors in place), and the channel
+ * row that redraws itself while a sync runs.
  *
  * The page gives it, as JSON in #activation-data: the dev host route that signs and forwards
  * Connect to the plugin. The browser never sees the signing secret.
@@ -68,7 +69,7 @@ export const ACTIVATION_JS = String.raw`
   }
 
   function showError(body, status) {
-    var message = body && typeof body.message === "string" ? body.message : "The plugin answered HTTP " + status + ".";
+    var message = body && typeof body.message === "string" ? body.message : status === 0 ? "The dev host could not be reached." : "Something went wrong on the way to " + (data.channelName || "the plugin") + "; try again.";
     var field = body && typeof body.field === "string" ? body.field.split(".")[0] : null;
     var p = field ? fieldParts(field) : null;
     if (p && p.input && p.error) {
@@ -97,8 +98,10 @@ export const ACTIVATION_JS = String.raw`
     if (first) first.focus();
   }
 
-  document.querySelectorAll("[data-open-activation]").forEach(function (button) {
-    button.addEventListener("click", function () { open(button); });
+  // Delegated: the channel row is redrawn while a sync runs, and its buttons with it.
+  document.addEventListener("click", function (e) {
+    var opener = e.target && e.target.closest ? e.target.closest("[data-open-activation]") : null;
+    if (opener) open(opener);
   });
   dialog.querySelectorAll("[data-close]").forEach(function (button) {
     button.addEventListener("click", function () { dialog.close(); });
@@ -133,15 +136,15 @@ export const ACTIVATION_JS = String.raw`
       })
       .then(function (answer) {
         if (answer.ok) {
+          // The dev host set the notice ("Connected to Cynet") in a cookie with its answer.
           dialog.close();
-          var status = answer.json && answer.json.status === "active" ? "Active" : String(answer.json && answer.json.status);
-          location.assign(data.returnTo + "?tone=ok&notice=" + encodeURIComponent(data.channelName + " is connected. Status: " + status + "."));
+          location.assign(data.returnTo);
           return;
         }
         showError(answer.json, answer.status);
       })
       .catch(function (err) {
-        showError({ message: "The dev host could not be reached: " + err.message }, 0);
+        showError(null, 0);
       })
       .finally(function () {
         submit.disabled = false;
@@ -149,5 +152,74 @@ export const ACTIVATION_JS = String.raw`
         form.removeAttribute("aria-busy");
       });
   });
+})();
+`;
+
+/** How often the channel row asks for the plugin's status while a sync runs: live enough to watch, light on the plugin. */
+export const STATUS_POLL_INTERVAL_MS = 3_000;
+/** Most refreshes one page load makes (5 minutes at 3 s): a sync that takes longer is seen on reload, and a forgotten tab stops asking. */
+export const MAX_STATUS_POLLS = 100;
+
+/**
+ * While the row says data-live="true", asks the dev host (#channel-live's endpoint, which signs
+ * and forwards GET /status, /sync/runs and /deliveries) for the row and the activity section
+ * again, every intervalMs, at most maxPolls times; it stops as soon as the answer says settled.
+ * Focus inside the row survives the redraw; the new "Last sync" is announced politely.
+ */
+export const CHANNEL_LIVE_JS = String.raw`
+(function () {
+  var dataEl = document.getElementById("channel-live");
+  if (!dataEl) return;
+  var data = JSON.parse(dataEl.textContent || "{}");
+  var announcer = document.getElementById("channel-live-announcer");
+  var polls = 0;
+
+  function row() { return document.querySelector("tr[data-channel]"); }
+
+  function focusedIndex(el) {
+    var active = document.activeElement;
+    if (!el || !active || !el.contains(active)) return -1;
+    return Array.prototype.indexOf.call(el.querySelectorAll("button, a, input"), active);
+  }
+
+  function swap(answer) {
+    var old = row();
+    if (!old) return;
+    var index = focusedIndex(old);
+    var before = old.querySelector("[data-last-sync]");
+    var beforeText = before ? before.textContent : "";
+    old.outerHTML = answer.row;
+    var fresh = row();
+    var activity = document.getElementById("channel-activity");
+    if (activity && typeof answer.activity === "string") activity.innerHTML = answer.activity;
+    if (window.devHostLocalTimes) { window.devHostLocalTimes(fresh); if (activity) window.devHostLocalTimes(activity); }
+    if (index >= 0 && fresh) {
+      var target = fresh.querySelectorAll("button, a, input")[index];
+      if (target) target.focus();
+    }
+    var after = fresh ? fresh.querySelector("[data-last-sync]") : null;
+    if (announcer && after && after.textContent !== beforeText) announcer.textContent = "Last sync: " + after.textContent;
+  }
+
+  function stopped() {
+    var current = row();
+    var note = current ? current.querySelector("[data-live-note]") : null;
+    if (note) note.textContent = "Stopped refreshing; reload the page to see how the sync goes on.";
+  }
+
+  function poll() {
+    if (polls >= data.maxPolls) return stopped();
+    polls += 1;
+    fetch(data.endpoint, { headers: { accept: "application/json" }, cache: "no-store" })
+      .then(function (response) { return response.ok ? response.json() : null; })
+      .then(function (answer) {
+        if (answer && typeof answer.row === "string") swap(answer);
+        if (answer && answer.live === false) return;
+        setTimeout(poll, data.intervalMs);
+      })
+      .catch(function () { setTimeout(poll, data.intervalMs); });
+  }
+
+  if (data.live) setTimeout(poll, data.intervalMs);
 })();
 `;

@@ -14,6 +14,7 @@ export const paths = {
   events: (t: string) => `/tenants/${encodeURIComponent(t)}/security/events`,
   scans: (t: string) => `/tenants/${encodeURIComponent(t)}/security/scans`,
   irRequests: (t: string) => `/tenants/${encodeURIComponent(t)}/security/ir-requests`,
+  scan: (t: string, scanId: string) => `/tenants/${encodeURIComponent(t)}/security/scans/${encodeURIComponent(scanId)}`,
 };
 
 /** A message shown at the top of the page after an action. */
@@ -118,23 +119,44 @@ dialog h2 { margin: 0 0 .25rem; }
 .preview { margin: .3rem 0 0; font-size: .9rem; }
 .preview output { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-weight: 600; }
 .form-error { padding: .6rem .8rem; border-radius: 6px; background: var(--bad-bg); color: #7f1d1d; border: 1px solid #f1b0aa; margin: .75rem 0; }
+.status.open { background: var(--warn-bg); color: var(--warn); border-color: #ecd18a; }
+form.filter { display: flex; flex-wrap: wrap; gap: .5rem; align-items: center; margin: 0 0 .75rem; }
+form.filter label { font-weight: 600; }
+form.filter input { font: inherit; padding: .4rem .6rem; border: 1px solid #9aa3b2; border-radius: 6px; min-width: 22rem; }
+form.filter .help { flex-basis: 100%; margin: 0; font-size: .85rem; }
+nav.pager { display: flex; gap: 1.25rem; align-items: baseline; justify-content: center; margin: 1rem 0; }
+#channel-activity table { margin-bottom: .75rem; }
+#channel-activity td form { margin: 0; }
+.live-note { font-size: .85rem; margin: .3rem 0 0; }
+.live-note::before { content: "⟳ "; }
+.confirm h2 { margin-top: 0; }
+.confirm ul { margin: .5rem 0 1rem; }
+.check { display: flex; gap: .5rem; align-items: center; font-weight: 600; }
+.check input { width: 1.1rem; height: 1.1rem; }
+details.evidence { margin-top: .75rem; }
 footer.tz { padding: .5rem 2rem 1.5rem; color: var(--muted); font-size: .85rem; grid-column: 2; }
 `;
 
-/** Replaces every `<time datetime>` with the time in the viewer's time zone. */
+/** Replaces every `<time datetime>` with the time in the viewer's time zone (again for a part the page redraws). */
 const LOCAL_TIME_JS = `
 (function () {
   var fmt = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "long" });
-  document.querySelectorAll("time[datetime]").forEach(function (el) {
-    var d = new Date(el.getAttribute("datetime"));
-    if (isNaN(d.getTime())) return;
-    el.textContent = fmt.format(d);
-    el.title = d.toISOString();
-  });
+  window.devHostLocalTimes = function (root) {
+    (root || document).querySelectorAll("time[datetime]").forEach(function (el) {
+      var d = new Date(el.getAttribute("datetime"));
+      if (isNaN(d.getTime())) return;
+      el.textContent = fmt.format(d);
+      el.title = d.toISOString();
+    });
+  };
+  window.devHostLocalTimes(document);
   var zone = Intl.DateTimeFormat().resolvedOptions().timeZone || "your local time";
   document.querySelectorAll("[data-viewer-tz]").forEach(function (el) { el.textContent = zone; });
 })();
 `;
+
+/** The dev host's icon: a shield, so the tab is told apart from the plugin's JSON. Served at /favicon.ico too. */
+export const FAVICON_SVG = `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32"><path d="M16 2 4 7v8c0 7.5 5.1 13.4 12 15 6.9-1.6 12-7.5 12-15V7z" fill="#16233b"/><path d="m11 16 3.5 3.5L21.5 12" fill="none" stroke="#fff" stroke-width="3" stroke-linecap="round" stroke-linejoin="round"/></svg>`;
 
 /** Data for the page's script, safe inside a <script> element. */
 export function jsonScript(id: string, value: unknown): Html {
@@ -153,6 +175,8 @@ interface LayoutOptions {
   page: PageId;
   section: "Settings" | "Security Operations";
   title: string;
+  /** The page one level up, for a details page (Scans for a scan). */
+  parent?: { label: string; href: string };
   notices?: (Notice | { tone: "warn"; text: string })[];
   body: Html;
   /** Inline scripts after the page's content. */
@@ -172,6 +196,7 @@ export function layout(o: LayoutOptions): Html {
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${o.title} · ${o.section} · ${o.tenantName} · Dev host</title>
+<link rel="icon" type="image/svg+xml" href="/favicon.ico">
 <style>${raw(CSS)}</style>
 </head>
 <body>
@@ -192,7 +217,7 @@ export function layout(o: LayoutOptions): Html {
   </ul>
 </nav>
 <main id="main" tabindex="-1">
-  <nav class="crumbs" aria-label="Breadcrumb"><ol><li>${o.section}</li><li aria-current="page">${o.title}</li></ol></nav>
+  <nav class="crumbs" aria-label="Breadcrumb"><ol><li>${o.section}</li>${o.parent ? html`<li><a href="${o.parent.href}">${o.parent.label}</a></li>` : ""}<li aria-current="page">${o.title}</li></ol></nav>
   <h1>${o.title}</h1>
   ${(o.notices ?? []).map((n) => html`<p class="notice ${n.tone}" role="${n.tone === "error" ? "alert" : "status"}">${n.text}</p>`)}
   ${o.body}

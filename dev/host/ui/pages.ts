@@ -4,7 +4,8 @@ import { z } from "zod";
 import { BUNDLES, type Bundle } from "../catalog";
 import type { ActivationField, ManifestResult, PluginAnswer, PluginManifest } from "../plugin";
 import type { HostRecord, ScanWithNotes } from "../state";
-import { ACTIVATION_JS } from "./client";
+import { channelRow, plural } from "./channel";
+import { ACTIVATION_JS, CHANNEL_LIVE_JS, MAX_STATUS_POLLS, STATUS_POLL_INTERVAL_MS } from "./client";
 import { jsonScript, layout, paths, time, type Html, type Notice } from "./layout";
 
 /** Who the pages are for. */
@@ -12,52 +13,6 @@ export interface TenantInfo {
   tenantId: string;
   tenantName: string;
 }
-
-// ---------------------------------------------------------------- the plugin's status, read defensively
-
-const nullableString = z.string().nullish().catch(null);
-const count = z.number().catch(0);
-const deliveryCounts = z.looseObject({ pending: count, delivered: count, failed: count }).nullish().catch(null);
-const statusSchema = z.looseObject({
-  status: z.string(),
-  enabled: z.boolean().catch(false),
-  bundles: z.array(z.string()).catch([]),
-  settings: z.looseObject({ orgUrl: nullableString, clientId: nullableString, username: nullableString }).nullish().catch(null),
-  activatedAt: nullableString,
-  error: z.looseObject({ code: nullableString, message: nullableString, at: nullableString }).nullish().catch(null),
-  sync: z
-    .looseObject({
-      health: nullableString,
-      lastRun: z
-        .looseObject({
-          reason: nullableString,
-          outcome: nullableString,
-          startedAt: nullableString,
-          finishedAt: nullableString,
-          fetched: z.number().nullish().catch(null),
-          newDetections: z.number().nullish().catch(null),
-          eventsQueued: z.number().nullish().catch(null),
-          error: z.looseObject({ code: nullableString, message: nullableString }).nullish().catch(null),
-        })
-        .nullish()
-        .catch(null),
-      lastSyncAt: nullableString,
-      quietRunsSinceLastRun: z.number().nullish().catch(null),
-      lastSuccessAt: nullableString,
-      consecutiveFailures: z.number().nullish().catch(null),
-      backoffUntil: nullableString,
-      nextRunAt: nullableString,
-      inProgress: z.boolean().nullish().catch(null),
-    })
-    .nullish()
-    .catch(null),
-  deliveries: z.looseObject({ events: deliveryCounts, notes: deliveryCounts, irRequests: deliveryCounts }).nullish().catch(null),
-});
-type ChannelStatus = z.infer<typeof statusSchema>;
-
-const STATUS_WORDS: Record<string, string> = { active: "Active", inactive: "Inactive", error: "Error", not_enabled: "Not enabled" };
-const statusWord = (s: string) => STATUS_WORDS[s] ?? s;
-const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
 
 // ---------------------------------------------------------------- Settings > Bundles and Channels
 
@@ -68,6 +23,12 @@ export interface BundlesPage extends TenantInfo {
   /** The plugin's answer to GET /status, when the channel is in an assigned bundle. */
   status: PluginAnswer | null;
   notice: Notice | null;
+  /** Whether the channel row keeps refreshing itself (a sync is running or deliveries are on the way). */
+  live: boolean;
+  /** When Connect or Sync now asked for the sync the row waits for. */
+  watchSince: string | null;
+  /** The channel's sync history and failed deliveries, once it was connected. */
+  activity: Html | null;
 }
 
 function channelsOf(bundle: Bundle, manifest: PluginManifest | null): { name: string; plugin: boolean }[] {
@@ -92,98 +53,6 @@ function bundleCard(t: TenantInfo, bundle: Bundle, manifest: PluginManifest | nu
     <button type="submit" class="${assigned ? "danger" : "primary"}">${assigned ? "Unassign" : "Assign"}<span class="vh"> ${bundle.name}</span></button>
   </form>
 </li>`;
-}
-
-function deliveriesText(d: NonNullable<ChannelStatus["deliveries"]>): string | null {
-  const parts = (
-    [
-      ["events", d.events],
-      ["notes", d.notes],
-      ["IR requests", d.irRequests],
-    ] as const
-  )
-    .filter(([, c]) => c != null && c.pending + c.delivered + c.failed > 0)
-    .map(([what, c]) => `${what}: ${c!.delivered} delivered${c!.pending ? `, ${c!.pending} pending` : ""}${c!.failed ? `, ${c!.failed} failed` : ""}`);
-  return parts.length === 0 ? null : parts.join("; ");
-}
-
-function lastSync(sync: NonNullable<ChannelStatus["sync"]>): Html {
-  const run = sync.lastRun;
-  const quiet = sync.quietRunsSinceLastRun ?? 0;
-  // Syncs that found nothing new are counted, not listed: the newest of them is the last sync.
-  if (quiet > 0 && sync.lastSuccessAt) {
-    const since = run == null ? "" : ` (${plural(quiet, "sync")} with nothing new since the last one that found something)`;
-    return html`Succeeded ${time(sync.lastSuccessAt)}: nothing new${since}.`;
-  }
-  if (run == null) return html`Not synced yet${sync.inProgress ? " (a sync is starting)" : ""}.`;
-  const counts = [
-    run.fetched != null ? plural(run.fetched, "alert") + " read" : null,
-    run.newDetections != null ? plural(run.newDetections, "new malicious file") : null,
-    run.eventsQueued != null ? plural(run.eventsQueued, "event") + " queued" : null,
-  ].filter((x) => x !== null);
-  const reason = run.reason ? ` (${run.reason})` : "";
-  if (run.outcome === "running") return html`Running since ${time(run.startedAt)}${reason}.`;
-  if (run.outcome === "failed") {
-    return html`<span class="sev high">Failed</span> ${time(run.finishedAt ?? run.startedAt)}${reason}: ${run.error?.message ?? "no reason given"}`;
-  }
-  return html`Succeeded ${time(run.finishedAt ?? run.startedAt)}${reason}${counts.length ? `: ${counts.join(", ")}` : ""}.`;
-}
-
-function channelFacts(s: ChannelStatus): Html {
-  const sync = s.sync;
-  const deliveries = s.deliveries ? deliveriesText(s.deliveries) : null;
-  return html`<dl class="facts">
-    ${s.settings?.orgUrl ? html`<dt>Organization's URL</dt><dd><code>${s.settings.orgUrl}</code></dd>` : ""}
-    ${s.settings?.clientId ? html`<dt>Client ID</dt><dd>${s.settings.clientId}</dd>` : ""}
-    ${s.settings?.username ? html`<dt>Cynet user</dt><dd>${s.settings.username}</dd>` : ""}
-    ${s.activatedAt ? html`<dt>Connected</dt><dd>${time(s.activatedAt)}</dd>` : ""}
-    ${sync ? html`<dt>Last sync</dt><dd data-last-sync>${lastSync(sync)}</dd>` : s.status === "active" ? html`<dt>Last sync</dt><dd data-last-sync>Not synced yet.</dd>` : ""}
-    ${sync?.lastSuccessAt ? html`<dt>Last successful sync</dt><dd>${time(sync.lastSuccessAt)}</dd>` : ""}
-    ${sync?.health === "degraded" ? html`<dt>Sync health</dt><dd>Cynet is failing; retrying${sync.consecutiveFailures ? ` after ${plural(sync.consecutiveFailures, "failure")} in a row` : ""}${sync.backoffUntil ? html`, not before ${time(sync.backoffUntil)}` : ""}.</dd>` : ""}
-    ${sync?.nextRunAt ? html`<dt>Next sync</dt><dd>${time(sync.nextRunAt)}</dd>` : ""}
-    ${deliveries ? html`<dt>Delivered to this host</dt><dd>${deliveries}</dd>` : ""}
-    ${s.error?.message ? html`<dt>Error</dt><dd class="sev high" data-channel-error>${s.error.message}${s.error.at ? html` <span class="muted">(${time(s.error.at)})</span>` : ""}</dd>` : ""}
-  </dl>`;
-}
-
-function pluginRow(p: BundlesPage, manifest: PluginManifest, fromBundles: string[]): Html {
-  const base = `/tenants/${encodeURIComponent(p.tenantId)}/settings/channels/${encodeURIComponent(manifest.channel.id)}`;
-  const answer = p.status;
-  const parsed = answer !== null && answer.status === 200 ? statusSchema.safeParse(answer.json) : null;
-  const s = parsed?.success ? parsed.data : null;
-  let statusCell: Html;
-  let details: Html;
-  let actions: Html;
-  if (s === null) {
-    const why = answer === null ? "not asked" : `HTTP ${answer.status}: ${typeof (answer.json as { message?: unknown } | null)?.message === "string" ? (answer.json as { message: string }).message : answer.text.slice(0, 200)}`;
-    statusCell = html`<span class="status error">Unknown</span>`;
-    details = html`<p class="sev high">The plugin's status could not be read (${why}).</p>`;
-    actions = html`<button type="button" class="primary" data-open-activation>Activate<span class="vh"> ${manifest.channel.name}</span></button>`;
-  } else {
-    statusCell = html`<span class="status ${s.status}" data-channel-status>${statusWord(s.status)}</span>`;
-    details = channelFacts(s);
-    const prefill = JSON.stringify({ orgUrl: s.settings?.orgUrl ?? "", clientId: s.settings?.clientId ?? "", username: s.settings?.username ?? "" });
-    const connected = s.status === "active" || s.status === "error";
-    const enableNote =
-      !s.enabled
-        ? html`<div class="notice warn"><p>The plugin does not have the channel enabled for this organization although ${fromBundles.join(", ")} is assigned.</p>
-            <form method="post" action="${base}/enablement"><button type="submit">Tell the plugin again</button></form></div>`
-        : "";
-    actions = html`${enableNote}<div class="actions">
-      ${connected
-        ? html`<form method="post" action="${base}/sync"><button type="submit" class="primary">Sync now</button></form>
-            <button type="button" data-open-activation data-prefill="${prefill}">${s.status === "error" ? "Reconnect" : "Edit connection"}<span class="vh"> ${manifest.channel.name}</span></button>
-            <form method="post" action="${base}/deactivate"><button type="submit" class="danger">Deactivate<span class="vh"> ${manifest.channel.name}</span></button></form>`
-        : html`<button type="button" class="primary" data-open-activation data-prefill="${prefill}">Activate<span class="vh"> ${manifest.channel.name}</span></button>`}
-    </div>`;
-  }
-  return html`<tr data-channel="${manifest.channel.id}">
-    <th scope="row">${manifest.channel.name} <span class="tag">plugin ${manifest.channel.version}</span></th>
-    <td>${fromBundles.join(", ")}</td>
-    <td>${statusCell}</td>
-    <td>${details}</td>
-    <td>${actions}</td>
-  </tr>`;
 }
 
 function fieldHtml(f: ActivationField, tenantName: string): Html {
@@ -245,13 +114,14 @@ export function bundlesPage(p: BundlesPage): Html {
 
 <section aria-labelledby="channels-heading">
   <h2 id="channels-heading">Enabled Channels</h2>
+  <p class="vh" id="channel-live-announcer" aria-live="polite"></p>
   ${builtIn.length === 0 && pluginBundles.length === 0
     ? html`<p class="panel">No channel is enabled: channels come with the bundles assigned above.</p>`
     : html`<table aria-labelledby="channels-heading" class="channels">
     <colgroup><col style="width: 9rem"><col style="width: 8.5rem"><col style="width: 6.5rem"><col><col style="width: 11.5rem"></colgroup>
     <thead><tr><th scope="col">Channel</th><th scope="col">From bundle</th><th scope="col">Status</th><th scope="col">Details</th><th scope="col">Actions</th></tr></thead>
     <tbody>
-      ${manifest !== null && pluginBundles.length > 0 ? pluginRow(p, manifest, pluginBundles) : ""}
+      ${manifest !== null && pluginBundles.length > 0 ? channelRow({ tenantId: p.tenantId, manifest, fromBundles: pluginBundles, answer: p.status, live: p.live }) : ""}
       ${builtIn.map(
         (name) => html`<tr><th scope="row">${name} <span class="tag">built in</span></th>
           <td>${assigned.filter((b) => b.builtInChannels.includes(name)).map((b) => b.name).join(", ")}</td>
@@ -260,6 +130,7 @@ export function bundlesPage(p: BundlesPage): Html {
     </tbody>
   </table>`}
 </section>
+${p.activity !== null ? html`<section id="channel-activity" aria-labelledby="history-heading">${p.activity}</section>` : ""}
 <section aria-labelledby="available-heading">
   <h2 id="available-heading">Available Bundles</h2>
   ${available.length === 0
@@ -274,8 +145,61 @@ ${manifest !== null && pluginBundles.length > 0 ? activationDialog(p, manifest) 
     title: "Bundles and Channels",
     notices,
     body,
-    scripts: manifest !== null && pluginBundles.length > 0 ? [html`<script>${raw(ACTIVATION_JS)}</script>`] : [],
+    scripts:
+      manifest !== null && pluginBundles.length > 0
+        ? [
+            jsonScript("channel-live", {
+              endpoint: `/ui/api/tenants/${encodeURIComponent(p.tenantId)}/channel${p.watchSince ? `?since=${encodeURIComponent(p.watchSince)}` : ""}`,
+              live: p.live,
+              intervalMs: STATUS_POLL_INTERVAL_MS,
+              maxPolls: MAX_STATUS_POLLS,
+            }),
+            html`<script>${raw(ACTIVATION_JS)}</script>`,
+            html`<script>${raw(CHANNEL_LIVE_JS)}</script>`,
+          ]
+        : [],
   });
+}
+
+/** What the deactivation confirmation shows. */
+export interface DeactivatePage extends TenantInfo {
+  channelName: string;
+  /** Where the confirmed form posts. */
+  action: string;
+  /** The connection that will be forgotten, when the plugin said. */
+  orgUrl: string | null;
+  username: string | null;
+  /** Set when the form came back without the box ticked. */
+  unconfirmed: boolean;
+}
+
+/** The name of the box that confirms a deactivation, and the value it sends. */
+export const DEACTIVATE_CONFIRM = { name: "confirm", value: "destroy-credentials" } as const;
+
+/**
+ * Settings > Bundles and Channels > Deactivate: a page of its own, so the confirmation holds
+ * without JavaScript; the box is required by the browser and checked again by the dev host.
+ */
+export function deactivatePage(p: DeactivatePage): Html {
+  const body = html`<div class="panel confirm">
+    <h2 id="confirm-heading">Deactivate ${p.channelName} for ${p.tenantName}?</h2>
+    <ul>
+      <li>The ${p.channelName} credentials stored for ${p.tenantName}${p.username ? html` (user <strong>${p.username}</strong>${p.orgUrl ? html` at <code>${p.orgUrl}</code>` : ""})` : ""} are destroyed. Connecting again needs the password.</li>
+      <li>Syncing stops: nothing new arrives from ${p.channelName}.</li>
+      <li>What ${p.channelName} already delivered (events, scan notes, IR requests) stays.</li>
+    </ul>
+    <form method="post" action="${p.action}" aria-labelledby="confirm-heading">
+      ${p.unconfirmed ? html`<p class="form-error" role="alert" id="confirm-error">Tick the box to confirm, or cancel.</p>` : ""}
+      <p class="check"><input type="checkbox" id="confirm-box" name="${DEACTIVATE_CONFIRM.name}" value="${DEACTIVATE_CONFIRM.value}" required
+        ${p.unconfirmed ? raw('aria-invalid="true" aria-describedby="confirm-error"') : ""}>
+        <label for="confirm-box">I understand the ${p.channelName} credentials are destroyed</label></p>
+      <div class="actions">
+        <button type="submit" class="danger">Deactivate ${p.channelName}</button>
+        <a href="${paths.bundles(p.tenantId)}">Cancel</a>
+      </div>
+    </form>
+  </div>`;
+  return layout({ ...p, page: "bundles", section: "Settings", parent: { label: "Bundles and Channels", href: paths.bundles(p.tenantId) }, title: `Deactivate ${p.channelName}`, body });
 }
 
 // ---------------------------------------------------------------- Security Operations > Events
@@ -290,7 +214,18 @@ function fact(label: string, value: unknown, opts: { code?: boolean; time?: bool
   return html`<dt>${label}</dt><dd>${opts.time ? time(s) : opts.code ? html`<code>${s}</code>` : s}</dd>`;
 }
 
-function eventDetails(e: HostRecord): Html {
+/**
+ * Where the event's Cynet alert is. cynet-api.md documents no console address for an alert
+ * (only the API's), so the page gives the alert id and the organization's URL as text rather
+ * than a link that might lead nowhere.
+ */
+function cynetAlertPlace(alertId: string | null, orgUrl: string | null): Html {
+  if (alertId === null) return html``;
+  return html`<dt>In Cynet</dt><dd data-cynet-alert>Alert <code>${alertId}</code>${orgUrl ? html` in the organization <code>${orgUrl}</code>` : ""}
+    <span class="muted">(search for the alert ID in the Cynet console; Cynet documents no direct link to an alert)</span></dd>`;
+}
+
+function eventDetails(e: HostRecord, orgUrl: string | null): Html {
   const d = rec(e.details);
   const file = rec(d.file);
   const endpoint = rec(d.endpoint);
@@ -306,6 +241,7 @@ function eventDetails(e: HostRecord): Html {
     <div class="detail-group"><h4>Cynet alert</h4><dl class="facts">
       ${fact("Alert ID", cynet.alertId)}${fact("Severity", cynet.severity)}${fact("Status", cynet.status)}${fact("Incident", cynet.incidentName)}
       ${fact("Detected", cynet.detectedAt, { time: true })}${fact("First seen", cynet.firstSeenAt, { time: true })}${fact("Last seen", cynet.lastSeenAt, { time: true })}
+      ${cynetAlertPlace(str(cynet.alertId), orgUrl)}
     </dl></div>
   </div>
   <details class="raw"><summary>Event as delivered (JSON)</summary><pre>${JSON.stringify(e, null, 2)}</pre></details>`;
@@ -316,16 +252,78 @@ const timeOf = (e: HostRecord, key: string) => {
   return Number.isNaN(ms) ? 0 : ms;
 };
 
-/** Security Operations > Events: newest first. */
-export function eventsPage(t: TenantInfo, events: HostRecord[]): Html {
-  const sorted = [...events].sort((a, b) => timeOf(b, "occurredAt") - timeOf(a, "occurredAt") || timeOf(b, "receivedAt") - timeOf(a, "receivedAt"));
-  const body = html`<p class="toolbar"><span><span data-count="events">${plural(sorted.length, "event")}</span>, newest first.</span> <a href="">Refresh</a></p>
-  ${sorted.length === 0
+/** Events on one page: a screenful of rows, each with its details closed. */
+export const EVENTS_PAGE_SIZE = 25;
+/** Longest search text: longer than any hash (64) or path a person pastes. */
+const MAX_EVENT_SEARCH_LENGTH = 300;
+
+/** The Events page's query: `?q=` (a hash, host name or file name, any part, any case) and `?page=` (from 1). */
+export const eventsQuerySchema = z.object({
+  q: z.string().trim().max(MAX_EVENT_SEARCH_LENGTH).catch("").default(""),
+  page: z.coerce.number().int().min(1).catch(1).default(1),
+});
+/** What the Events page was asked for. */
+export type EventsQuery = z.infer<typeof eventsQuerySchema>;
+
+/** The words an event is found by: its file's name and hashes, the endpoint's host name, and the title. */
+function searchText(e: HostRecord): string {
+  const d = rec(e.details);
+  const file = rec(d.file);
+  const endpoint = rec(d.endpoint);
+  return [file.name, file.path, file.sha256, file.md5, file.sha1, endpoint.hostName, endpoint.ip, e.title]
+    .map(str)
+    .filter((x) => x !== null)
+    .join("\n")
+    .toLowerCase();
+}
+
+function eventsHref(t: TenantInfo, q: string, page: number): string {
+  const params = new URLSearchParams();
+  if (q !== "") params.set("q", q);
+  if (page > 1) params.set("page", String(page));
+  const query = params.toString();
+  return paths.events(t.tenantId) + (query ? `?${query}` : "");
+}
+
+function pager(t: TenantInfo, q: string, page: number, pages: number): Html {
+  if (pages <= 1) return html``;
+  return html`<nav class="pager" aria-label="Pages of events">
+    ${page > 1 ? html`<a href="${eventsHref(t, q, page - 1)}" rel="prev">← Newer</a>` : html`<span class="muted">← Newer</span>`}
+    <span data-page-of>Page ${page} of ${pages}</span>
+    ${page < pages ? html`<a href="${eventsHref(t, q, page + 1)}" rel="next">Older →</a>` : html`<span class="muted">Older →</span>`}
+  </nav>`;
+}
+
+/** Security Operations > Events: newest first, a page at a time, searchable. */
+export function eventsPage(t: TenantInfo, events: HostRecord[], query: EventsQuery, orgUrl: string | null): Html {
+  const needle = query.q.toLowerCase();
+  const matching = events.filter((e) => needle === "" || searchText(e).includes(needle));
+  const sorted = matching.sort((a, b) => timeOf(b, "occurredAt") - timeOf(a, "occurredAt") || timeOf(b, "receivedAt") - timeOf(a, "receivedAt"));
+  const pages = Math.max(1, Math.ceil(sorted.length / EVENTS_PAGE_SIZE));
+  const page = Math.min(query.page, pages);
+  const shown = sorted.slice((page - 1) * EVENTS_PAGE_SIZE, page * EVENTS_PAGE_SIZE);
+  const first = (page - 1) * EVENTS_PAGE_SIZE + 1;
+  const summary =
+    sorted.length === 0
+      ? query.q !== "" ? `No event matches “${query.q}” (of ${plural(events.length, "event")}).` : "No events."
+      : `${sorted.length > shown.length ? `${first}–${first + shown.length - 1} of ` : ""}${plural(sorted.length, "event")}${query.q !== "" ? ` matching “${query.q}” (of ${events.length})` : ""}, newest first.`;
+  const body = html`<form class="filter" method="get" action="${paths.events(t.tenantId)}" role="search">
+    <label for="events-q">Find events</label>
+    <input id="events-q" name="q" type="search" value="${query.q}" maxlength="${String(MAX_EVENT_SEARCH_LENGTH)}" spellcheck="false"
+      placeholder="hash, host name or file name" aria-describedby="events-q-help">
+    <button type="submit">Search</button>
+    ${query.q !== "" ? html`<a href="${paths.events(t.tenantId)}">Clear</a>` : ""}
+    <p class="help muted" id="events-q-help">Any part of a SHA-256, MD5 or SHA-1, an endpoint's host name, or a file's name; any case.</p>
+  </form>
+  <p class="toolbar"><span data-count="events">${summary}</span> <a href="${eventsHref(t, query.q, page)}">Refresh</a></p>
+  ${events.length === 0
     ? html`<p class="panel">No events yet. Events arrive when a channel, such as Cynet, reports something.</p>`
-    : html`<table class="events" aria-label="Events">
+    : shown.length === 0
+      ? ""
+      : html`<table class="events" aria-label="Events">
     <colgroup><col style="width: 16rem"><col style="width: 11.5rem"><col style="width: 6rem"><col></colgroup>
     <thead><tr><th scope="col">Time</th><th scope="col">Type</th><th scope="col">Severity</th><th scope="col">Title</th></tr></thead>
-    ${sorted.map((e) => {
+    ${shown.map((e) => {
       const severity = str(e.severity) ?? "unknown";
       return html`<tbody class="event" data-event-id="${str(e.eventId) ?? ""}">
       <tr class="event-row">
@@ -335,17 +333,24 @@ export function eventsPage(t: TenantInfo, events: HostRecord[]): Html {
         <td>${str(e.title) ?? ""}</td>
       </tr>
       <tr class="event-details-row"><td colspan="4">
-        <details class="event-details"><summary>Details<span class="vh"> of ${str(e.title) ?? "this event"}</span></summary>${eventDetails(e)}</details>
+        <details class="event-details"><summary>Details<span class="vh"> of ${str(e.title) ?? "this event"}</span></summary>${eventDetails(e, orgUrl)}</details>
       </td></tr>
     </tbody>`;
     })}
-  </table>`}`;
+  </table>`}
+  ${pager(t, query.q, page, pages)}`;
   return layout({ ...t, page: "events", section: "Security Operations", title: "Events", body });
 }
 
 // ---------------------------------------------------------------- Scans
 
-/** Security Operations > Scans: newest first, each with its notes. */
+function scanHashes(s: ScanWithNotes): Html {
+  return html`${fact("SHA-256", s.sha256, { code: true })}${fact("MD5", s.md5, { code: true })}${fact("SHA-1", s.sha1, { code: true })}`;
+}
+
+const newestFirst = (a: HostRecord, b: HostRecord) => timeOf(b, "receivedAt") - timeOf(a, "receivedAt");
+
+/** Security Operations > Scans: newest first, each with its notes and a link to its details. */
 export function scansPage(t: TenantInfo, scans: ScanWithNotes[], irRequests: HostRecord[]): Html {
   const sorted = [...scans].sort((a, b) => Date.parse(b.scannedAt) - Date.parse(a.scannedAt));
   const withNotes = sorted.filter((s) => s.notes.length > 0).length;
@@ -356,27 +361,76 @@ export function scansPage(t: TenantInfo, scans: ScanWithNotes[], irRequests: Hos
     : html`<ol class="plain">${sorted.map((s) => {
         const n = requestsFor(s.scanId);
         return html`<li><article class="scan" id="${s.scanId}" data-scan-id="${s.scanId}" aria-labelledby="${s.scanId}-title">
-      <h2 id="${s.scanId}-title">${s.fileName} <span class="tag">${s.scanId}</span></h2>
+      <h2 id="${s.scanId}-title"><a href="${paths.scan(t.tenantId, s.scanId)}">${s.fileName}</a> <span class="tag">${s.scanId}</span></h2>
       <dl class="facts">
         <dt>Scanned</dt><dd>${time(s.scannedAt)}</dd>
-        ${fact("SHA-256", s.sha256, { code: true })}${fact("MD5", s.md5, { code: true })}${fact("SHA-1", s.sha1, { code: true })}
-        <dt>IR requests</dt><dd>${n === 0 ? "None" : html`<a href="${paths.irRequests(t.tenantId)}#scan-${s.scanId}">${plural(n, "request")}</a>`}</dd>
+        ${scanHashes(s)}
+        <dt>IR requests</dt><dd>${n === 0 ? "None" : html`<a href="${paths.scan(t.tenantId, s.scanId)}#ir-requests">${plural(n, "request")}</a>`}</dd>
       </dl>
       <section aria-labelledby="${s.scanId}-notes">
         <h3 id="${s.scanId}-notes">Notes (${s.notes.length})</h3>
-        ${s.notes.length === 0
-          ? html`<p class="muted">No notes.</p>`
-          : html`<ul class="notes">${s.notes.map(
-              (note) => html`<li data-note-id="${str(note.noteId) ?? ""}"><p class="muted"><strong class="note-author">${str(note.author) ?? "Unknown"}</strong> · ${time(note.receivedAt)}</p>
-                <p class="note-text">${str(note.text) ?? ""}</p></li>`,
-            )}</ul>`}
+        ${notesList(s.notes)}
       </section>
     </article></li>`;
       })}</ol>`}`;
   return layout({ ...t, page: "scans", section: "Security Operations", title: "Scans", body });
 }
 
+function notesList(notes: HostRecord[]): Html {
+  if (notes.length === 0) return html`<p class="muted">No notes.</p>`;
+  return html`<ul class="notes">${notes.map(
+    (note) => html`<li data-note-id="${str(note.noteId) ?? ""}"><p class="muted"><strong class="note-author">${str(note.author) ?? "Unknown"}</strong> · ${time(note.receivedAt)}</p>
+      <p class="note-text">${str(note.text) ?? ""}</p></li>`,
+  )}</ul>`;
+}
+
+/** Security Operations > Scans > one scan: the scanned file and its hashes, its notes and the IR requests about it. */
+export function scanPage(t: TenantInfo, scan: ScanWithNotes, irRequests: HostRecord[]): Html {
+  const requests = irRequests.filter((r) => r.scanId === scan.scanId).sort(newestFirst);
+  const body = html`<article class="scan" data-scan-id="${scan.scanId}" aria-labelledby="scan-file">
+    <h2 id="scan-file">${scan.fileName} <span class="tag">${scan.scanId}</span></h2>
+    <dl class="facts">
+      <dt>Scan ID</dt><dd><code>${scan.scanId}</code></dd>
+      <dt>Scanned</dt><dd>${time(scan.scannedAt)}</dd>
+    </dl>
+    <h3>Scanned file</h3>
+    <table class="attachments" aria-label="Files in this scan">
+      <thead><tr><th scope="col">File name</th><th scope="col">Hashes</th></tr></thead>
+      <tbody><tr><td>${scan.fileName}</td><td><dl class="facts">${scanHashes(scan)}</dl></td></tr></tbody>
+    </table>
+  </article>
+  <section class="scan" aria-labelledby="notes-heading">
+    <h2 id="notes-heading">Notes (${scan.notes.length})</h2>
+    ${notesList(scan.notes)}
+  </section>
+  <section class="scan" id="ir-requests" aria-labelledby="ir-heading">
+    <h2 id="ir-heading">IR requests (${requests.length})</h2>
+    ${requests.length === 0
+      ? html`<p class="muted">No IR request is about this scan.</p>`
+      : html`<ul class="plain">${requests.map((r) => {
+          const id = str(r.requestId) ?? "";
+          return html`<li data-request-id="${id}"><p><a href="${paths.irRequests(t.tenantId)}#${id}">${str(r.subject) ?? "(no subject)"}</a></p>
+            <p class="muted">${irStatusBadge()} · ${capitalized(str(r.priority) ?? "")} priority · received ${time(r.receivedAt)}</p></li>`;
+        })}</ul>`}
+  </section>`;
+  return layout({ ...t, page: "scans", section: "Security Operations", parent: { label: "Scans", href: paths.scans(t.tenantId) }, title: scan.fileName, body });
+}
+
+/** A scan id the dev host does not have: a page that says so, not JSON. */
+export function scanNotFoundPage(t: TenantInfo, scanId: string): Html {
+  const body = html`<p class="panel">There is no scan <code>${scanId}</code> for ${t.tenantName}. <a href="${paths.scans(t.tenantId)}">All scans</a></p>`;
+  return layout({ ...t, page: "scans", section: "Security Operations", parent: { label: "Scans", href: paths.scans(t.tenantId) }, title: "No such scan", body });
+}
+
 // ---------------------------------------------------------------- IR Requests
+
+/**
+ * The dev host's IR queue has no workflow: a request stays open once received (the real host's
+ * IR team moves it on). The status is shown so the page reads like the real queue.
+ */
+function irStatusBadge(): Html {
+  return html`<span class="status open" data-ir-status>Open</span>`;
+}
 
 function evidence(value: unknown): Html {
   const obj = rec(value);
@@ -387,27 +441,27 @@ function evidence(value: unknown): Html {
     ${Array.isArray(value) || nested.length > 0 ? html`<pre>${JSON.stringify(Array.isArray(value) ? value : Object.fromEntries(nested), null, 2)}</pre>` : ""}`;
 }
 
-/** Security Operations > IR Requests: the IR team's queue, in the order received. */
+/** Security Operations > IR Requests: the IR team's queue, newest first, evidence folded. */
 export function irRequestsPage(t: TenantInfo, requests: HostRecord[]): Html {
-  const body = html`<p class="toolbar"><span><span data-count="ir-requests">${plural(requests.length, "request")}</span> in the order received.</span> <a href="">Refresh</a></p>
-  ${requests.length === 0
+  const sorted = [...requests].sort(newestFirst);
+  const body = html`<p class="toolbar"><span><span data-count="ir-requests">${plural(sorted.length, "request")}</span>, newest first.</span> <a href="">Refresh</a></p>
+  ${sorted.length === 0
     ? html`<p class="panel">The IR team's queue is empty.</p>`
-    : html`<ol class="plain">${requests.map((r, i) => {
+    : html`<ol class="plain">${sorted.map((r) => {
         const id = str(r.requestId) ?? "";
         const scanId = str(r.scanId) ?? "";
-        const firstForScan = requests.findIndex((other) => other.scanId === r.scanId) === i;
-        return html`<li ${firstForScan ? html`id="scan-${scanId}"` : ""}><article class="ir" data-request-id="${id}" aria-labelledby="${id}-title">
+        return html`<li id="${id}"><article class="ir" data-request-id="${id}" data-scan-id="${scanId}" aria-labelledby="${id}-title">
       <h2 id="${id}-title">${str(r.subject) ?? "(no subject)"}</h2>
       <dl class="facts">
+        <dt>Status</dt><dd>${irStatusBadge()}</dd>
         <dt>Priority</dt><dd class="sev ${(str(r.priority) ?? "").toLowerCase()}">${capitalized(str(r.priority) ?? "")}</dd>
-        <dt>Scan</dt><dd><a href="${paths.scans(t.tenantId)}#${scanId}"><code>${scanId}</code></a></dd>
+        <dt>Scan</dt><dd><a href="${paths.scan(t.tenantId, scanId)}"><code>${scanId}</code></a></dd>
         <dt>Received</dt><dd>${time(r.receivedAt)}</dd>
         <dt>Request ID</dt><dd><code>${id}</code></dd>
       </dl>
       <h3>Description</h3>
       <p class="ir-description">${str(r.description) ?? ""}</p>
-      <h3>Evidence</h3>
-      ${evidence(r.evidence)}
+      <details class="evidence"><summary>Evidence<span class="vh"> for ${str(r.subject) ?? "this request"}</span></summary>${evidence(r.evidence)}</details>
     </article></li>`;
       })}</ol>`}`;
   return layout({ ...t, page: "ir-requests", section: "Security Operations", title: "IR Requests", body });

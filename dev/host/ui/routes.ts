@@ -4,13 +4,20 @@
  * plugin's status and body unchanged.
  */
 import { Hono, type Context } from "hono";
+import { z } from "zod";
 import { findBundle } from "../catalog";
 import type { Env } from "../env";
-import { answerMessage, callPlugin, loadManifest, relay, type PluginAnswer } from "../plugin";
+import { answerMessage, callPlugin, loadManifest, relay, type PluginAnswer, type PluginManifest } from "../plugin";
 import { DEFAULT_TENANT } from "../seed";
+import type { HostRecord, ScanWithNotes } from "../state";
 import { ensureSeeded, sendEnablement, setBundle, tenantStub, type EnablementOutcome } from "../tenants";
-import { paths, type Notice } from "./layout";
-import { bundlesPage, eventsPage, irRequestsPage, scansPage, type TenantInfo } from "./pages";
+import { channelActivity, channelRow, parseStatus, plural, readFailedDeliveries, readRuns, settling, type ChannelStatus } from "./channel";
+import { FAVICON_SVG, paths, type Html, type Notice } from "./layout";
+import { noticeCookie, setNotice, takeNotice } from "./notice";
+import {
+  DEACTIVATE_CONFIRM, bundlesPage, deactivatePage, eventsPage, eventsQuerySchema, irRequestsPage, scanNotFoundPage, scanPage, scansPage,
+  type TenantInfo,
+} from "./pages";
 import { validate } from "../../shared/http";
 import { tenantIdSchema } from "../schemas";
 
@@ -18,8 +25,10 @@ type Ctx = Context<{ Bindings: Env }>;
 
 /** Largest activation form a browser sends: four short fields. */
 const MAX_FORM_BYTES = 16 * 1024;
-/** Longest notice carried in a redirect. */
-const MAX_NOTICE_LENGTH = 600;
+/** Runs in the sync history: the last ten fit beside the channel without scrolling far. */
+const SYNC_HISTORY_RUNS = 10;
+/** How long a browser may keep the icon: it never changes between runs. */
+const FAVICON_MAX_AGE_SECONDS = 86_400;
 
 export const ui = new Hono<{ Bindings: Env }>();
 
@@ -31,6 +40,9 @@ ui.use("*", async (c, next) => {
   await next();
 });
 
+// Browsers ask for /favicon.ico on every page whatever the page links.
+ui.get("/favicon.ico", (c) => c.body(FAVICON_SVG, 200, { "content-type": "image/svg+xml", "cache-control": `public, max-age=${FAVICON_MAX_AGE_SECONDS}` }));
+
 async function tenantInfo(c: Ctx): Promise<TenantInfo & { assignedBundles: string[] }> {
   const tenantId = validate(tenantIdSchema, c.req.param("tenantId"), "tenantId");
   await ensureSeeded(c.env, tenantId);
@@ -38,26 +50,52 @@ async function tenantInfo(c: Ctx): Promise<TenantInfo & { assignedBundles: strin
   return { tenantId, tenantName: view.profile?.displayName ?? tenantId, assignedBundles: view.assignedBundles };
 }
 
-function backToSettings(c: Ctx, tenantId: string, notice: Notice): Response {
-  const text = notice.text.length > MAX_NOTICE_LENGTH ? `${notice.text.slice(0, MAX_NOTICE_LENGTH - 1)}…` : notice.text;
-  return c.redirect(`${paths.bundles(tenantId)}?tone=${notice.tone}&notice=${encodeURIComponent(text)}`, 303);
-}
-
-function noticeFromQuery(c: Ctx): Notice | null {
-  const text = c.req.query("notice");
-  if (!text) return null;
-  return { tone: c.req.query("tone") === "error" ? "error" : "ok", text: text.slice(0, MAX_NOTICE_LENGTH) };
+function backToSettings(c: Ctx, tenantId: string, notice: Notice & { watchSince?: string }): Response {
+  setNotice(c, notice);
+  return c.redirect(paths.bundles(tenantId), 303);
 }
 
 const ok = (a: PluginAnswer) => a.status >= 200 && a.status < 300;
+const tenantPath = (tenantId: string, rest: string) => `/v1/tenants/${encodeURIComponent(tenantId)}${rest}`;
 
 function enablementNotice(first: string, outcome: EnablementOutcome, tenantName: string): Notice {
   if (!outcome.called) return { tone: "error", text: `${first} The plugin could not be told: ${outcome.reason}` };
   const { answer, body, channelName } = outcome;
-  if (!ok(answer)) return { tone: "error", text: `${first} The plugin refused the enablement (HTTP ${answer.status}): ${answerMessage(answer)}` };
+  if (!ok(answer)) return { tone: "error", text: `${first} ${channelName} did not take the change: ${answerMessage(answer)}` };
   const names = body.bundles.map((id) => findBundle(id)?.name ?? id).join(", ");
-  const state = body.enabled ? `${channelName} is enabled for ${tenantName} (${names})` : `${channelName} is not enabled for ${tenantName}: no assigned bundle includes it`;
-  return { tone: "ok", text: `${first} ${state}; the plugin answered HTTP ${answer.status}.` };
+  const state = body.enabled ? `${channelName} is enabled for ${tenantName} (${names}).` : `${channelName} is not enabled for ${tenantName}: no assigned bundle includes it.`;
+  return { tone: "ok", text: `${first} ${state}` };
+}
+
+/** The channel row and what it is drawn from, when an assigned bundle includes the channel. */
+interface ChannelView {
+  manifest: PluginManifest;
+  fromBundles: string[];
+  answer: PluginAnswer;
+  status: ChannelStatus | null;
+  live: boolean;
+  activity: Html | null;
+}
+
+async function channelView(c: Ctx, info: TenantInfo & { assignedBundles: string[] }, watchSince: string | null): Promise<ChannelView | null> {
+  const manifest = await loadManifest(c.env);
+  if (!manifest.ok) return null;
+  const m = manifest.manifest;
+  const fromBundles = info.assignedBundles.filter((id) => m.bundles.some((b) => b.id === id)).map((id) => findBundle(id)?.name ?? id);
+  if (fromBundles.length === 0) return null;
+  const answer = await callPlugin(c.env, "GET", tenantPath(info.tenantId, "/status"));
+  const status = parseStatus(answer);
+  // History and failed deliveries exist once the channel was connected; before that they are empty words.
+  const everConnected = status !== null && (status.activatedAt != null || status.sync != null);
+  let activity: Html | null = null;
+  if (status !== null && everConnected) {
+    const [runs, failed] = await Promise.all([
+      callPlugin(c.env, "GET", tenantPath(info.tenantId, `/sync/runs?limit=${SYNC_HISTORY_RUNS}`)),
+      callPlugin(c.env, "GET", tenantPath(info.tenantId, "/deliveries?state=failed")),
+    ]);
+    activity = channelActivity({ tenantId: info.tenantId, manifest: m, status, runs: readRuns(runs), failed: readFailedDeliveries(failed) });
+  }
+  return { manifest: m, fromBundles, answer, status, live: settling(status, watchSince, Date.now()), activity };
 }
 
 ui.get("/", (c) => c.redirect(paths.bundles(DEFAULT_TENANT.tenantId), 302));
@@ -65,20 +103,31 @@ ui.get("/tenants/:tenantId", (c) => c.redirect(paths.bundles(c.req.param("tenant
 
 ui.get("/tenants/:tenantId/settings/bundles-and-channels", async (c) => {
   const info = await tenantInfo(c);
+  const flash = takeNotice(c);
+  const watchSince = flash?.watchSince ?? null;
   const manifest = await loadManifest(c.env);
-  const pluginInAssigned = manifest.ok && info.assignedBundles.some((id) => manifest.manifest.bundles.some((b) => b.id === id));
-  const status = pluginInAssigned ? await callPlugin(c.env, "GET", `/v1/tenants/${encodeURIComponent(info.tenantId)}/status`) : null;
+  const view = await channelView(c, info, watchSince);
   c.header("cache-control", "no-store");
-  return c.html(bundlesPage({ ...info, manifest, status, notice: noticeFromQuery(c) }));
+  return c.html(
+    bundlesPage({
+      ...info,
+      manifest,
+      status: view?.answer ?? null,
+      notice: flash === null ? null : { tone: flash.tone, text: flash.text },
+      live: view?.live ?? false,
+      watchSince,
+      activity: view?.activity ?? null,
+    }),
+  );
 });
 
 ui.post("/tenants/:tenantId/settings/bundles/:bundleId/:action{assign|unassign}", async (c) => {
   const info = await tenantInfo(c);
   const bundle = findBundle(c.req.param("bundleId"));
-  if (bundle === undefined) return backToSettings(c, info.tenantId, { tone: "error", text: `There is no bundle ${c.req.param("bundleId")}.` });
+  if (bundle === undefined) return backToSettings(c, info.tenantId, { tone: "error", text: "There is no such bundle." });
   const assign = c.req.param("action") === "assign";
   const result = await setBundle(c.env, info.tenantId, bundle.id, assign);
-  if (result === null) return backToSettings(c, info.tenantId, { tone: "error", text: `There is no bundle ${bundle.id}.` });
+  if (result === null) return backToSettings(c, info.tenantId, { tone: "error", text: "There is no such bundle." });
   return backToSettings(c, info.tenantId, enablementNotice(`${bundle.name} is ${assign ? "assigned" : "unassigned"}.`, result.enablement, info.tenantName));
 });
 
@@ -88,36 +137,92 @@ ui.post("/tenants/:tenantId/settings/channels/:channel/enablement", async (c) =>
   return backToSettings(c, info.tenantId, enablementNotice("The plugin was told again which bundles are assigned.", outcome, info.tenantName));
 });
 
-ui.post("/tenants/:tenantId/settings/channels/:channel/deactivate", async (c) => {
-  const info = await tenantInfo(c);
-  const answer = await callPlugin(c.env, "DELETE", `/v1/tenants/${encodeURIComponent(info.tenantId)}/activation`);
+async function channelName(c: Ctx): Promise<string> {
   const manifest = await loadManifest(c.env);
-  const name = manifest.ok ? manifest.manifest.channel.name : c.req.param("channel");
+  return manifest.ok ? manifest.manifest.channel.name : c.req.param("channel") ?? "the channel";
+}
+
+async function renderDeactivate(c: Ctx, unconfirmed: boolean): Promise<Response> {
+  const info = await tenantInfo(c);
+  const status = parseStatus(await callPlugin(c.env, "GET", tenantPath(info.tenantId, "/status")));
+  const name = await channelName(c);
+  c.header("cache-control", "no-store");
+  const page = deactivatePage({
+    ...info,
+    channelName: name,
+    action: c.req.path,
+    orgUrl: status?.settings?.orgUrl ?? null,
+    username: status?.settings?.username ?? null,
+    unconfirmed,
+  });
+  return c.html(page, unconfirmed ? 400 : 200);
+}
+
+const deactivateFormSchema = z.object({ [DEACTIVATE_CONFIRM.name]: z.literal(DEACTIVATE_CONFIRM.value) });
+
+ui.get("/tenants/:tenantId/settings/channels/:channel/deactivate", (c) => renderDeactivate(c, false));
+
+ui.post("/tenants/:tenantId/settings/channels/:channel/deactivate", async (c) => {
+  if (!deactivateFormSchema.safeParse(await c.req.parseBody()).success) return renderDeactivate(c, true);
+  const info = await tenantInfo(c);
+  const name = await channelName(c);
+  const answer = await callPlugin(c.env, "DELETE", tenantPath(info.tenantId, "/activation"));
+  if (!ok(answer)) return backToSettings(c, info.tenantId, { tone: "error", text: `${name} is still connected: ${answerMessage(answer)}` });
+  // The plugin answers with its status after the call: the notice says what it says.
+  const after = parseStatus(answer)?.status;
   return backToSettings(
     c,
     info.tenantId,
-    ok(answer)
-      ? { tone: "ok", text: `${name} is deactivated: its credentials are destroyed and the sync has stopped; what it delivered stays.` }
-      : { tone: "error", text: `Deactivate failed: the plugin answered HTTP ${answer.status}: ${answerMessage(answer)}` },
+    after === "inactive"
+      ? { tone: "ok", text: `${name} is deactivated: its credentials are destroyed and syncing has stopped. What it delivered stays.` }
+      : { tone: "error", text: `${name} took the deactivation, but its status is now “${after ?? "unknown"}”, not Inactive. Check the row below.` },
   );
 });
 
 ui.post("/tenants/:tenantId/settings/channels/:channel/sync", async (c) => {
   const info = await tenantInfo(c);
-  const answer = await callPlugin(c.env, "POST", `/v1/tenants/${encodeURIComponent(info.tenantId)}/sync`);
+  const name = await channelName(c);
+  const watchSince = new Date().toISOString();
+  const answer = await callPlugin(c.env, "POST", tenantPath(info.tenantId, "/sync"));
   return backToSettings(
     c,
     info.tenantId,
     ok(answer)
-      ? { tone: "ok", text: `Sync now: the plugin queued a sync (HTTP ${answer.status}). Events, scan notes and IR requests appear on their pages as it delivers them.` }
-      : { tone: "error", text: `Sync now: the plugin answered HTTP ${answer.status}: ${answerMessage(answer)}` },
+      ? { tone: "ok", text: `Sync queued. New events, scan notes and IR requests from ${name} appear on their pages as they arrive.`, watchSince }
+      : { tone: "error", text: `The sync did not start: ${answerMessage(answer)}` },
+  );
+});
+
+const retryFormSchema = z.object({ id: z.coerce.number().int().positive().optional() });
+
+ui.post("/tenants/:tenantId/settings/channels/:channel/deliveries/retry", async (c) => {
+  const info = await tenantInfo(c);
+  const form = retryFormSchema.safeParse(await c.req.parseBody());
+  if (!form.success) return backToSettings(c, info.tenantId, { tone: "error", text: "That delivery cannot be retried: the form was not understood." });
+  const body = JSON.stringify(form.data.id === undefined ? {} : { ids: [form.data.id] });
+  const answer = await callPlugin(c.env, "POST", tenantPath(info.tenantId, "/deliveries/retry"), body);
+  if (!ok(answer)) return backToSettings(c, info.tenantId, { tone: "error", text: `The retry did not start: ${answerMessage(answer)}` });
+  const requeued = z.object({ requeued: z.number().int() }).safeParse(answer.json);
+  const n = requeued.success ? requeued.data.requeued : null;
+  return backToSettings(
+    c,
+    info.tenantId,
+    n === 0
+      ? { tone: "ok", text: "Nothing to retry: no delivery is failed any more." }
+      : { tone: "ok", text: `Retry queued for ${n === null ? "the failed deliveries" : plural(n, "failed delivery", "failed deliveries")}. Each reaches this host once.` },
   );
 });
 
 ui.get("/tenants/:tenantId/security/events", async (c) => {
   const info = await tenantInfo(c);
+  const query = eventsQuerySchema.parse(c.req.query());
+  // The organization's URL (for where the alert is in Cynet) is the plugin's to tell.
+  const [events, status] = await Promise.all([
+    tenantStub(c.env, info.tenantId).events(),
+    callPlugin(c.env, "GET", tenantPath(info.tenantId, "/status")).then(parseStatus),
+  ]);
   c.header("cache-control", "no-store");
-  return c.html(eventsPage(info, await tenantStub(c.env, info.tenantId).events()));
+  return c.html(eventsPage(info, events, query, status?.settings?.orgUrl ?? null));
 });
 
 ui.get("/tenants/:tenantId/security/scans", async (c) => {
@@ -126,6 +231,16 @@ ui.get("/tenants/:tenantId/security/scans", async (c) => {
   const [scans, requests] = await Promise.all([stub.scansWithNotes(), stub.irRequests()]);
   c.header("cache-control", "no-store");
   return c.html(scansPage(info, scans, requests));
+});
+
+ui.get("/tenants/:tenantId/security/scans/:scanId", async (c) => {
+  const info = await tenantInfo(c);
+  const stub = tenantStub(c.env, info.tenantId);
+  const [scans, requests]: [ScanWithNotes[], HostRecord[]] = await Promise.all([stub.scansWithNotes(), stub.irRequests()]);
+  const scan = scans.find((s) => s.scanId === c.req.param("scanId"));
+  c.header("cache-control", "no-store");
+  if (scan === undefined) return c.html(scanNotFoundPage(info, c.req.param("scanId")), 404);
+  return c.html(scanPage(info, scan, requests));
 });
 
 ui.get("/tenants/:tenantId/security/ir-requests", async (c) => {
@@ -144,8 +259,35 @@ ui.post("/ui/api/tenants/:tenantId/activation", async (c) => {
   if (new TextEncoder().encode(body).byteLength > MAX_FORM_BYTES) {
     return c.json({ error: "too_large", message: "The activation form is larger than the dev host accepts." }, 413);
   }
-  return relay(await callPlugin(c.env, "POST", path, body));
+  const answer = await callPlugin(c.env, "POST", path, body);
+  if (ok(answer)) {
+    // The page's script goes back to the settings page, which shows this once and follows the first sync.
+    const activatedAt = z.object({ activatedAt: z.iso.datetime() }).safeParse(answer.json);
+    const response = relay(answer);
+    response.headers.append(
+      "set-cookie",
+      noticeCookie({
+        tone: "ok",
+        text: `Connected to ${await channelName(c)}. The first sync has started.`,
+        watchSince: activatedAt.success ? activatedAt.data.activatedAt : new Date().toISOString(),
+      }),
+    );
+    return response;
+  }
+  return relay(answer);
 });
 ui.delete("/ui/api/tenants/:tenantId/activation", async (c) => relay(await callPlugin(c.env, "DELETE", pluginPath(c, "/activation"))));
 ui.post("/ui/api/tenants/:tenantId/sync", async (c) => relay(await callPlugin(c.env, "POST", pluginPath(c, "/sync"))));
 ui.get("/ui/api/tenants/:tenantId/status", async (c) => relay(await callPlugin(c.env, "GET", pluginPath(c, "/status"))));
+
+const sinceSchema = z.iso.datetime().optional().catch(undefined);
+
+/** The channel row and its activity section, rendered again for the page's live refresh. */
+ui.get("/ui/api/tenants/:tenantId/channel", async (c) => {
+  const info = await tenantInfo(c);
+  const view = await channelView(c, info, sinceSchema.parse(c.req.query("since")) ?? null);
+  c.header("cache-control", "no-store");
+  if (view === null) return c.json({ live: false, row: null, activity: null });
+  const row = String(await channelRow({ tenantId: info.tenantId, manifest: view.manifest, fromBundles: view.fromBundles, answer: view.answer, live: view.live }));
+  return c.json({ live: view.live, row, activity: view.activity === null ? null : String(await view.activity) });
+});
