@@ -4,8 +4,10 @@
  * store every PAGES_PER_BATCH pages in one D1 batch (detections, their events and match outbox
  * rows, the run's totals and offset, and on the window's last page the cursor) while the next
  * pages are read. A long backlog is handed to a continuation message; nothing grows with it,
- * since each invocation reads a bounded number of pages and the run's offset survives every
- * invocation, retry and takeover.
+ * since each invocation reads a bounded number of pages and, once the run has a row, its offset
+ * survives every invocation, retry and takeover. A run gets its row when it first stores
+ * something new or goes on past its first invocation; a quiet run (nothing new) never does, and
+ * one that fails before it has stored anything starts afresh from the cursor.
  */
 import { and, eq, inArray, sql } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
@@ -62,7 +64,7 @@ export const PAGES_READ_AHEAD = 2;
  * far under D1's 2 MB value limit.
  */
 export const PAGES_PER_BATCH = 4;
-/** How long a lease holds; every stored page batch renews it, so it only has to outlast one batch's pages (15 s timeouts, in-place retries) with room to spare. */
+/** How long a lease holds; every stored page batch renews it (a quiet one only past half its life), so it only has to outlast a batch's pages (15 s timeouts, in-place retries) with room to spare. */
 export const LEASE_MS = 5 * 60_000;
 /** Overlap subtracted from SyncTimeUtc for the next cursor (cynet-api.md, our choice); dedup absorbs the re-read. */
 export const CURSOR_OVERLAP_MS = 5 * 60_000;
@@ -334,8 +336,9 @@ class AlertPager {
 }
 
 /**
- * Running totals of a run, written to its row with every batch (new detections and duplicates are
- * counted in SQL). A run without a row yet (runId null) keeps its duplicates here until it gets one.
+ * Running totals of a run, written to its row with every batch it stores once it has one (new
+ * detections and duplicates are counted in SQL). A run without a row yet (runId null) keeps its
+ * duplicates here until it gets one.
  */
 class RunProgress {
   /** Alerts read again before the run had a row: added to the row's duplicates when it gets one. */
@@ -595,9 +598,10 @@ class PageBatchStore {
 }
 
 /**
- * Records a failed invocation: backoff for transient failures (the run and its offset stay, so
- * the next attempt resumes where this one stopped); error state and no more polling for fatal
- * ones. Every write is guarded by the lease, so an invocation that lost it (a reconnect, a
+ * Records a failed invocation: backoff for transient failures (a run with a row keeps it and its
+ * offset, so the next attempt resumes where this one stopped; one without stored nothing and is
+ * recorded as a failed run, the next attempt starting from the cursor); error state and no more
+ * polling for fatal ones. Every write is guarded by the lease, so an invocation that lost it (a reconnect, a
  * successor) cannot put a fresh tenant in error or overwrite its successor's run.
  */
 async function recordFailure(db: Database, tenantId: string, leaseId: string, progress: RunProgress | undefined, err: unknown, now: Date): Promise<void> {
