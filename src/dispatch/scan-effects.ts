@@ -4,11 +4,11 @@
  * when Cynet detected it, Cynet's severity and incident, the scan, and what is asked.
  */
 import { readableTime, readableTimeText } from "../shared/http-time";
-import { CYNET_SEVERITY, severityLabel, worstSeverity } from "../cynet/labels";
 import { MAX_IR_DESCRIPTION_LENGTH, MAX_NOTE_TEXT_LENGTH, MAX_TITLE_LENGTH, type IrRequest, type NoteRequest } from "../host/schemas";
 import type { DetectionRow, FileHashRow, ScanMatchPayload } from "../storage/schema";
 import { endpointOf } from "./correlate";
 import { unnamedFile } from "./events";
+import { fileSeverity } from "./severity";
 
 const byTime = (a: DetectionRow, b: DetectionRow) => a.detectedAt.getTime() - b.detectedAt.getTime();
 
@@ -21,11 +21,14 @@ export function scanNote(match: ScanMatchPayload, found: DetectionRow[]): NoteRe
   const file = match.fileName ?? head?.fileName ?? "this file";
   const where = head ? `on endpoint ${endpointOf(head)} at ${readableTime(head.detectedAt)}` : "on an endpoint";
   const also = rest.length ? ` Also on ${rest.map((d) => `${endpointOf(d)} at ${readableTime(d.detectedAt)}`).join(", ")}.` : "";
-  const alert = head ? ` Cynet alert ${head.alertId}${head.incidentName ? ` (${head.incidentName})` : ""}, severity ${severityLabel(head.cynetSeverity)}.` : "";
-  const tail = match.followUp ? " The IR request for this scan is already open." : " An IR request was opened for this scan.";
+  const alert = head ? ` Cynet alert ${head.alertId}${head.incidentName ? ` (${head.incidentName})` : ""}.` : "";
+  // The worst rating of the detections the note names, in the IR request's words: the first
+  // note names the same detections as the request, so it also states the request's priority.
+  const severity = fileSeverity(found.map((d) => d.cynetSeverity));
+  const tail = match.followUp ? " The IR request for this scan is already open." : ` An IR request, priority ${severity.priority}, was opened for this scan.`;
   return {
     author: "Cynet",
-    text: `Cynet found this file malicious ${where}.${also} File: ${file}, SHA-256 ${match.sha256}.${alert}${tail}`.slice(0, MAX_NOTE_TEXT_LENGTH),
+    text: `Cynet found this file malicious ${where}.${also} File: ${file}, SHA-256 ${match.sha256}.${alert} ${severity.text}.${tail}`.slice(0, MAX_NOTE_TEXT_LENGTH),
   };
 }
 
@@ -35,7 +38,7 @@ export function irRequest(match: ScanMatchPayload, found: DetectionRow[], hashes
   const first = sorted[0];
   const endpoints = [...new Map(sorted.map((d) => [endpointOf(d), d])).values()];
   const file = match.fileName ?? first?.fileName ?? unnamedFile(match.sha256);
-  const worst = worstSeverity(found.map((d) => d.cynetSeverity));
+  const severity = fileSeverity(found.map((d) => d.cynetSeverity));
   const endpointList = endpoints.map((d) => `${endpointOf(d)}${d.hostIp && d.hostName ? ` (${d.hostIp})` : ""}${d.userName ? `, user ${d.userName}` : ""}, detected ${readableTime(d.detectedAt)}`);
   const description = [
     `Cynet found the file ${file} malicious, and the file was in scan ${match.scanId}${match.scannedAt ? ` of ${readableTimeText(match.scannedAt)}` : ""} (matched by ${match.hashType.toUpperCase()}).`,
@@ -47,23 +50,24 @@ export function irRequest(match: ScanMatchPayload, found: DetectionRow[], hashes
     ...(hashes?.sha1 ? [`SHA-1: ${hashes.sha1}`] : []),
     `Endpoints (${endpoints.length}):`,
     ...endpointList.map((e) => `- ${e}`),
-    `Cynet: severity ${severityLabel(worst)}${first?.incidentName ? `, incident "${first.incidentName}"` : ""}, alert${found.length > 1 ? "s" : ""} ${found.map((d) => d.alertId).join(", ")}, first detected ${first ? readableTime(first.detectedAt) : "unknown"}.`,
+    `${severity.text}.`,
+    `Cynet alert${found.length > 1 ? "s" : ""} ${found.map((d) => d.alertId).join(", ")}${first?.incidentName ? `, incident "${first.incidentName}"` : ""}, first detected ${first ? readableTime(first.detectedAt) : "unknown"}.`,
   ].join("\n");
   return {
     scanId: match.scanId,
     subject: `Investigate scan ${match.scanId}: Cynet found ${file} malicious on ${endpoints.length === 1 ? endpointOf(endpoints[0]!) : `${endpoints.length} endpoints`}`.slice(0, MAX_TITLE_LENGTH),
     description: description.slice(0, MAX_IR_DESCRIPTION_LENGTH),
-    // Cynet's Critical makes a critical request; anything else Cynet calls malicious is high.
-    priority: worst === CYNET_SEVERITY.Critical ? "critical" : "high",
+    priority: severity.priority,
     evidence: {
       source: "Cynet",
+      severity: severity.text,
       scanId: match.scanId,
       scannedAt: match.scannedAt,
       matchedBy: { hashType: match.hashType, hash: match.matchedHash },
       file: { name: file, path: first?.path ?? null, sha256: match.sha256, md5: hashes?.md5 ?? null, sha1: hashes?.sha1 ?? null },
       endpoints: endpoints.map((d) => ({ hostName: d.hostName, ip: d.hostIp, user: d.userName, detectedAt: d.detectedAt.toISOString(), alertId: d.alertId })),
       cynet: {
-        severity: severityLabel(worst),
+        severity: severity.cynet,
         incidentName: first?.incidentName ?? null,
         alertIds: found.map((d) => d.alertId),
         firstDetectedAt: first?.detectedAt.toISOString() ?? null,

@@ -1,5 +1,5 @@
 /**
- * The plugin's HTTP surface: unsigned health, manifest and OpenAPI; everything under
+ * The plugin's HTTP surface: unsigned health, manifest (and its JSON Schema) and OpenAPI; everything under
  * /v1/tenants/ signed by the host.
  */
 import { Hono } from "hono";
@@ -7,7 +7,7 @@ import { activationRoutes } from "../activation/routes";
 import { syncRoutes } from "../sync/routes";
 import { dispatchRoutes } from "../dispatch/routes";
 import { verdictRoutes } from "../verdicts/routes";
-import { manifest } from "../manifest";
+import { manifest, MANIFEST_PATH, MANIFEST_SCHEMA_PATH, manifestSchemaDocument } from "../manifest";
 import { handleError, handleNotFound } from "./errors";
 import type { AppEnv, Route } from "./context";
 import { openApiDocument } from "./openapi";
@@ -23,8 +23,13 @@ const publicRoutes: Route[] = [
     handler: (c) => c.json({ ok: true, channel: manifest.channel.id, version: manifest.channel.version }),
   },
   {
-    spec: { method: "get", path: "/v1/manifest", summary: "plugin.manifest.json", signed: false, responses: { 200: { description: "The manifest" } } },
+    spec: { method: "get", path: MANIFEST_PATH, summary: "plugin.manifest.json", signed: false, responses: { 200: { description: "The manifest" } } },
     handler: (c) => c.json(manifest),
+  },
+  {
+    // The manifest's `$schema` names this path when resolved against the manifest's URL.
+    spec: { method: "get", path: MANIFEST_SCHEMA_PATH, summary: "The manifest's JSON Schema (its $schema)", signed: false, responses: { 200: { description: "JSON Schema, draft 2020-12" } } },
+    handler: (c) => c.json(manifestSchemaDocument),
   },
   {
     spec: { method: "get", path: "/v1/openapi.json", summary: "This document", signed: false, responses: { 200: { description: "OpenAPI 3.1" } } },

@@ -447,7 +447,7 @@ test("the admin's flow in the dev host: bundle, Activate, Connect, Sync now, eve
       const first = rows.first();
       await first.locator("summary").first().click();
       const details = await text(first.locator("details").first());
-      for (const label of ["File", "Name", "Path", "SHA-256", "Endpoint", "Host", "Cynet alert", "Alert ID", "Severity", "Incident", "Detected"]) {
+      for (const label of ["File", "Name", "Path", "SHA-256", "Endpoint", "Host", "Cynet alert", "Alert ID", "Cynet severity", "Incident", "Detected"]) {
         assert.match(details, new RegExp(`\\b${label}\\b`), `event details show ${label}`);
       }
       assert.match(details, /[0-9a-f]{64}/, "a SHA-256 in the details");

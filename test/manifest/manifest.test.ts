@@ -51,6 +51,24 @@ describe("plugin.manifest.json", () => {
 });
 
 describe("docs/plugin.manifest.schema.json", () => {
+  it("is served unsigned where the served manifest's $schema points, as JSON equal to the committed file", async () => {
+    const served = await callPlugin("GET", "/v1/manifest", undefined, { signature: null });
+    const { $schema } = (await served.json()) as { $schema?: string };
+    expect($schema, "the manifest names its schema").toBeTypeOf("string");
+    // Resolved as a client resolves it: against the URL the manifest came from (callPlugin's origin).
+    const schemaUrl = new URL($schema!, "https://plugin.test/v1/manifest");
+    expect(schemaUrl.origin).toBe("https://plugin.test");
+    const response = await callPlugin("GET", schemaUrl.pathname + schemaUrl.search, undefined, { signature: null });
+    expect(response.status).toBe(200);
+    expect(response.headers.get("content-type")).toMatch(/^application\/json/);
+    const committed = (await import("../../docs/plugin.manifest.schema.json")).default;
+    expect(await response.json()).toEqual(committed);
+  });
+
+  it("is what the manifest's $schema names in the repository too", () => {
+    expect(new URL(rawManifest.$schema, "file:///repo/plugin.manifest.json").href).toBe("file:///repo/docs/plugin.manifest.schema.json");
+  });
+
   it("is the JSON Schema generated from the zod schema (run `npm run manifest:schema` after changing it)", async () => {
     const committed = (await import("../../docs/plugin.manifest.schema.json")).default;
     const { manifestJsonSchema } = await import("../../src/manifest/json-schema");

@@ -239,7 +239,7 @@ function eventDetails(e: HostRecord, orgUrl: string | null): Html {
       ${fact("Host", endpoint.hostName)}${fact("IP", endpoint.ip)}${fact("User", endpoint.user)}${fact("Host ID", endpoint.hostId)}
     </dl></div>
     <div class="detail-group"><h4>Cynet alert</h4><dl class="facts">
-      ${fact("Alert ID", cynet.alertId)}${fact("Severity", cynet.severity)}${fact("Status", cynet.status)}${fact("Incident", cynet.incidentName)}
+      ${fact("Alert ID", cynet.alertId)}${fact("Cynet severity", cynet.severity)}${fact("Status", cynet.status)}${fact("Incident", cynet.incidentName)}
       ${fact("Detected", cynet.detectedAt, { time: true })}${fact("First seen", cynet.firstSeenAt, { time: true })}${fact("Last seen", cynet.lastSeenAt, { time: true })}
       ${cynetAlertPlace(str(cynet.alertId), orgUrl)}
     </dl></div>
