@@ -1,7 +1,7 @@
 /**
  * Fuzz (issue 6.1): thousands of generated bad inputs, property-based with fast-check, to every
  * host-facing route: each route of src/http/app.ts `tenantRoutes` (taken from the app itself, so
- * a new route is fuzzed without touching this file), /healthz, /v1/manifest, /v1/openapi.json,
+ * a new route is fuzzed without touching this file), /healthz, /v1/manifest, /v1/openapi.json, the manifest schema,
  * and the queue handler. Bad bodies (wrong types, huge strings, deep JSON, invalid UTF-8,
  * truncated, oversized), wrong content types and methods, odd query strings and odd tenant ids
  * (traversal, encodings, unicode, 65+ characters, empty), signed correctly so they reach the
@@ -208,7 +208,7 @@ describe("fuzz: every signed tenant route", () => {
 });
 
 describe("fuzz: public routes", () => {
-  for (const path of ["/healthz", "/v1/manifest", "/v1/openapi.json"]) {
+  for (const path of ["/healthz", "/v1/manifest", "/v1/openapi.json", "/v1/docs/plugin.manifest.schema.json"]) {
     it(`${path}: any method, query, body and content type, never 5xx`, async () => {
       await fc.assert(
         fc.asyncProperty(anyMethod, queryString, badBody(undefined), contentType, signMode, async (method, query, body, type, sign) => {
