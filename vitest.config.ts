@@ -4,6 +4,13 @@ import { defineConfig } from "vitest/config";
 import { routeOutbound } from "./test/node/outbound.ts";
 import { TEST_SECRETS } from "./test/node/secrets.ts";
 
+/** The host API the Worker under test calls (routed to the dev host by routeOutbound). */
+const TEST_HOST_API_URL = "https://host.test";
+
+// wrangler.toml's [secrets] required names: wrangler warns, once per test file, about any it
+// finds neither in .dev.vars nor in the environment. The tests' values are the ones bound below.
+for (const [name, value] of Object.entries({ ...TEST_SECRETS, HOST_API_URL: TEST_HOST_API_URL })) process.env[name] ??= value;
+
 export default defineConfig(async () => {
   const migrations = await readD1Migrations(path.join(import.meta.dirname, "migrations"));
   return {
@@ -13,7 +20,7 @@ export default defineConfig(async () => {
         miniflare: {
           bindings: {
             ...TEST_SECRETS,
-            HOST_API_URL: "https://host.test",
+            HOST_API_URL: TEST_HOST_API_URL,
             // Tests call Cynet by its real host names; a developer's .dev.vars must not redirect them.
             CYNET_ORIGIN_OVERRIDE: "",
             TEST_MIGRATIONS: migrations,

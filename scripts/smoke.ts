@@ -1,10 +1,15 @@
 /**
  * Smoke test of `npm start`: starts what it starts (on free ports, with fresh local state),
  * enables and connects a tenant with a signed call against the simulator, checks the status
- * says active, and waits for the first events to reach the dev host. Exits non-zero on failure.
+ * says active, and waits for the first events to reach the dev host. Also checks what `npm start`
+ * shows: the schedule it fires the cron on (scripts/lib/cron.ts, tested in test/e2e/cron.test.ts),
+ * and no secret of .dev.vars on any process's command line. Exits non-zero on failure.
  */
+import { execFileSync } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
+import { readCrons } from "./lib/cron.ts";
 import { callPlugin } from "./lib/signed.ts";
-import { startStack, until } from "./lib/stack.ts";
+import { readDevVars, root, startStack, until } from "./lib/stack.ts";
 
 /** Longest the first sync may take to put events at the host. */
 const EVENTS_TIMEOUT_MS = 90_000;
@@ -17,7 +22,8 @@ function stop(code: number, message: string): never {
   process.exit(code);
 }
 function failed(what: string): never {
-  return stop(1, `smoke: FAILED ${what}\n--- npm start output ---\n${stack.tail(6000)}`);
+  const hidden = existsSync(stack.logFile) ? readFileSync(stack.logFile, "utf8").slice(-6000) : "(none)";
+  return stop(1, `smoke: FAILED ${what}\n--- npm start output ---\n${stack.tail(3000)}\n--- its log (${stack.logFile}), last part ---\n${hidden}`);
 }
 
 const check = (ok: boolean, what: string, detail = "") => {
@@ -30,6 +36,12 @@ const secret = stack.secret() ?? "";
 const plugin = stack.urls.plugin;
 const tenant = `smoke-${Date.now().toString(36)}`;
 
+const schedule = readCrons(`${root}/wrangler.toml`).map((c) => `"${c}"`).join(", ");
+check(stack.tail(100_000).includes(`Cron:                 ${schedule} from wrangler.toml, fired by npm start; next at`), `npm start says it fires the cron on ${schedule}`);
+const secrets = Object.entries(readDevVars()).filter(([k, v]) => /TOKEN|SECRET|KEY/.test(k) && v.length > 0);
+const commandLines = execFileSync("ps", ["-eo", "args"], { encoding: "utf8" });
+const onCommandLine = secrets.filter(([, v]) => commandLines.includes(v)).map(([k]) => k);
+check(secrets.length >= 3 && onCommandLine.length === 0, `no secret of .dev.vars (${secrets.map(([k]) => k).join(", ")}) on a command line (ps -eo args)`, onCommandLine.join(", "));
 const health = await fetch(`${plugin}/healthz`);
 check(health.status === 200, "GET /healthz answers 200");
 const unsigned = await fetch(`${plugin}/v1/tenants/${tenant}/status`);

@@ -78,7 +78,7 @@ const onOutput = (text: string) => {
   }
   if (VERBOSE) process.stdout.write(text);
 };
-const stack = await startStack("soak", onOutput);
+const stack = await startStack("soak", onOutput, { verbose: true });
 const { ports, persistTo } = stack;
 
 function fail(message: string): never {

@@ -1,18 +1,28 @@
 /**
  * `npm start`: the whole channel on this machine. Applies the local D1 migrations, then runs
  * the Cynet simulator, the dev host and the plugin (with `--test-scheduled`) under
- * `wrangler dev`, and prints what to open. Ctrl-C stops all three. Secrets stay off command
- * lines: the plugin reads them from .dev.vars, the dev host gets its HOST_SIGNING_SECRET in a file.
+ * `wrangler dev`, fires the plugin's cron on the schedule wrangler.toml declares (wrangler dev
+ * never does: scripts/lib/cron.ts), and prints what to open. Ctrl-C stops all of it.
+ *
+ * Quiet by default: wrangler's and the Workers' output goes to a log file (its path is printed;
+ * `.wrangler/npm-start.log`, or `npm-start.log` in PERSIST_TO when that is set); the screen shows
+ * where things run, one line per cron tick, and errors. START_VERBOSE=1 streams everything too.
+ *
+ * Secrets stay off command lines: the plugin reads them from .dev.vars (wrangler dev reads it
+ * beside wrangler.toml), the dev host gets its HOST_SIGNING_SECRET in a 0600 --env-file. Only
+ * the URLs of this run's ports go on command lines (--var).
  *
  * Options (environment): PLUGIN_PORT (8787), CYNET_SIM_PORT (8789), DEV_HOST_PORT (8790),
- * PERSIST_TO (wrangler's local state folder, default .wrangler/state).
+ * PERSIST_TO (wrangler's local state folder, default .wrangler/state), START_VERBOSE (0),
+ * START_LOG_FILE (where the hidden output goes).
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { createWriteStream, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
-import { devVarsPath, migrateLocalD1, readDevVars, root, toolEnv, until } from "./lib/stack.ts";
+import { dirname, join, relative, resolve } from "node:path";
+import { clockTime, fireScheduled, readCrons, startCronTicker, type CronTicker } from "./lib/cron.ts";
+import { devVarsPath, migrateLocalD1, READY_LINE, readDevVars, root, toolEnv, until } from "./lib/stack.ts";
 
 const ports = {
   plugin: Number(process.env.PLUGIN_PORT ?? 8787),
@@ -21,6 +31,21 @@ const ports = {
 };
 const persistTo = resolve(root, process.env.PERSIST_TO ?? ".wrangler/state");
 const env = toolEnv();
+const verbose = process.env.START_VERBOSE === "1";
+const logPath = resolve(root, process.env.START_LOG_FILE || (process.env.PERSIST_TO ? join(persistTo, "npm-start.log") : ".wrangler/npm-start.log"));
+mkdirSync(dirname(logPath), { recursive: true });
+const log = createWriteStream(logPath, { flags: "w" });
+/** The log's path as a newcomer would type it (relative when it is inside the project). */
+const logShown = logPath.startsWith(root) ? relative(root, logPath) : logPath;
+/** How many of a Worker's last output lines are shown when it exits on its own (the rest are in the log). */
+const LAST_LINES_SHOWN = 25;
+
+/**
+ * Lines shown even when quiet: wrangler's errors (✘ [ERROR]), the Workers' error and alert log
+ * lines, uncaught exceptions; lines indented under one of them (a stack) follow it.
+ */
+const ANSI_CODE = /\x1b\[[0-9;]*m/g;
+const ERROR_LINE = /✘|\[ERROR\]|"level":"(error|alert)"|Uncaught|^\s*\w*Error\b|EADDRINUSE/;
 
 /** Writes a development .dev.vars (host contract §6) unless one exists; never overwrites. */
 function ensureDevVars(): Record<string, string> {
@@ -35,7 +60,7 @@ function ensureDevVars(): Record<string, string> {
       "",
     ];
     writeFileSync(devVarsPath, vars.join("\n"), { mode: 0o600 });
-    console.log(`wrote ${devVarsPath} (development secrets)`);
+    console.log(`Wrote ${relative(root, devVarsPath)} (development secrets; kept for the next runs).`);
   }
   return readDevVars(devVarsPath);
 }
@@ -54,20 +79,39 @@ function devHostSecretsFile(secret: string): string {
 
 const children: ChildProcess[] = [];
 
+/** Splits a stream into whole lines (a line may arrive in two chunks) and hands each to `onLine`. */
+function lines(stream: NodeJS.ReadableStream | null, onLine: (line: string) => void): void {
+  let pending = "";
+  stream?.on("data", (chunk: Buffer) => {
+    const parts = (pending + chunk.toString()).split("\n");
+    pending = parts.pop() ?? "";
+    for (const line of parts) onLine(line.replace(/\r$/, ""));
+  });
+  stream?.on("end", () => pending && onLine(pending));
+}
+
 function run(name: string, args: string[]): ChildProcess {
   const child = spawn("wrangler", args, { cwd: root, env, stdio: ["ignore", "pipe", "pipe"], detached: true });
-  const prefix = (chunk: Buffer) =>
-    chunk
-      .toString()
-      .split("\n")
-      .filter((l) => l.trim() !== "")
-      .map((l) => `[${name}] ${l}`)
-      .join("\n");
-  child.stdout?.on("data", (c: Buffer) => console.log(prefix(c)));
-  child.stderr?.on("data", (c: Buffer) => console.error(prefix(c)));
+  /** Its last lines, shown when it exits on its own. */
+  const kept: string[] = [];
+  for (const [stream, toConsole] of [[child.stdout, console.log], [child.stderr, console.error]] as const) {
+    let inError = false;
+    lines(stream, (raw) => {
+      // Colours off: the log is read in an editor, and the filter reads the words.
+      const line = raw.replace(ANSI_CODE, "");
+      if (line.trim() === "") return;
+      const shown = `[${name}] ${line}`;
+      log.write(`${shown}\n`);
+      kept.push(shown);
+      if (kept.length > LAST_LINES_SHOWN) kept.shift();
+      inError = ERROR_LINE.test(line) || (inError && /^\s/.test(line));
+      if (verbose || inError) toConsole(shown);
+    });
+  }
   child.on("exit", (code) => {
     if (!stopping) {
-      console.error(`[${name}] exited with ${code}; stopping everything`);
+      if (!verbose) console.error(`[${name}] its last lines:\n${kept.join("\n")}`);
+      console.error(`[${name}] exited with ${code}; stopping everything (its whole output: ${logShown})`);
       stop(1);
     }
   });
@@ -75,10 +119,12 @@ function run(name: string, args: string[]): ChildProcess {
   return child;
 }
 
+let ticker: CronTicker | undefined;
 let stopping = false;
 function stop(code = 0): void {
   if (stopping) return;
   stopping = true;
+  ticker?.stop();
   for (const child of children) {
     try {
       if (child.pid) process.kill(-child.pid, "SIGTERM");
@@ -86,51 +132,83 @@ function stop(code = 0): void {
       // already gone
     }
   }
-  setTimeout(() => process.exit(code), 500);
+  setTimeout(() => log.end(() => process.exit(code)), 500);
 }
-process.on("SIGINT", () => stop(0));
-process.on("SIGTERM", () => stop(0));
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  process.on(signal, () => {
+    if (!stopping) console.log("Stopping the Cynet simulator, the dev host and the plugin.");
+    stop(0);
+  });
+}
 
+/** Longest a Worker may take to answer its health check once wrangler has started it. */
+const WORKER_STARTUP_TIMEOUT_MS = 90_000;
 async function waitFor(url: string, what: string): Promise<void> {
-  const up = await until(async () => ((await fetch(url)).ok ? true : undefined), 90_000);
+  const up = await until(async () => ((await fetch(url)).ok ? true : undefined), WORKER_STARTUP_TIMEOUT_MS);
   if (!up) throw new Error(`${what} did not come up at ${url}`);
 }
 
+// The schedule is read first: a wrangler.toml without one is said before anything starts.
+const crons = readCrons(join(root, "wrangler.toml"));
 const vars = ensureDevVars();
-// The readiness line other tools (the smoke test, the E2E test) wait for is printed last.
-const migrate = migrateLocalD1(persistTo, true);
-if (migrate.status !== 0) process.exit(migrate.status ?? 1);
 
+// Migrations are answered non-interactively (no prompt waits on a terminal); their output goes to the log.
+const migrate = migrateLocalD1(persistTo, false);
+log.write(`[migrations] ${migrate.stdout ?? ""}${migrate.stderr ?? ""}\n`);
+if (migrate.status !== 0) {
+  console.error(`Applying the local D1 migrations failed:\n${migrate.stdout ?? ""}${migrate.stderr ?? ""}`);
+  process.exit(migrate.status ?? 1);
+}
+const applied = /About to apply (\d+) migration/.exec(migrate.stdout ?? "")?.[1];
+console.log(`Local D1 (${relative(root, persistTo) || "."}): ${applied ? `${applied} migration(s) applied` : "migrations up to date"}.`);
+console.log(`Starting the Cynet simulator, the dev host and the plugin (wrangler dev; their output: ${logShown})...`);
+
+const at = (port: number) => `http://127.0.0.1:${port}`;
 // Each Worker keeps its state in its own folder: three runtimes sharing one SQLite folder lock each other out.
 run("cynet-sim", ["dev", "-c", "dev/cynet-sim/wrangler.toml", "--ip", "127.0.0.1", "--port", String(ports.cynet), "--persist-to", join(persistTo, "cynet-sim"), "--inspector-port", "0", "--show-interactive-dev-session=false"]);
 run("dev-host", [
   "dev", "-c", "dev/host/wrangler.toml", "--ip", "127.0.0.1", "--port", String(ports.host), "--persist-to", join(persistTo, "dev-host"), "--inspector-port", "0", "--show-interactive-dev-session=false",
-  "--var", `PLUGIN_URL:http://127.0.0.1:${ports.plugin}`,
+  "--var", `PLUGIN_URL:${at(ports.plugin)}`,
   "--env-file", devHostSecretsFile(vars.HOST_SIGNING_SECRET ?? ""),
 ]);
 run("plugin", [
   "dev", "--test-scheduled", "--ip", "127.0.0.1", "--port", String(ports.plugin), "--persist-to", persistTo, "--inspector-port", "0", "--show-interactive-dev-session=false",
-  // The ports of this run win over whatever an older .dev.vars says.
-  "--var", `HOST_API_URL:http://127.0.0.1:${ports.host}`,
-  "--var", `CYNET_ORIGIN_OVERRIDE:http://127.0.0.1:${ports.cynet}`,
+  // The ports of this run win over whatever an older .dev.vars says (URLs only: no secret goes here).
+  "--var", `HOST_API_URL:${at(ports.host)}`,
+  "--var", `CYNET_ORIGIN_OVERRIDE:${at(ports.cynet)}`,
 ]);
 
 try {
   await Promise.all([
-    waitFor(`http://127.0.0.1:${ports.cynet}/__sim/health`, "Cynet simulator"),
-    waitFor(`http://127.0.0.1:${ports.host}/__host/health`, "dev host"),
-    waitFor(`http://127.0.0.1:${ports.plugin}/healthz`, "plugin"),
+    waitFor(`${at(ports.cynet)}/__sim/health`, "Cynet simulator"),
+    waitFor(`${at(ports.host)}/__host/health`, "dev host"),
+    waitFor(`${at(ports.plugin)}/healthz`, "plugin"),
   ]);
 } catch (err) {
-  console.error(String(err));
+  console.error(`${String(err)} (the Workers' output: ${logShown})`);
   stop(1);
 }
-console.log(`
-Cynet channel is running.
-  Dev host (click through the flow): http://127.0.0.1:${ports.host}/
-  Plugin:                            http://127.0.0.1:${ports.plugin}/healthz   (OpenAPI: /v1/openapi.json)
-  Cynet simulator:                   http://127.0.0.1:${ports.cynet}/__sim/health
-  Run the cron now:                  curl "http://127.0.0.1:${ports.plugin}/__scheduled?cron=*/5+*+*+*+*"
-  Signed call from a shell:          npm run sign -- GET /v1/tenants/acme/status
-Simulated Cynet login: any org URL (e.g. acme.cynet.com), Client ID 123456, operator@acme.example / Operator-Pass-1
+if (!stopping) {
+  ticker = startCronTicker({
+    crons,
+    fire: (cron, time) => fireScheduled(at(ports.plugin), cron, time),
+    report: (line) => {
+      console.log(line);
+      log.write(`[cron] ${line}\n`);
+    },
+  });
+  const next = ticker.next();
+  const cronNow = `curl "${at(ports.plugin)}/__scheduled?cron=${crons[0]!.replaceAll(" ", "+")}"`;
+  // READY_LINE first: the smoke test, the soak and the E2E test wait for it.
+  console.log(`
+${READY_LINE}.
+  Dev host, open this:  ${at(ports.host)}/   (Settings > Bundles and Channels, Events, Scans, IR Requests)
+  Plugin:               ${at(ports.plugin)}/healthz   (also /v1/manifest, /v1/openapi.json)
+  Cynet simulator:      ${at(ports.cynet)}/__sim/health
+  Cron:                 ${crons.map((c) => `"${c}"`).join(", ")} from wrangler.toml, fired by npm start; next at ${next ? clockTime(next) : "?"}
+                        (run it now: ${cronNow})
+  Signed call:          npm run sign -- GET /v1/tenants/acme/status
+  Cynet login:          any org URL (e.g. acme.cynet.com), Client ID 123456, operator@acme.example / Operator-Pass-1
+  Log:                  ${logShown}   (wrangler's and the Workers' output; errors also show here)
 Ctrl-C stops everything.`);
+}

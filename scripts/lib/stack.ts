@@ -27,9 +27,19 @@ const STARTUP_TIMEOUT_MS = 180_000;
 /** How much of the stack's output is kept for a look after a failure. */
 const OUTPUT_KEPT_CHARS = 200_000;
 
-/** The environment wrangler runs in: the project's own tools first, no Cloudflare metrics or cf fetch. */
+/**
+ * The environment wrangler runs in: the project's own tools first, no Cloudflare metrics or cf
+ * fetch, and no banner (wrangler's version line and its "update available" check: the version
+ * is the one package-lock.json pins, and this machine may not reach the registry).
+ */
 export function toolEnv(): NodeJS.ProcessEnv {
-  return { ...process.env, CLOUDFLARE_CF_FETCH_ENABLED: "false", WRANGLER_SEND_METRICS: "false", PATH: `${join(root, "node_modules/.bin")}:${process.env.PATH}` };
+  return {
+    ...process.env,
+    CLOUDFLARE_CF_FETCH_ENABLED: "false",
+    WRANGLER_SEND_METRICS: "false",
+    WRANGLER_HIDE_BANNER: "true",
+    PATH: `${join(root, "node_modules/.bin")}:${process.env.PATH}`,
+  };
 }
 
 /** Applies the plugin's D1 migrations to the local state in `persistTo`; `show` passes wrangler's output through. */
@@ -83,6 +93,8 @@ export interface LocalStack {
   urls: { plugin: string; cynet: string; host: string };
   /** The stack's state folder (wrangler's --persist-to); left for the caller to keep or remove. */
   persistTo: string;
+  /** Where start.ts writes the output it does not show (wrangler's and the Workers'): npm-start.log in persistTo. */
+  logFile: string;
   /** Waits for READY_LINE; false when start.ts exited first or took longer than STARTUP_TIMEOUT_MS. */
   ready(): Promise<boolean>;
   /** The HOST_SIGNING_SECRET the plugin verifies with, from .dev.vars (there once the stack is up). */
@@ -96,15 +108,17 @@ export interface LocalStack {
 /**
  * Starts scripts/start.ts as `npm start` runs it, on free ports, with a fresh state folder in the
  * system's temp folder named after `name`; `onOutput` sees each chunk of its output as it comes.
+ * `verbose` has start.ts stream wrangler's and the Workers' output too (START_VERBOSE=1), for
+ * callers that read the Workers' log lines (the soak); otherwise the output is what `npm start` shows.
  */
-export async function startStack(name: string, onOutput?: (text: string) => void): Promise<LocalStack> {
+export async function startStack(name: string, onOutput?: (text: string) => void, options: { verbose?: boolean } = {}): Promise<LocalStack> {
   const ports = { plugin: await freePort(), cynet: await freePort(), host: await freePort() };
   const persistTo = mkdtempSync(join(tmpdir(), `cynet-${name}-`));
   /** start.ts writes a development .dev.vars when there is none; one this run caused goes at the end. */
   const wroteDevVars = !existsSync(devVarsPath);
   const child = spawn(process.execPath, [join(root, "scripts/start.ts")], {
     cwd: root,
-    env: { ...process.env, PLUGIN_PORT: String(ports.plugin), CYNET_SIM_PORT: String(ports.cynet), DEV_HOST_PORT: String(ports.host), PERSIST_TO: persistTo },
+    env: { ...process.env, PLUGIN_PORT: String(ports.plugin), CYNET_SIM_PORT: String(ports.cynet), DEV_HOST_PORT: String(ports.host), PERSIST_TO: persistTo, START_VERBOSE: options.verbose ? "1" : "0", START_LOG_FILE: join(persistTo, "npm-start.log") },
     stdio: ["ignore", "pipe", "pipe"],
     detached: true,
   });
@@ -145,6 +159,7 @@ export async function startStack(name: string, onOutput?: (text: string) => void
     ports,
     urls: { plugin: at(ports.plugin), cynet: at(ports.cynet), host: at(ports.host) },
     persistTo,
+    logFile: join(persistTo, "npm-start.log"),
     ready: async () => (await until(async () => (up ? true : exited ? false : undefined), STARTUP_TIMEOUT_MS)) ?? false,
     secret: () => readDevVars().HOST_SIGNING_SECRET,
     tail: (chars) => output.slice(-chars),

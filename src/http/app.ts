@@ -12,7 +12,7 @@ import { handleError, handleNotFound } from "./errors";
 import type { AppEnv, Route } from "./context";
 import { openApiDocument } from "./openapi";
 import { requireHostSignature } from "./signature";
-import { reportDatabaseConfiguration, warnIfDevelopmentOverride } from "./startup";
+import { reportDatabaseConfiguration, requireHostApiUrl, warnIfDevelopmentOverride } from "./startup";
 
 /** Every signed route, in the order the OpenAPI document lists them. */
 export const tenantRoutes: Route[] = [...activationRoutes, ...syncRoutes, ...dispatchRoutes, ...verdictRoutes];
@@ -54,6 +54,7 @@ export function createApp() {
     await next();
   });
   app.use("/v1/tenants/*", requireHostSignature());
+  app.use("/v1/tenants/*", requireHostApiUrl());
   for (const route of [...publicRoutes, ...tenantRoutes]) app.on(route.spec.method.toUpperCase(), route.spec.path, route.handler);
   return app;
 }

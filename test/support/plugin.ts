@@ -18,6 +18,8 @@ export interface CallOptions {
   headers?: Record<string, string>;
   /** Call the Worker's handler with this env (captured queues, another TENANT_DATABASES) instead of the deployed one. */
   env?: Env;
+  /** The origin the request is addressed to (default https://plugin.test). */
+  origin?: string;
 }
 
 /** Sends a signed request to the plugin and returns the Response. */
@@ -32,7 +34,7 @@ export async function callPlugin(method: string, path: string, body?: unknown, o
   if (signature !== null) headers.set("x-host-signature", signature);
   const contentType = options.contentType === undefined ? (raw ? "application/json" : null) : options.contentType;
   if (contentType) headers.set("content-type", contentType);
-  const request = new Request(`https://plugin.test${path}`, { method, headers, body: raw === "" ? undefined : raw });
+  const request = new Request(`${options.origin ?? "https://plugin.test"}${path}`, { method, headers, body: raw === "" ? undefined : raw });
   if (!options.env) return exports.default.fetch(request);
   const ctx = createExecutionContext();
   const response = await worker.fetch(request as Parameters<typeof worker.fetch>[0], options.env, ctx);
