@@ -203,6 +203,11 @@ async function pollPage<T>(page: Page, what: string, check: () => Promise<T | un
 /** The time zone the browser runs in, so "time in the viewer's time zone" is checked against a known zone. */
 const VIEWER_TZ = "America/New_York";
 const VIEWER_ZONE_NAMES = /\b(EST|EDT)\b/;
+/** How the plugin says a file's severities (src/dispatch/severity.ts), in notes, IR requests and events alike. */
+const SEVERITY_SENTENCE = /Cynet severity: [A-Za-z]+; event severity: high/;
+/** A time as the plugin writes it for people ("15 Nov 2026, 00:41 UTC"), and the raw ISO form it must not write. */
+const HUMAN_UTC_TIME = /\b\d{1,2} [A-Z][a-z]{2} \d{4}, \d{2}:\d{2} UTC\b/;
+const RAW_ISO_TIME = /\d{4}-\d{2}-\d{2}T\d{2}:\d{2}/;
 
 // ---------------------------------------------------------------- the flow
 
@@ -211,6 +216,9 @@ test("the admin's flow in the dev host: bundle, Activate, Connect, Sync now, eve
   let stack: Stack | undefined;
   let browser: Browser | undefined;
   let current = "start the stack";
+  // What the Scans step read of the matched file, for the IR Requests step to hold the same story.
+  let matchedSeverity = "";
+  let matchedSha256 = "";
   const step = async (name: string, fn: () => Promise<void>) => {
     current = name;
     t.diagnostic(`step: ${name}`);
@@ -510,6 +518,14 @@ test("the admin's flow in the dev host: bundle, Activate, Connect, Sync now, eve
       const fileName = await text(scan.getByRole("heading", { level: 2 }));
       assert.ok(note.includes(fileName.split(" ")[0]!), `the note names the file (${fileName}), got: ${note}`);
       assert.match(await text(notes.first()), VIEWER_ZONE_NAMES);
+      // One severity story, said the same way in the note, the IR request and the event: Cynet's
+      // rating in Cynet's words beside the event's high.
+      const noteSeverity = note.match(SEVERITY_SENTENCE);
+      assert.ok(noteSeverity, `the note says the severities in one sentence, got: ${note}`);
+      matchedSeverity = noteSeverity[0];
+      // Times people read, with the zone; the machine values stay in the structured details.
+      assert.match(note, HUMAN_UTC_TIME, `the note writes times people read, got: ${note}`);
+      assert.doesNotMatch(note, RAW_ISO_TIME, `no raw ISO times in the note, got: ${note}`);
       for (const id of UNRELATED_SCANS) {
         assert.equal(await page.locator(`article[data-scan-id="${id}"] .notes li`).count(), 0, `no note on ${id}, whose file Cynet never reported`);
       }
@@ -523,6 +539,7 @@ test("the admin's flow in the dev host: bundle, Activate, Connect, Sync now, eve
       assert.equal(await text(page.getByRole("heading", { level: 1 })), fileName.split(" ")[0]);
       const files = page.getByRole("table", { name: "Files in this scan" });
       assert.match(await text(files), /SHA-256 [0-9a-f]{64}/);
+      matchedSha256 = (await text(files)).match(/SHA-256 ([0-9a-f]{64})/)![1]!;
       assert.match(await text(page.locator("section", { has: page.getByRole("heading", { name: /^Notes/ }) })), /malicious/i);
       const irSection = page.locator("section#ir-requests");
       await pollPage(page, `an IR request on ${MATCHING_SCAN}'s page`, async () => ((await irSection.locator("li[data-request-id]").count()) > 0 ? true : undefined));
@@ -548,7 +565,18 @@ test("the admin's flow in the dev host: bundle, Activate, Connect, Sync now, eve
       const received = await requests.locator("dd time").evaluateAll((els) => els.map((e) => Date.parse(e.getAttribute("datetime") ?? "")));
       assert.ok(received.every((ms, i) => i === 0 || ms <= received[i - 1]!), "newest first");
       assert.ok((await text(forScan.first().getByRole("heading", { level: 2 }))).length > 0, "a subject");
-      assert.ok((await text(forScan.first().locator(".ir-description"))).length > 0, "a description");
+      const description = await text(forScan.first().locator(".ir-description"));
+      assert.ok(description.length > 0, "a description");
+      assert.ok(matchedSeverity && description.includes(matchedSeverity), `the IR request says the note's "${matchedSeverity}", got: ${description}`);
+      assert.doesNotMatch(description, RAW_ISO_TIME, `no raw ISO times in the description, got: ${description}`);
+      // Its priority follows the one rule (docs/operations.md, Severity): critical when Cynet says Critical, else high.
+      assert.match(request, matchedSeverity.startsWith("Cynet severity: Critical;") ? /Priority Critical/ : /Priority High/);
+      // The file's events say high, with Cynet's own rating beside it.
+      await page.goto(`${host}/tenants/acme/security/events?q=${matchedSha256}`);
+      const fileEvents = page.locator("tr.event-row");
+      assert.ok((await fileEvents.count()) > 0, `events for ${matchedSha256}`);
+      for (const row of await fileEvents.all()) assert.match(await text(row), /High/);
+      await page.goto(`${host}/tenants/acme/security/ir-requests`);
       assert.match(request, VIEWER_ZONE_NAMES);
       t.diagnostic(`${await requests.count()} IR requests listed`);
       await shot(page, "09-ir-requests");
