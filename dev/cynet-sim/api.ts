@@ -41,7 +41,7 @@ const lastSeenSchema = z
     return ms;
   });
 
-/** Query of `alerts/bulk`: its paging semantics (exported for the benchmark's Node Cynet). */
+/** Query of `alerts/bulk` and `alerts/bulkByDateChanged`: its paging semantics (exported for the benchmark's Node Cynet). */
 export const alertsQuerySchema = z.object({
   LastSeen: lastSeenSchema,
   Limit: digits.transform(Number).pipe(z.number().int().min(1).max(MAX_LIMIT)).default(DEFAULT_LIMIT),
@@ -100,6 +100,23 @@ cynetApi.get("/api/alerts/bulk", async (c) => {
   const query = parseQuery(c.req.url, alertsQuerySchema);
   const syncTime = new Date(Date.now() + world.config.syncTimeAheadSeconds * 1000).toISOString();
   return c.json({ SyncTimeUtc: syncTime, Entities: world.page(query.LastSeen, query.Offset, world.config.pageSize ?? query.Limit) });
+});
+
+/**
+ * Alerts changed since `LastSeen` (cynet-api.md, "Alerts that change", our inferred guess): the
+ * parameters and envelope of `alerts/bulk`, alerts whose DateChanged is at or after LastSeen,
+ * ordered by DateChanged then ClientDbId. A world with `changedAlertsUnavailable` answers 404
+ * before looking at the token, as a Cynet without the route would.
+ */
+cynetApi.get("/api/alerts/bulkByDateChanged", async (c) => {
+  const { world, fault } = await enter(c, "changes");
+  if (fault !== null) return fault;
+  if (world.config.changedAlertsUnavailable) return cynetError(404, "not_found", "no such route");
+  const refusal = refuse(c, world);
+  if (refusal !== null) return refusal;
+  const query = parseQuery(c.req.url, alertsQuerySchema);
+  const syncTime = new Date(Date.now() + world.config.syncTimeAheadSeconds * 1000).toISOString();
+  return c.json({ SyncTimeUtc: syncTime, Entities: world.changedPage(query.LastSeen, query.Offset, world.config.pageSize ?? query.Limit) });
 });
 
 cynetApi.get("/api/full/file", async (c) => {

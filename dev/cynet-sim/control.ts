@@ -3,7 +3,7 @@ import { z } from "zod";
 import { faultRuleSchema } from "../shared/faults";
 import { parseBody, parseQuery, validate } from "../shared/http";
 import { alertInputSchema } from "./alert";
-import { deleteWorld, getWorld, resetWorld, worldOptionsSchema, type World } from "./world";
+import { alertStatusSchema, deleteWorld, getWorld, resetWorld, worldOptionsSchema, type World } from "./world";
 
 /** Most alerts one append call may generate: enough for a large "new detections" burst. */
 const MAX_APPEND_COUNT = 10_000;
@@ -11,11 +11,13 @@ const MAX_APPEND_COUNT = 10_000;
 const MAX_APPEND_ALERTS = 1_000;
 /** Most ids one touch call may carry. */
 const MAX_TOUCH_IDS = 10_000;
+/** Most ids one status call may carry: as many as a touch, a bulk triage in one go. */
+const MAX_STATUS_IDS = MAX_TOUCH_IDS;
 /** World labels are DNS labels, as in `<label>.api.cynet.com`. */
 const LABEL_PATTERN = /^[a-z0-9-]{1,63}$/i;
 
 const labelSchema = z.string().regex(LABEL_PATTERN, "expected a DNS label").transform((l) => l.toLowerCase());
-const simFaultRuleSchema = faultRuleSchema(["token", "alerts", "file"]);
+const simFaultRuleSchema = faultRuleSchema(["token", "alerts", "changes", "file"]);
 const appendSchema = z
   .strictObject({
     count: z.number().int().min(1).max(MAX_APPEND_COUNT).optional(),
@@ -23,6 +25,7 @@ const appendSchema = z
   })
   .refine((b) => (b.count === undefined) !== (b.alerts === undefined), { message: "give either count or alerts", path: ["count"] });
 const touchSchema = z.strictObject({ clientDbIds: z.array(z.number().int()).min(1).max(MAX_TOUCH_IDS) });
+const statusSchema = z.strictObject({ clientDbIds: z.array(z.number().int()).min(1).max(MAX_STATUS_IDS), status: alertStatusSchema });
 const digits = z.string().regex(/^\d+$/, "expected a whole number").transform(Number);
 const listQuerySchema = z.strictObject({ offset: digits.optional(), limit: digits.optional() });
 
@@ -85,6 +88,17 @@ control.post("/__sim/worlds/:label/alerts/touch", async (c) => {
   const missing = world.touch(clientDbIds, Date.now());
   if (missing.length > 0) return c.json({ error: "unknown_alert", message: `no alert with ClientDbId ${missing.join(", ")}`, missing }, 404);
   return c.json({ touched: clientDbIds });
+});
+
+/** An analyst's decision: sets the alerts' Status and moves their DateChanged to now (their LastSeen stays). */
+control.post("/__sim/worlds/:label/alerts/status", async (c) => {
+  const world = getWorld(labelOf(c.req.param("label")), Date.now());
+  const { clientDbIds, status } = await parseBody(c.req.raw, statusSchema);
+  const result = world.setStatus(clientDbIds, status, Date.now());
+  if ("missing" in result) {
+    return c.json({ error: "unknown_alert", message: `no alert with ClientDbId ${result.missing.join(", ")}`, missing: result.missing }, 404);
+  }
+  return c.json({ alerts: result.changed });
 });
 
 control.post("/__sim/worlds/:label/faults", async (c) => {

@@ -43,6 +43,8 @@ export const worldOptionsSchema = z.strictObject({
   syncTimeAheadSeconds: z.number().int().min(0).max(MAX_CLOCK_AHEAD_SECONDS).optional(),
   /** Alerts per page whatever Limit asks: a Cynet that ignores Limit (null: as asked). */
   pageSize: z.number().int().min(1).max(MAX_PAGE_SIZE).nullable().optional(),
+  /** A Cynet without `alerts/bulkByDateChanged`: the endpoint answers 404, as a tenant lacking it would. */
+  changedAlertsUnavailable: z.boolean().optional(),
   epoch: z.iso.datetime({ offset: true }).optional(),
 });
 
@@ -51,7 +53,12 @@ export type WorldOptions = z.infer<typeof worldOptionsSchema>;
 /** A world's settled configuration. */
 export type WorldConfig = Required<Omit<WorldOptions, "epoch">> & { epochMs: number };
 /** An endpoint of the Cynet API, for counters and faults. */
-export type CynetEndpoint = "token" | "alerts" | "file";
+export type CynetEndpoint = "token" | "alerts" | "changes" | "file";
+
+/** Statuses an analyst may set on an alert (cynet-api.md): 0 Open, 1 Pending, 2 Ignored, 3 Closed. */
+export const alertStatusSchema = z.union([z.literal(0), z.literal(1), z.literal(2), z.literal(3)]);
+/** An alert status an analyst may set. */
+export type AlertStatus = z.infer<typeof alertStatusSchema>;
 
 /** Alerts in a default world: a few pages at Limit=100, quick to sync. */
 const DEFAULT_ALERT_COUNT = 250;
@@ -85,6 +92,7 @@ function settle(label: string, options: WorldOptions, nowMs: number): WorldConfi
     pageSize: options.pageSize ?? null,
     ignoreOffset: options.ignoreOffset ?? false,
     syncTimeAheadSeconds: options.syncTimeAheadSeconds ?? 0,
+    changedAlertsUnavailable: options.changedAlertsUnavailable ?? false,
     epochMs: options.epoch === undefined ? Math.floor(nowMs / EPOCH_ROUNDING_MS) * EPOCH_ROUNDING_MS : Date.parse(options.epoch),
   };
 }
@@ -99,13 +107,19 @@ export class World {
   readonly config: WorldConfig;
   readonly alerts: SimAlert[];
   readonly files = new Map<string, SimFile>();
-  readonly counters: Record<CynetEndpoint, number> = { token: 0, alerts: 0, file: 0 };
+  readonly counters: Record<CynetEndpoint, number> = { token: 0, alerts: 0, changes: 0, file: 0 };
   readonly faults = new FaultBook();
   readonly #tokens = new Map<string, number>();
   #lastSeenMs: number[];
   #nextId: number;
   /** The last window asked for (see #window); dropped whenever alerts are added or seen again. */
   #windowCache: { sinceMs: number; hits: number[] } | undefined;
+  /**
+   * The last changed-since window asked for (see #changedWindow); dropped whenever an alert is
+   * added, seen again or changed. Built only when bulkByDateChanged is called, so worlds that
+   * never ask for changes (the bench's million alerts) pay nothing for it.
+   */
+  #changedCache: { sinceMs: number; hits: number[] } | undefined;
 
   constructor(
     readonly label: string,
@@ -175,6 +189,52 @@ export class World {
     return hits;
   }
 
+  /**
+   * Alerts whose DateChanged is at or after `sinceMs`, ordered by DateChanged then ClientDbId,
+   * sliced by offset/limit; a world that ignores Offset ignores it here too, as `page` does.
+   */
+  changedPage(sinceMs: number, offset: number, limit: number): SimAlert[] {
+    const hits = this.#changedWindow(sinceMs);
+    const from = this.config.ignoreOffset ? 0 : offset;
+    return hits.slice(from, from + limit).map((i) => this.alerts[i] as SimAlert);
+  }
+
+  /** Indexes of the alerts changed at or after `sinceMs`, in DateChanged-then-id order; kept until the alerts change. */
+  #changedWindow(sinceMs: number): number[] {
+    if (this.#changedCache?.sinceMs === sinceMs) return this.#changedCache.hits;
+    const changedMs = new Map<number, number>();
+    for (let i = 0; i < this.alerts.length; i++) {
+      const ms = dateChangedMs(this.alerts[i] as SimAlert);
+      if (ms >= sinceMs) changedMs.set(i, ms);
+    }
+    const hits = [...changedMs.keys()];
+    const idOf = (i: number) => (this.alerts[i] as SimAlert).ClientDbId;
+    hits.sort((a, b) => (changedMs.get(a) ?? 0) - (changedMs.get(b) ?? 0) || idOf(a) - idOf(b));
+    this.#changedCache = { sinceMs, hits };
+    return hits;
+  }
+
+  /**
+   * Sets the alerts' Status as an analyst would, moving their DateChanged to now (not their
+   * LastSeen: a decision is not a sighting). Returns the changed alerts, or the ids it does not
+   * know (and then changes none).
+   */
+  setStatus(ids: number[], status: AlertStatus, nowMs: number): { changed: SimAlert[] } | { missing: number[] } {
+    const index = new Map(this.alerts.map((a, i) => [a.ClientDbId, i]));
+    const missing = ids.filter((id) => !index.has(id));
+    if (missing.length > 0) return { missing };
+    const now = new Date(nowMs).toISOString();
+    const changed = ids.map((id) => {
+      const i = index.get(id) ?? 0;
+      const alert: SimAlert = { ...(this.alerts[i] as SimAlert), Status: status, DateChanged: now };
+      this.alerts[i] = alert;
+      return alert;
+    });
+    // The bulk window holds indexes by LastSeen, which did not move; only the changed window is stale.
+    this.#changedCache = undefined;
+    return { changed };
+  }
+
   /** Appends alerts built from `inputs`, with new ids and LastSeenUtc = now. */
   append(inputs: AlertInput[], nowMs: number): SimAlert[] {
     const now = new Date(nowMs).toISOString();
@@ -183,6 +243,7 @@ export class World {
     this.alerts.push(...added);
     this.#lastSeenMs.push(...added.map(() => nowMs));
     this.#windowCache = undefined;
+    this.#changedCache = undefined;
     return added;
   }
 
@@ -196,6 +257,7 @@ export class World {
     this.alerts.push(...alerts);
     this.#lastSeenMs.push(...alerts.map(() => nowMs));
     this.#windowCache = undefined;
+    this.#changedCache = undefined;
     return alerts;
   }
 
@@ -212,6 +274,7 @@ export class World {
       this.#lastSeenMs[i] = nowMs;
     }
     this.#windowCache = undefined;
+    this.#changedCache = undefined;
     return [];
   }
 
@@ -221,6 +284,15 @@ export class World {
     const fileName = alert.File?.CommonFileName ?? "unknown.bin";
     this.files.set(hash, fileForHash(hash, fileName, alert.Path ?? `C:\\${fileName}`, now));
   }
+}
+
+/**
+ * When an alert last changed: its DateChanged, else (an appended alert that names none, or
+ * names no real time) its LastSeenUtc, which is when the simulator raised or last saw it.
+ */
+function dateChangedMs(alert: SimAlert): number {
+  const changed = alert.DateChanged == null ? Number.NaN : Date.parse(alert.DateChanged);
+  return Number.isNaN(changed) ? Date.parse(alert.LastSeenUtc) : changed;
 }
 
 const worlds = new Map<string, World>();

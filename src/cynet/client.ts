@@ -1,6 +1,6 @@
 /**
- * The Cynet API calls the plugin makes (cynet-api.md): log in, read a page of alerts, look up
- * a file's other hashes. Each answer is validated before it is used.
+ * The Cynet API calls the plugin makes (cynet-api.md): log in, read a page of alerts (seen or
+ * changed since a time), look up a file's other hashes. Each answer is validated before it is used.
  */
 import { AlertsPage, FileRecord, TokenResponse } from "./schemas";
 import { CynetError, cynetRequest, type CynetTarget } from "./transport";
@@ -32,11 +32,51 @@ export function formatLastSeen(at: Date): string {
   return at.toISOString().replace(/\.\d{3}Z$/, "Z");
 }
 
-/** GET /api/alerts/bulk: one page of alerts seen since `lastSeen`. */
-export async function fetchAlertsPage(session: CynetSession, lastSeen: Date, limit: number, offset: number): Promise<AlertsPage> {
-  const query = new URLSearchParams({ LastSeen: formatLastSeen(lastSeen), Limit: String(limit), Offset: String(offset) });
-  const body = await cynetRequest(session.target, "GET", `/api/alerts/bulk?${query}`, sessionHeaders(session));
+/** One page of an alerts listing (`alerts/bulk` and its siblings): LastSeen, Limit, Offset in, the AlertsPage envelope out. */
+async function fetchAlertsEnvelope(session: CynetSession, path: string, since: Date, limit: number, offset: number): Promise<AlertsPage> {
+  const query = new URLSearchParams({ LastSeen: formatLastSeen(since), Limit: String(limit), Offset: String(offset) });
+  const body = await cynetRequest(session.target, "GET", `${path}?${query}`, sessionHeaders(session));
   return parseOrMalformed(AlertsPage, body, "alerts page");
+}
+
+/** GET /api/alerts/bulk: one page of alerts seen since `lastSeen`. */
+export function fetchAlertsPage(session: CynetSession, lastSeen: Date, limit: number, offset: number): Promise<AlertsPage> {
+  return fetchAlertsEnvelope(session, "/api/alerts/bulk", lastSeen, limit, offset);
+}
+
+/** HTTP status of a Cynet that lacks a route. */
+const NOT_FOUND = 404;
+
+/**
+ * This Cynet does not serve `alerts/bulkByDateChanged` (it answered 404): the caller says
+ * "Cynet does not offer changed alerts" and carries on without them. Still a CynetError
+ * (http 404), so retry classification treats it as final, not transient.
+ */
+export class ChangedAlertsUnavailableError extends CynetError {
+  override name = "ChangedAlertsUnavailableError";
+  constructor(detail: string) {
+    super("http", NOT_FOUND, detail);
+  }
+}
+
+/**
+ * GET /api/alerts/bulkByDateChanged: one page of alerts whose DateChanged is at or after
+ * `changedSince` (an analyst set Status to Ignored or Closed, or re-opened one).
+ *
+ * The one place our guess about this endpoint lives (cynet-api.md, "Alerts that change",
+ * **our choice, inferred**): public integrations list it beside `alerts/bulk` without calling
+ * it, so its parameters (`LastSeen` read as "changed since", `Limit`, `Offset`) and its answer
+ * (the AlertsPage envelope) are assumed to be those of `alerts/bulk`. Change it here when a
+ * real tenant says otherwise. A 404 throws ChangedAlertsUnavailableError; every other failure
+ * is the CynetError fetchAlertsPage would throw.
+ */
+export async function fetchChangedAlertsPage(session: CynetSession, changedSince: Date, limit: number, offset: number): Promise<AlertsPage> {
+  try {
+    return await fetchAlertsEnvelope(session, "/api/alerts/bulkByDateChanged", changedSince, limit, offset);
+  } catch (err) {
+    if (err instanceof CynetError && err.failure === "http" && err.status === NOT_FOUND) throw new ChangedAlertsUnavailableError(err.detail);
+    throw err;
+  }
 }
 
 /** GET /api/full/file: the file record (MD5, SHA-1, names) for a SHA-256. */

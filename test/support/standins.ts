@@ -1,4 +1,5 @@
 /** Drives the stand-ins from tests: a Cynet world per test, and the dev host's records. */
+import type { AlertStatus } from "../../dev/cynet-sim/world";
 
 /** Users every simulated Cynet world has unless a test says otherwise. */
 export const OPERATOR = { username: "operator@acme.example", password: "Operator-Pass-1" } as const;
@@ -38,7 +39,14 @@ export interface WorldSetup {
   pageSize?: number;
   ignoreOffset?: boolean;
   syncTimeAheadSeconds?: number;
+  /** A Cynet without alerts/bulkByDateChanged: that endpoint answers 404. */
+  changedAlertsUnavailable?: boolean;
+  /** Where the generated alerts' 20 days of history end (ISO); default: this minute. */
+  epoch?: string;
 }
+
+/** An alert status an analyst sets (cynet-api.md): 0 Open, 1 Pending, 2 Ignored, 3 Closed; the simulator's own type. */
+export type { AlertStatus };
 
 /** A simulated Cynet tenant reachable at https://<label>.api.cynet.com. */
 export class CynetWorld {
@@ -63,6 +71,10 @@ export class CynetWorld {
   /** Marks alerts as seen again now (they move in a last-seen order). */
   async touch(ids: number[]) {
     return send(this.control("/alerts/touch"), "POST", { clientDbIds: ids });
+  }
+  /** An analyst's decision: sets the alerts' Status and moves their DateChanged to now; answers the changed alerts. */
+  async setStatus(ids: number[], status: AlertStatus): Promise<Record<string, unknown>[]> {
+    return ((await send(this.control("/alerts/status"), "POST", { clientDbIds: ids, status })) as { alerts: Record<string, unknown>[] }).alerts;
   }
   async alerts(): Promise<Record<string, unknown>[]> {
     const body = (await send(this.control("/alerts"), "GET")) as { alerts: Record<string, unknown>[] } | Record<string, unknown>[];
