@@ -5,10 +5,9 @@
  * once.
  */
 import type { Env } from "../env";
-import { logLine } from "../observability/log";
 import { countSubrequest } from "../observability/meter";
 import type { Database } from "../storage/db";
-import { tenantDatabases } from "../storage/directory";
+import { inEveryTenantDatabase } from "../storage/directory";
 import { byQueue } from "./enqueue";
 import { duePendingRows, markSwept } from "./outbox";
 
@@ -21,19 +20,9 @@ const SWEEP_CHUNK = 90;
 
 /** Finds orphaned or due pending rows in every database, enqueues one message per row and marks them just sent. */
 export async function sweepOutbox(env: Env, now: Date): Promise<number> {
-  let swept = 0;
-  let failure: unknown;
   // One database after another, and one that fails does not keep the others' rows waiting.
-  for (const { binding, db } of tenantDatabases(env)) {
-    try {
-      swept += await sweepDatabase(env, db, now);
-    } catch (err) {
-      logLine("error", "outbox sweep failed in one database; the others were swept", { binding, error: err });
-      failure ??= err;
-    }
-  }
-  if (failure !== undefined) throw failure;
-  return swept;
+  const swept = await inEveryTenantDatabase(env, "outbox sweep", ({ db }) => sweepDatabase(env, db, now));
+  return swept.reduce((a, b) => a + b, 0);
 }
 
 async function sweepDatabase(env: Env, db: Database, now: Date): Promise<number> {

@@ -86,6 +86,26 @@ export function tenantDatabases(env: Env): TenantDatabase[] {
   return configured;
 }
 
+/**
+ * Runs the cron's work of one kind (`what`: "outbox sweep", "retention") in every database, one
+ * after another: one that fails is logged with its binding and the others still run; then the
+ * first failure is thrown, so the tick still reports it. Returns each database's result.
+ */
+export async function inEveryTenantDatabase<T>(env: Env, what: string, work: (database: TenantDatabase) => Promise<T>): Promise<T[]> {
+  const results: T[] = [];
+  let failure: unknown;
+  for (const database of tenantDatabases(env)) {
+    try {
+      results.push(await work(database));
+    } catch (err) {
+      logLine("error", `${what} failed in one database; the others went on`, { binding: database.binding, error: err });
+      failure ??= err;
+    }
+  }
+  if (failure !== undefined) throw failure;
+  return results;
+}
+
 /** The tenant's binding by tenant id, for placements this isolate has read or written (a placement never changes). */
 const placements = new Map<string, string>();
 

@@ -15,11 +15,10 @@ import { and, eq, inArray, ne, sql, type SQL } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
 import { z } from "zod";
 import type { Env } from "../env";
-import { logLine } from "../observability/log";
 import { DAY_MS } from "../shared/http-time";
 import { namedBatch } from "./batch";
 import type { Database } from "./db";
-import { tenantDatabases } from "./directory";
+import { inEveryTenantDatabase } from "./directory";
 import { detections, outbox, retentionCursors, syncRuns } from "./schema";
 
 /** Days a detection's alert detail is kept when DETECTION_RETENTION_DAYS is not set: half a year, what SOC teams commonly keep hot. */
@@ -129,17 +128,6 @@ export async function pruneDatabase(db: Database, days: number, now: Date, windo
  */
 export async function pruneTenantDatabases(env: Env, now: Date): Promise<number> {
   const days = retentionDays(env);
-  let pruned = 0;
-  let failure: unknown;
-  for (const { binding, db } of tenantDatabases(env)) {
-    try {
-      const result = await pruneDatabase(db, days, now);
-      pruned += Object.values(result).reduce((a, b) => a + b, 0);
-    } catch (err) {
-      failure = err;
-      logLine("error", "retention failed in one database; the others are pruned", { binding, error: err });
-    }
-  }
-  if (failure) throw failure;
-  return pruned;
+  const results = await inEveryTenantDatabase(env, "retention", ({ db }) => pruneDatabase(db, days, now));
+  return results.flatMap((result) => Object.values(result)).reduce((a, b) => a + b, 0);
 }
