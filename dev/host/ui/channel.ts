@@ -15,6 +15,17 @@ const nullableString = z.string().nullish().catch(null);
 const nullableNumber = z.number().nullish().catch(null);
 const count = z.number().catch(0);
 const deliveryCounts = z.looseObject({ pending: count, delivered: count, failed: count }).nullish().catch(null);
+/** What the dev host shows of a sync run, in the status's lastRun and in the runs list alike. */
+const runFields = {
+  reason: nullableString,
+  outcome: nullableString,
+  startedAt: nullableString,
+  finishedAt: nullableString,
+  fetched: nullableNumber,
+  newDetections: nullableNumber,
+  eventsQueued: nullableNumber,
+};
+
 const statusSchema = z.looseObject({
   status: z.string(),
   enabled: z.boolean().catch(false),
@@ -26,16 +37,7 @@ const statusSchema = z.looseObject({
     .looseObject({
       health: nullableString,
       lastRun: z
-        .looseObject({
-          reason: nullableString,
-          outcome: nullableString,
-          startedAt: nullableString,
-          finishedAt: nullableString,
-          fetched: nullableNumber,
-          newDetections: nullableNumber,
-          eventsQueued: nullableNumber,
-          error: z.looseObject({ code: nullableString, message: nullableString }).nullish().catch(null),
-        })
+        .looseObject({ ...runFields, error: z.looseObject({ code: nullableString, message: nullableString }).nullish().catch(null) })
         .nullish()
         .catch(null),
       lastSyncAt: nullableString,
@@ -63,17 +65,7 @@ export function parseStatus(answer: PluginAnswer | null): ChannelStatus | null {
   return parsed.success ? parsed.data : null;
 }
 
-const runSchema = z.looseObject({
-  id: z.number(),
-  reason: nullableString,
-  outcome: nullableString,
-  startedAt: nullableString,
-  finishedAt: nullableString,
-  fetched: nullableNumber,
-  newDetections: nullableNumber,
-  eventsQueued: nullableNumber,
-  errorMessage: nullableString,
-});
+const runSchema = z.looseObject({ id: z.number(), ...runFields, errorMessage: nullableString });
 /** GET /sync/runs: the runs that found something, newest first, and how many quiet syncs followed the newest. */
 const runsSchema = z.looseObject({ runs: z.array(runSchema), quietRunsSinceNewest: z.number().int().min(0).catch(0) });
 type SyncRuns = z.infer<typeof runsSchema>;
@@ -114,27 +106,20 @@ export const readFailedDeliveries = (answer: PluginAnswer): Read<FailedDeliverie
 
 // ---------------------------------------------------------------- is the row still settling?
 
-/**
- * A sync invocation takes its lease (and moves lastSyncAt) before it has read the pages that
- * open a run row; for this long after lastSyncAt the row keeps refreshing though nothing says
- * "in progress" yet.
- */
-const SYNC_START_GRACE_MS = 15_000;
-
 const pendingOf = (s: ChannelStatus) =>
   [s.deliveries?.events, s.deliveries?.scanSearches, s.deliveries?.notes, s.deliveries?.irRequests].reduce((n, c) => n + (c?.pending ?? 0), 0);
 
 /**
- * Whether the page should keep refreshing the row: a sync is running, deliveries are pending,
- * the channel never synced yet, or a sync asked for at `watchSince` has not started.
+ * Whether the page should keep refreshing the row: a sync is running (the plugin says so from
+ * the moment it takes its lease, quiet syncs included), deliveries are pending, the channel
+ * never synced yet, or a sync asked for at `watchSince` has not started.
  */
-export function settling(s: ChannelStatus | null, watchSince: string | null, nowMs: number): boolean {
+export function settling(s: ChannelStatus | null, watchSince: string | null): boolean {
   if (s === null || s.status !== "active") return false;
   if (s.sync?.inProgress || pendingOf(s) > 0) return true;
   const lastSyncMs = Date.parse(s.sync?.lastSyncAt ?? "");
   if (Number.isNaN(lastSyncMs)) return true;
-  if (watchSince !== null && lastSyncMs < Date.parse(watchSince)) return true;
-  return nowMs - lastSyncMs < SYNC_START_GRACE_MS;
+  return watchSince !== null && lastSyncMs < Date.parse(watchSince);
 }
 
 // ---------------------------------------------------------------- the row

@@ -95,7 +95,7 @@ async function channelView(c: Ctx, info: TenantInfo & { assignedBundles: string[
     ]);
     activity = channelActivity({ tenantId: info.tenantId, manifest: m, status, runs: readRuns(runs), failed: readFailedDeliveries(failed) });
   }
-  return { manifest: m, fromBundles, answer, status, live: settling(status, watchSince, Date.now()), activity };
+  return { manifest: m, fromBundles, answer, status, live: settling(status, watchSince), activity };
 }
 
 ui.get("/", (c) => c.redirect(paths.bundles(DEFAULT_TENANT.tenantId), 302));
