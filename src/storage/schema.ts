@@ -266,3 +266,49 @@ export const tenantDatabases = sqliteTable(
   },
   (t) => [index("tenant_databases_binding").on(t.binding)],
 );
+
+/**
+ * What an audit entry records (audit/trail.ts owns the list's meaning). A text column, not a
+ * CHECK: adding a kind of entry needs no migration.
+ */
+export const AUDIT_ACTIONS = [
+  "enablement_changed",
+  "connected",
+  "credentials_rotated",
+  "connect_refused",
+  "deactivated",
+  "sync_requested",
+  "backfill_requested",
+  "reset_requested",
+  "delivery_retried",
+  "findings_submitted",
+  "action_requested",
+  "action_finished",
+] as const;
+/** How a state-changing call ended: taken for later work, done, refused by the plugin or Cynet, or failed. */
+export const AUDIT_OUTCOMES = ["accepted", "succeeded", "refused", "failed"] as const;
+
+/**
+ * Who changed what and when, per tenant (host contract §2, "audit"). Written in the same batch as
+ * the change it records; never holds a secret (the detail is built from named, non-secret fields).
+ */
+export const auditLog = sqliteTable(
+  "audit_log",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    tenantId: text("tenant_id").notNull(),
+    at: integer("at", { mode: "timestamp_ms" }).notNull(),
+    /** The actor the host named in the signed body; null when the call named none (the host itself). */
+    actorId: text("actor_id"),
+    actorName: text("actor_name"),
+    action: text("action", { enum: AUDIT_ACTIONS }).notNull(),
+    outcome: text("outcome", { enum: AUDIT_OUTCOMES }).notNull(),
+    /** What the call acted on, in words an admin reads: an action id, an outbox row, host names. */
+    subject: text("subject"),
+    /** Non-secret facts of the call (settings, counts, Cynet's answer). */
+    detail: text("detail", { mode: "json" }).$type<Record<string, unknown>>().notNull().default(sql`'{}'`),
+  },
+  (t) => [index("audit_log_tenant_id").on(t.tenantId, t.id)],
+);
+/** A stored audit entry. */
+export type AuditRow = typeof auditLog.$inferSelect;

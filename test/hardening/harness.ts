@@ -256,6 +256,7 @@ export const TENANT_TABLES: Record<string, string> = {
   detections: "tenant_id",
   outbox: "tenant_id",
   file_hashes: "tenant_id",
+  audit_log: "tenant_id",
 };
 
 /** Every D1 row of one tenant, table by table, in a stable order. */

@@ -1,0 +1,37 @@
+/**
+ * The audit trail's one writer: every state-changing call adds its entry with this statement,
+ * in the same D1 batch as the change, so a change is never without its entry nor an entry
+ * without its change. Detail is built by the caller from non-secret fields only.
+ */
+import type { BatchItem } from "drizzle-orm/batch";
+import type { Database } from "../storage/db";
+import { auditLog, type AUDIT_ACTIONS, type AUDIT_OUTCOMES } from "../storage/schema";
+import type { Actor } from "./actor";
+
+/** Longest subject kept: a list of host names is cut rather than refused. */
+export const MAX_AUDIT_SUBJECT_LENGTH = 1024;
+
+/** One audit entry as a caller describes it. */
+export interface AuditEntry {
+  tenantId: string;
+  actor: Actor | undefined;
+  action: (typeof AUDIT_ACTIONS)[number];
+  outcome: (typeof AUDIT_OUTCOMES)[number];
+  subject?: string | null;
+  detail?: Record<string, unknown>;
+  at: Date;
+}
+
+/** The INSERT of one audit entry, for the batch that makes the change. */
+export function auditStatement(db: Database, entry: AuditEntry): BatchItem<"sqlite"> {
+  return db.insert(auditLog).values({
+    tenantId: entry.tenantId,
+    at: entry.at,
+    actorId: entry.actor?.id ?? null,
+    actorName: entry.actor?.name ?? null,
+    action: entry.action,
+    outcome: entry.outcome,
+    subject: entry.subject?.slice(0, MAX_AUDIT_SUBJECT_LENGTH) ?? null,
+    detail: entry.detail ?? {},
+  });
+}
