@@ -26,6 +26,12 @@ const appendSchema = z
   .refine((b) => (b.count === undefined) !== (b.alerts === undefined), { message: "give either count or alerts", path: ["count"] });
 const touchSchema = z.strictObject({ clientDbIds: z.array(z.number().int()).min(1).max(MAX_TOUCH_IDS) });
 const statusSchema = z.strictObject({ clientDbIds: z.array(z.number().int()).min(1).max(MAX_STATUS_IDS), status: alertStatusSchema });
+/** Most files one whitelist call names. */
+const MAX_WHITELIST_FILES = 100;
+const whitelistSchema = z.strictObject({
+  sha256s: z.array(z.string().regex(/^[0-9a-fA-F]{64}$/, "expected 64 hex characters")).min(1).max(MAX_WHITELIST_FILES),
+  whitelisted: z.boolean(),
+});
 const digits = z.string().regex(/^\d+$/, "expected a whole number").transform(Number);
 const listQuerySchema = z.strictObject({ offset: digits.optional(), limit: digits.optional() });
 
@@ -99,6 +105,16 @@ control.post("/__sim/worlds/:label/alerts/status", async (c) => {
     return c.json({ error: "unknown_alert", message: `no alert with ClientDbId ${result.missing.join(", ")}`, missing: result.missing }, 404);
   }
   return c.json({ alerts: result.changed });
+});
+
+/** An analyst whitelists files (or takes them off the list): full/file answers is_whitelisted accordingly. */
+control.post("/__sim/worlds/:label/files/whitelist", async (c) => {
+  const world = getWorld(labelOf(c.req.param("label")), Date.now());
+  const { sha256s, whitelisted } = await parseBody(c.req.raw, whitelistSchema);
+  const missing = sha256s.map((h) => h.toLowerCase()).filter((h) => !world.files.has(h));
+  if (missing.length > 0) return c.json({ error: "unknown_file", message: `no file with sha256 ${missing.join(", ")}`, missing }, 404);
+  for (const h of sha256s) world.files.set(h.toLowerCase(), { ...world.files.get(h.toLowerCase())!, whitelisted });
+  return c.json({ whitelisted: sha256s.map((h) => h.toLowerCase()), value: whitelisted });
 });
 
 control.post("/__sim/worlds/:label/faults", async (c) => {

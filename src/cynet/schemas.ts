@@ -56,6 +56,8 @@ export const CynetAlert = CynetAlertHeader.extend({
   LastSeen: str,
   Severity: int,
   Status: int,
+  /** When the alert last changed (an analyst set its Status): orders changes read from alerts/bulkByDateChanged. */
+  DateChanged: str,
   IncidentName: str,
 });
 export type CynetAlert = z.infer<typeof CynetAlert>;

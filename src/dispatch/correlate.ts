@@ -7,11 +7,12 @@
  * so a match seen again, in any later run, adds nothing.
  */
 import { logLine } from "../observability/log";
-import { and, eq, inArray, sql } from "drizzle-orm";
+import { and, eq, inArray, isNull, sql } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
 import { fetchFile, type CynetSession } from "../cynet/client";
 import { openSession } from "../cynet/session";
 import { CynetError, cynetTarget } from "../cynet/transport";
+import { revokeWhitelistedStatement, verdictChangeStatements } from "../decisions/apply";
 import type { Env } from "../env";
 import { searchScans } from "../host/client";
 import { MAX_HASHES_PER_SEARCH, type HashType, type ScanMatch } from "../host/schemas";
@@ -41,8 +42,8 @@ export function lookupBudgetFor(correlations: number): number {
 export const FILE_LOOKUP_DEFER_MS = 5 * 60_000;
 /** File lookups in flight at once: Workers allow six simultaneous open connections. */
 const FILE_LOOKUP_CONCURRENCY = 6;
-/** file_hashes rows per multi-row upsert: 7 columns under D1's 100 bound parameters. */
-const FILE_HASH_ROWS_PER_INSERT = 14;
+/** file_hashes rows per multi-row upsert: 8 columns, 96 parameters, under D1's bound of 100. */
+const FILE_HASH_ROWS_PER_INSERT = 12;
 /** Times a failed file lookup is tried again (in later rows) before the hash is left SHA-256 only. */
 export const MAX_FILE_LOOKUP_ATTEMPTS = 3;
 /** Notes one scan and hash get in all (the first and follow-ups); past it, a spreading file is the IR team's case already. */
@@ -71,7 +72,15 @@ export async function selectFileHashes(db: Database, tenantId: string, sha256s: 
  * tenant's file_hashes rows for `sha256s` as they now stand, and whether Cynet could be asked
  * (false when the channel is not active).
  */
-async function learnFileHashes(env: Env, db: Database, tenantId: string, sha256s: string[], now: Date, lookupBudget: number): Promise<{ files: FileHashRow[]; cynetAsked: boolean }> {
+async function learnFileHashes(
+  env: Env,
+  db: Database,
+  tenantId: string,
+  sha256s: string[],
+  now: Date,
+  lookupBudget: number,
+): Promise<{ files: FileHashRow[]; cynetAsked: boolean; whitelisted: Set<string>; decisionNotes: OutboxRef[] }> {
+  const none = { whitelisted: new Set<string>(), decisionNotes: [] };
   const byHash = new Map((await selectFileHashes(db, tenantId, sha256s)).map((k) => [k.sha256, k]));
   // The rows as stored after this call: what was read, overwritten by what it learned.
   const filesNow = (learned: FileHashRow[]) => {
@@ -82,9 +91,9 @@ async function learnFileHashes(env: Env, db: Database, tenantId: string, sha256s
     const k = byHash.get(h);
     return !k || (k.state === "failed" && k.attempts < MAX_FILE_LOOKUP_ATTEMPTS);
   });
-  if (toLearn.length === 0) return { files: filesNow([]), cynetAsked: true };
+  if (toLearn.length === 0) return { files: filesNow([]), cynetAsked: true, ...none };
   const tenant = await findTenant(db, tenantId);
-  if (!tenant?.orgUrl || !tenant.clientId || !tenant.username || tenant.state !== "active") return { files: filesNow([]), cynetAsked: false };
+  if (!tenant?.orgUrl || !tenant.clientId || !tenant.username || tenant.state !== "active") return { files: filesNow([]), cynetAsked: false, ...none };
   const batch = toLearn.slice(0, lookupBudget);
   const attemptOf = (sha256: string) => (byHash.get(sha256)?.attempts ?? 0) + 1;
   let session: CynetSession;
@@ -94,9 +103,9 @@ async function learnFileHashes(env: Env, db: Database, tenantId: string, sha256s
   } catch (err) {
     // Counted as failed lookups, so they are tried again on a later tick like any other failure.
     logLine("warn", "file lookups failed: no Cynet session", { tenantId, error: err });
-    const failed = batch.map((sha256): FileHashRow => ({ tenantId, sha256, md5: null, sha1: null, state: "failed", attempts: attemptOf(sha256), lookedUpAt: now }));
-    await upsertFileHashes(db, failed);
-    return { files: filesNow(failed), cynetAsked: true };
+    const failed = batch.map((sha256): FileHashRow => ({ tenantId, sha256, md5: null, sha1: null, state: "failed", whitelisted: false, attempts: attemptOf(sha256), lookedUpAt: now }));
+    await upsertFileHashes(db, tenantId, failed, now);
+    return { files: filesNow(failed), cynetAsked: true, ...none };
   }
   const learned: FileHashRow[] = [];
   const lookUp = async (sha256: string) => {
@@ -105,21 +114,27 @@ async function learnFileHashes(env: Env, db: Database, tenantId: string, sha256s
       const file = await fetchFile(session, sha256);
       const md5 = file.md5?.trim().toLowerCase();
       const sha1 = file.sha1?.trim().toLowerCase();
-      learned.push({ tenantId, sha256, md5: md5 && MD5.test(md5) ? md5 : null, sha1: sha1 && SHA1.test(sha1) ? sha1 : null, state: "known", attempts, lookedUpAt: now });
+      const whitelisted = file.is_whitelisted?.trim().toLowerCase() === "true";
+      learned.push({ tenantId, sha256, md5: md5 && MD5.test(md5) ? md5 : null, sha1: sha1 && SHA1.test(sha1) ? sha1 : null, state: "known", whitelisted, attempts, lookedUpAt: now });
     } catch (err) {
       if (!(err instanceof CynetError)) throw err;
       // A 404 is an answer: Cynet has no record, so there is nothing more to learn.
       const state = err.failure === "http" && err.status === 404 ? "known" : "failed";
-      learned.push({ tenantId, sha256, md5: null, sha1: null, state, attempts, lookedUpAt: now });
+      learned.push({ tenantId, sha256, md5: null, sha1: null, state, whitelisted: false, attempts, lookedUpAt: now });
     }
   };
   await eachConcurrently(batch, FILE_LOOKUP_CONCURRENCY, lookUp);
-  await upsertFileHashes(db, learned);
-  return { files: filesNow(learned), cynetAsked: true };
+  const { whitelisted, decisionNotes } = await upsertFileHashes(db, tenantId, learned, now);
+  return { files: filesNow(learned), cynetAsked: true, whitelisted, decisionNotes };
 }
 
-/** Stores lookup results, several rows a statement under D1's parameter bound. */
-async function upsertFileHashes(db: Database, rows: Array<typeof fileHashes.$inferInsert>): Promise<void> {
+/**
+ * Stores lookup results, several rows a statement under D1's parameter bound. A file Cynet lists
+ * as whitelisted is a later decision (decisions/apply.ts): in the same batch its live detections
+ * stop counting, its verdict change is recorded and the scans it was matched in get a note.
+ * Returns the whitelisted hashes and the note rows written.
+ */
+async function upsertFileHashes(db: Database, tenantId: string, rows: FileHashRow[], now: Date): Promise<{ whitelisted: Set<string>; decisionNotes: OutboxRef[] }> {
   const statements: BatchItem<"sqlite">[] = [];
   for (let i = 0; i < rows.length; i += FILE_HASH_ROWS_PER_INSERT) {
     statements.push(
@@ -128,11 +143,25 @@ async function upsertFileHashes(db: Database, rows: Array<typeof fileHashes.$inf
         .values(rows.slice(i, i + FILE_HASH_ROWS_PER_INSERT))
         .onConflictDoUpdate({
           target: [fileHashes.tenantId, fileHashes.sha256],
-          set: { md5: sql`excluded.md5`, sha1: sql`excluded.sha1`, state: sql`excluded.state`, attempts: sql`excluded.attempts`, lookedUpAt: sql`excluded.looked_up_at` },
+          set: {
+            md5: sql`excluded.md5`,
+            sha1: sql`excluded.sha1`,
+            state: sql`excluded.state`,
+            whitelisted: sql`excluded.whitelisted`,
+            attempts: sql`excluded.attempts`,
+            lookedUpAt: sql`excluded.looked_up_at`,
+          },
         }),
     );
   }
-  if (statements.length) await db.batch(statements as [BatchItem<"sqlite">, ...BatchItem<"sqlite">[]]);
+  const whitelisted = [...new Set(rows.filter((r) => r.whitelisted).map((r) => r.sha256))];
+  const decided = whitelisted.length ? verdictChangeStatements(db, tenantId, whitelisted, now) : { verdicts: [], notes: [] };
+  const done = await namedBatch(db, {
+    upserts: statements,
+    revoked: whitelisted.length ? [revokeWhitelistedStatement(db, tenantId, whitelisted, now)] : [],
+    ...decided,
+  });
+  return { whitelisted: new Set(whitelisted), decisionNotes: done.notes.flatMap((r) => rowsOf<OutboxRef>(r)) };
 }
 
 /** Splits hashes into scans/search bodies of at most MAX_HASHES_PER_SEARCH in all. */
@@ -151,12 +180,12 @@ type MatchedDetection = Pick<DetectionRow, "alertId" | "sha256" | "hostName" | "
 /** A scan that included one of the group's files, with the SHA-256 it stands for. */
 type FileScanMatch = ScanMatch & { sha256: string };
 
-/** The group's detections, only the columns matching uses. */
+/** The group's detections that still count (a revoked one asks the IR team for nothing), only the columns matching uses. */
 async function detectionsToMatch(db: Database, tenantId: string, alertIds: number[]): Promise<MatchedDetection[]> {
   return db
     .select({ alertId: detections.alertId, sha256: detections.sha256, hostName: detections.hostName, hostIp: detections.hostIp, runId: detections.runId })
     .from(detections)
-    .where(and(eq(detections.tenantId, tenantId), inArray(detections.alertId, jsonList(alertIds))));
+    .where(and(eq(detections.tenantId, tenantId), inArray(detections.alertId, jsonList(alertIds)), isNull(detections.revokedAt)));
 }
 
 /** Every hash the host may have indexed a file by (its SHA-256, and the MD5/SHA-1 learned), back to its SHA-256. */
@@ -269,12 +298,15 @@ export async function correlate(env: Env, db: Database, group: OutboxRow[], now:
   // The correlation is named by the rows it serves: its keys are its own.
   const correlation = await keyDigest(group.map((r) => r.id).sort((a, b) => a - b).join(","));
   const sha256s = [...new Set(found.map((d) => d.sha256))];
-  const { files, cynetAsked } = await learnFileHashes(env, db, tenantId, sha256s, now, lookupBudget);
-  const matches = await searchHostScans(env, tenantId, correlation, hashesToAsk(sha256s, files));
+  const { files, cynetAsked, whitelisted, decisionNotes } = await learnFileHashes(env, db, tenantId, sha256s, now, lookupBudget);
+  // A file Cynet whitelists is not matched: its detections stopped counting in the lookup's batch.
+  const live = found.filter((d) => !whitelisted.has(d.sha256));
+  const liveHashes = sha256s.filter((h) => !whitelisted.has(h));
+  const matches = liveHashes.length ? await searchHostScans(env, tenantId, correlation, hashesToAsk(liveHashes, files)) : [];
   const done = await namedBatch(db, {
     // A deactivated channel has no Cynet to ask: no follow-ups, or they would chain forever.
-    followUps: cynetAsked ? followUpStatements(db, tenantId, correlation, found, sha256s, files, now) : [],
-    effects: insertEffectRowsStatements(db, await effectRows(db, tenantId, matches, found), now),
+    followUps: cynetAsked ? followUpStatements(db, tenantId, correlation, live, liveHashes, files, now) : [],
+    effects: insertEffectRowsStatements(db, await effectRows(db, tenantId, matches, live), now),
   });
-  return done.effects.flatMap((r) => rowsOf<OutboxRef>(r));
+  return [...decisionNotes, ...done.effects.flatMap((r) => rowsOf<OutboxRef>(r))];
 }

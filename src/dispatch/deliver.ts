@@ -15,7 +15,7 @@ import { correlate } from "./correlate";
 import { enqueueDispatch, OUTBOX_IDS_PER_MESSAGE } from "./enqueue";
 import { markDeliveredStatement, markRefused, markRetry, type OutboxRef, type OutboxRow } from "./outbox";
 import { detectionEvent } from "./events";
-import { irRequest, scanNote } from "./scan-effects";
+import { decisionNote, irRequest, scanNote } from "./scan-effects";
 
 /** First retry delay of a failed delivery. */
 export const DISPATCH_BACKOFF_BASE_SECONDS = 10;
@@ -83,7 +83,8 @@ async function send(env: Env, db: Database, group: OutboxRow[], now: Date, event
       return correlate(env, db, group, now, lookupBudget);
     case "note": {
       if (!row.payload) throw new HostError(false, undefined, "note row without its scan match");
-      await postScanNote(env, row.tenantId, row.payload.scanId, scanNote(row.payload, await detectionsOf(db, row)), row.idempotencyKey);
+      const note = row.payload.decision ? decisionNote(row.payload) : scanNote(row.payload, await detectionsOf(db, row));
+      await postScanNote(env, row.tenantId, row.payload.scanId, note, row.idempotencyKey);
       return [];
     }
     case "ir_request": {

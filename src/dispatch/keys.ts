@@ -9,6 +9,8 @@
  * outboxKeys.event("acme", 42); // "cynet-event:acme:42"
  */
 
+import { sql, type SQL } from "drizzle-orm";
+
 /** A stored page batch of one sync invocation: the run, the invocation's lease and the pages read so far. */
 export interface PageBatchRef {
   tenantId: string;
@@ -47,14 +49,27 @@ export const outboxKeys = {
    */
   search: (tenantId: string, correlation: string, chunk: number, bodyDigest: string) => `cynet-search:${tenantId}:${correlation}:${chunk}:${bodyDigest}`,
   /** The IR request of a (scan, file): once, ever. */
-  irRequest: (scan: ScanFileRef) => `cynet-ir:${scanPart(scan)}`,
+  irRequest: (scan: ScanFileRef) => `${IR_REQUEST_KEY_PREFIX}${scanPart(scan)}`,
   /** Prefix every note of a (scan, file) shares. */
   notePrefix: (scan: ScanFileRef) => `cynet-note:${scanPart(scan)}:`,
   /** The first note on a (scan, file). */
   firstNote: (scan: ScanFileRef) => `cynet-note:${scanPart(scan)}:first`,
   /** A follow-up note naming endpoints not named before (digested). */
   followUpNote: (scan: ScanFileRef, endpointsDigest: string) => `cynet-note:${scanPart(scan)}:${endpointsDigest}`,
+  /** The note a later decision on a file sends a scan it was matched in: the file's `seq`-th verdict change (verdict_changes). */
+  decisionNote: (scan: ScanFileRef, seq: number) => `cynet-decision:${scanPart(scan)}:${seq}`,
 } as const;
+
+/** The IR request key's fixed start: a decision note's key is built from the IR request row's key in SQL. */
+export const IR_REQUEST_KEY_PREFIX = "cynet-ir:";
+
+/**
+ * decisionNote's key as SQL, from the key of the IR request row of the same (scan, file) and the
+ * change's seq: the statement that writes decision notes reads the scans from those rows.
+ */
+export function decisionNoteKeySql(irRequestKey: SQL, seq: SQL): SQL {
+  return sql`'cynet-decision:' || substr(${irRequestKey}, ${IR_REQUEST_KEY_PREFIX.length + 1}) || ':' || ${seq}`;
+}
 
 /** Bytes of SHA-256 a key digest keeps: at 96 bits a collision among one tenant's scans or endpoint lists is negligible, in 24 hex characters. */
 const KEY_DIGEST_BYTES = 12;

@@ -14,7 +14,8 @@ import type { BatchItem } from "drizzle-orm/batch";
 import { namedBatch } from "../storage/batch";
 import type { Database } from "../storage/db";
 import { jsonArraysUnderLimit, jsonList } from "../storage/json-list";
-import { detections, OUTBOX_KINDS, OUTBOX_STATES, outbox, type ScanMatchPayload } from "../storage/schema";
+import { detections, OUTBOX_KINDS, OUTBOX_STATES, outbox, verdictChanges, type ScanMatchPayload } from "../storage/schema";
+import { decisionNoteKeySql } from "./keys";
 
 /** A stored outbox row. */
 export type OutboxRow = typeof outbox.$inferSelect;
@@ -120,6 +121,35 @@ export function insertEffectRowsStatements(db: Database, rows: EffectRow[], now:
       .onConflictDoNothing()
       .returning({ id: outbox.id, kind: outbox.kind });
   });
+}
+
+/**
+ * Statement adding, for each verdict change just recorded for `sha256s` (the latest of each
+ * hash), one note to every scan the file was matched in before the change was recorded (its IR
+ * request rows, found by the (tenant, sha256) index on them): the scan match of the IR request
+ * with the decision added. Keyed by (scan, file, seq), so a statement run again adds nothing.
+ */
+export function insertDecisionNotesStatement(db: Database, tenantId: string, sha256s: readonly string[], now: Date) {
+  const ir = sql`ir`;
+  const payload = sql`json_set(${ir}.payload, '$.decision', json_object('seq', vc.seq, 'malicious', json(case when vc.malicious then 'true' else 'false' end),
+    'reason', vc.reason, 'alertId', vc.alert_id, 'at', vc.at))`;
+  const ordered = newRowSelection(
+    { tenantId: sql`${tenantId}`, kind: sql`'note'`, alertIds: sql`'[]'`, payload, idempotencyKey: decisionNoteKeySql(sql`${ir}.idempotency_key`, sql`vc.seq`) },
+    now,
+  );
+  const changed = sql`(select * from ${verdictChanges} as latest where latest.tenant_id = ${tenantId} and latest.sha256 in ${jsonList([...new Set(sha256s)])}
+    and latest.seq = (select max(seq) from ${verdictChanges} where tenant_id = ${tenantId} and sha256 = latest.sha256))`;
+  return db
+    .insert(outbox)
+    .select(
+      db
+        .select(ordered)
+        .from(sql`${changed} as vc join ${outbox} as ${ir} on ${ir}.tenant_id = ${tenantId} and ${ir}.kind = 'ir_request'
+          and json_extract(${ir}.payload, '$.sha256') = vc.sha256 and ${ir}.created_at <= vc.recorded_at`)
+        .where(sql`true`) as never,
+    )
+    .onConflictDoNothing()
+    .returning({ id: outbox.id, kind: outbox.kind });
 }
 
 /** Statement adding a deferred match row (a later correlation of these alerts); nothing if its key exists. */

@@ -32,6 +32,25 @@ export function scanNote(match: ScanMatchPayload, found: DetectionRow[]): NoteRe
   };
 }
 
+/**
+ * The note a later Cynet decision sends each scan the file was matched in: the file no longer
+ * counts as malicious (why, which alert, when), or counts again. Says what the host's verdicts
+ * now answer, so the analyst knows what the scanner will do with the file from now on.
+ */
+export function decisionNote(match: ScanMatchPayload): NoteRequest {
+  const decision = match.decision!;
+  const file = `${match.fileName ?? "this file"}, SHA-256 ${match.sha256}`;
+  const when = readableTime(new Date(decision.at));
+  const why =
+    decision.reason === "whitelisted"
+      ? `Cynet lists the file as whitelisted (learned ${when})`
+      : `Cynet alert ${decision.alertId ?? "unknown"} was set to Ignored in Cynet at ${when}, and no other detection of the file counts`;
+  const text = decision.malicious
+    ? `Cynet considers this file malicious again: a detection of it counts again in Cynet (an alert re-opened or raised anew), at ${when}. File: ${file}. Cynet's verdict for it is malicious again.`
+    : `Cynet no longer considers this file malicious: ${why}. File: ${file}. Cynet's verdict for it is now not malicious; the IR request for this scan stays as the IR team left it.`;
+  return { author: "Cynet", text: text.slice(0, MAX_NOTE_TEXT_LENGTH) };
+}
+
 /** The request to the IR team for a scan that included a file Cynet found malicious. */
 export function irRequest(match: ScanMatchPayload, found: DetectionRow[], hashes: FileHashRow | undefined): IrRequest {
   const sorted = [...found].sort(byTime);

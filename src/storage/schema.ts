@@ -65,6 +65,9 @@ export const activationHistory = sqliteTable(
   (t) => [index("activation_history_tenant_at").on(t.tenantId, t.at)],
 );
 
+/** The two windows a sync run reads, in order: alerts seen since the cursor, then alerts changed since the change cursor. */
+export const RUN_PHASES = ["alerts", "changes"] as const;
+
 /** Where each tenant's sync stands: the cursor, the lease, the run in progress and the backoff. */
 export const syncState = sqliteTable("sync_state", {
   tenantId: text("tenant_id").primaryKey().references(() => tenants.id),
@@ -75,8 +78,17 @@ export const syncState = sqliteTable("sync_state", {
   /** The invocation holding the tenant's sync, and until when; an expired lease is taken over. */
   leaseId: text("lease_id"),
   leaseExpiresAt: integer("lease_expires_at", { mode: "timestamp_ms" }),
+  /**
+   * Where the changed alerts are read from next (alerts/bulkByDateChanged, "changed since"); null
+   * until the first run's change window completes (it then starts at the look-back).
+   */
+  changeCursor: integer("change_cursor", { mode: "timestamp_ms" }),
+  /** When Cynet last answered 404 for changed alerts: the sync goes on without them and asks again after a day (sync/run.ts). */
+  changesUnavailableAt: integer("changes_unavailable_at", { mode: "timestamp_ms" }),
   /** The run in progress (continued across invocations), its fixed LastSeen, the first page's SyncTimeUtc and the next Offset. */
   runId: integer("run_id"),
+  /** Which window of the run the run_* position belongs to: new alerts first, then changed alerts. */
+  runPhase: text("run_phase", { enum: RUN_PHASES }).notNull().default("alerts"),
   runLastSeen: integer("run_last_seen", { mode: "timestamp_ms" }),
   runSyncTime: integer("run_sync_time", { mode: "timestamp_ms" }),
   runOffset: integer("run_offset").notNull().default(0),
@@ -122,6 +134,9 @@ export const syncRuns = sqliteTable(
   (t) => [index("sync_runs_tenant_started").on(t.tenantId, t.startedAt)],
 );
 
+/** Why a detection stopped counting as malicious: its alert was set to Ignored, or Cynet lists the file as whitelisted. */
+export const REVOCATION_REASONS = ["ignored", "whitelisted"] as const;
+
 /**
  * The malicious files learned from Cynet, one row per Cynet alert. The primary key is the
  * dedup key (cynet-api.md: ClientDbId), so a re-read alert is never stored twice.
@@ -139,7 +154,13 @@ export const detections = sqliteTable(
     hostId: integer("host_id"),
     userName: text("user_name"),
     cynetSeverity: integer("cynet_severity"),
+    /** Cynet's Status as last applied (stored, then changed by an analyst in Cynet: sync/decisions.ts). */
     cynetStatus: integer("cynet_status"),
+    /** Cynet's DateChanged of the status held: a change read later but made earlier never overrides it. */
+    statusChangedAt: integer("status_changed_at", { mode: "timestamp_ms" }),
+    /** Set while the detection no longer counts as malicious (the alert was Ignored, or the file whitelisted), and why. */
+    revokedAt: integer("revoked_at", { mode: "timestamp_ms" }),
+    revokedReason: text("revoked_reason", { enum: REVOCATION_REASONS }),
     incidentName: text("incident_name"),
     detectedAt: integer("detected_at", { mode: "timestamp_ms" }).notNull(),
     firstSeenAt: integer("first_seen_at", { mode: "timestamp_ms" }),
@@ -149,14 +170,56 @@ export const detections = sqliteTable(
   },
   (t) => [
     primaryKey({ columns: [t.tenantId, t.alertId] }),
-    // Covering for verdicts (first detection, endpoints per hash): answered from the index alone,
-    // at the same rows written per detection as a (tenant, sha256) index.
-    index("detections_tenant_sha256_seen").on(t.tenantId, t.sha256, t.detectedAt, t.hostName, t.hostIp),
+    // Covering for verdicts (first live detection, live endpoints per hash): answered from the
+    // index alone, at the same rows written per detection as a (tenant, sha256) index.
+    index("detections_tenant_sha256_live").on(t.tenantId, t.sha256, t.detectedAt, t.hostName, t.hostIp, t.revokedAt),
   ],
 );
 
 /** A stored detection. */
 export type DetectionRow = typeof detections.$inferSelect;
+
+/**
+ * Each status change Cynet made to a stored detection, as the sync applied it: the detections
+ * list shows it as the detection's history. Written only when the status held changes.
+ */
+export const detectionStatusChanges = sqliteTable(
+  "detection_status_changes",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    tenantId: text("tenant_id").notNull(),
+    alertId: integer("alert_id").notNull(),
+    fromStatus: integer("from_status"),
+    toStatus: integer("to_status"),
+    /** Cynet's DateChanged. */
+    changedAt: integer("changed_at", { mode: "timestamp_ms" }).notNull(),
+    appliedAt: integer("applied_at", { mode: "timestamp_ms" }).notNull(),
+  },
+  (t) => [index("detection_status_changes_alert").on(t.tenantId, t.alertId, t.id)],
+);
+
+/**
+ * A hash's verdict over time: a row each time it stops being malicious (no live detection is
+ * left) or becomes malicious again. `seq` counts a hash's changes, so each change is named once
+ * (the notes it causes are keyed by it). No row: malicious since first detected.
+ */
+export const verdictChanges = sqliteTable(
+  "verdict_changes",
+  {
+    tenantId: text("tenant_id").notNull(),
+    sha256: text("sha256").notNull(),
+    seq: integer("seq").notNull(),
+    malicious: integer("malicious", { mode: "boolean" }).notNull(),
+    /** For a revocation: why the last live detection stopped counting, and which alert it was. */
+    reason: text("reason", { enum: REVOCATION_REASONS }),
+    alertId: integer("alert_id"),
+    /** When Cynet decided (a revocation: the alert's DateChanged, or the whitelisted lookup), or when the file counted again. */
+    at: integer("at", { mode: "timestamp_ms" }).notNull(),
+    /** When the plugin recorded it: only scans matched before then get its note. */
+    recordedAt: integer("recorded_at", { mode: "timestamp_ms" }).notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.tenantId, t.sha256, t.seq] })],
+);
 
 /** The scan match a note or IR request is about. */
 export interface ScanMatchPayload {
@@ -171,6 +234,8 @@ export interface ScanMatchPayload {
   followUp?: boolean;
   /** The sync run whose detections a note names. */
   runId?: number;
+  /** A note about Cynet's later decision on the file (verdict_changes): which change, and what it made the verdict. */
+  decision?: { seq: number; malicious: boolean; reason: (typeof REVOCATION_REASONS)[number] | null; alertId: number | null; at: number };
 }
 
 /**
@@ -212,6 +277,8 @@ export const outbox = sqliteTable(
     uniqueIndex("outbox_idempotency_key").on(t.idempotencyKey),
     index("outbox_pending_due").on(t.nextAttemptAt).where(sql`state = 'pending'`),
     index("outbox_tenant_state").on(t.tenantId, t.state),
+    // The scans a file was matched in (one IR request row per scan and file): the notes a later decision sends go to them.
+    index("outbox_ir_request_sha256").on(t.tenantId, sql`json_extract(${t.payload}, '$.sha256')`).where(sql`kind = 'ir_request'`),
   ],
 );
 
@@ -230,6 +297,8 @@ export const fileHashes = sqliteTable(
     md5: text("md5"),
     sha1: text("sha1"),
     state: text("state", { enum: FILE_LOOKUP_STATES }).notNull(),
+    /** Cynet's is_whitelisted when the file was looked up: a whitelisted file's detections stop counting. */
+    whitelisted: integer("whitelisted", { mode: "boolean" }).notNull().default(false),
     attempts: integer("attempts").notNull().default(1),
     lookedUpAt: integer("looked_up_at", { mode: "timestamp_ms" }).notNull(),
   },

@@ -26,6 +26,15 @@ export type DetectionInput = Required<Omit<typeof detections.$inferInsert, "tena
 
 export type Classified = { kind: "detection"; detection: DetectionInput } | { kind: "skipped"; reason: SkipReason };
 
+/**
+ * A changed alert as the change read sees it (alerts/bulkByDateChanged): the status to apply to
+ * a stored detection, and the detection it makes when it counts now (an alert first read while
+ * Ignored, then re-opened, becomes a detection then, with its event).
+ */
+export type ClassifiedChange =
+  | { kind: "change"; alertId: number; sha256: string; status: number | null; changedAt: Date; detection: DetectionInput | null }
+  | { kind: "skipped"; reason: Exclude<SkipReason, "ignored"> };
+
 function date(value: string | undefined): Date | null {
   if (!value) return null;
   // "2026-05-09 14:21:43" is UTC in Cynet's API; make it ISO so Date does not read it as local time.
@@ -55,6 +64,27 @@ function fileNameOf(alert: CynetAlert): string | null {
 
 /** Applies the rule to one raw entity from /api/alerts/bulk. */
 export function classifyAlert(raw: unknown, now: Date): Classified {
+  const file = parseFileAlert(raw, now);
+  if (file.kind === "skipped") return file;
+  if (file.detection.cynetStatus === CYNET_STATUS.Ignored) return { kind: "skipped", reason: "ignored" };
+  return file;
+}
+
+/**
+ * Applies the rule to one raw entity from alerts/bulkByDateChanged: every file alert carries a
+ * status to apply (Ignored included); it is a detection too unless it is Ignored. An alert
+ * without DateChanged is taken as changed when read.
+ */
+export function classifyChange(raw: unknown, now: Date): ClassifiedChange {
+  const file = parseFileAlert(raw, now);
+  if (file.kind === "skipped") return file;
+  const d = file.detection;
+  const counts = d.cynetStatus !== CYNET_STATUS.Ignored;
+  return { kind: "change", alertId: d.alertId, sha256: d.sha256, status: d.cynetStatus, changedAt: d.statusChangedAt ?? now, detection: counts ? d : null };
+}
+
+/** A file alert with a valid SHA-256 as a detection, whatever its status; otherwise why not. */
+function parseFileAlert(raw: unknown, now: Date): { kind: "detection"; detection: DetectionInput } | { kind: "skipped"; reason: Exclude<SkipReason, "ignored"> } {
   if (typeof raw !== "object" || raw === null || Array.isArray(raw)) return { kind: "skipped", reason: "malformed" };
   const header = CynetAlertHeader.parse(raw);
   if (header.ClientDbId === undefined || header.ClientDbId < 0) return { kind: "skipped", reason: "missing_id" };
@@ -65,7 +95,6 @@ export function classifyAlert(raw: unknown, now: Date): Classified {
   if (candidates.length === 0) return { kind: "skipped", reason: alert.AlertType === undefined ? "not_file_alert" : "missing_hash" };
   const sha256 = candidates.find((h) => SHA256.test(h));
   if (!sha256) return { kind: "skipped", reason: "invalid_hash" };
-  if (alert.Status === CYNET_STATUS.Ignored) return { kind: "skipped", reason: "ignored" };
 
   return {
     kind: "detection",
@@ -80,6 +109,9 @@ export function classifyAlert(raw: unknown, now: Date): Classified {
       userName: text(alert.UserName),
       cynetSeverity: alert.Severity ?? null,
       cynetStatus: alert.Status ?? null,
+      statusChangedAt: date(alert.DateChanged),
+      revokedAt: null,
+      revokedReason: null,
       incidentName: text(alert.IncidentName),
       detectedAt: date(alert.DateIn) ?? date(alert.FirstSeenUtc) ?? date(alert.LastSeenUtc) ?? date(alert.LastSeen) ?? now,
       firstSeenAt: date(alert.FirstSeenUtc) ?? date(alert.File?.DateIn),

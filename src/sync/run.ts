@@ -11,11 +11,12 @@
  */
 import { and, eq, inArray, sql } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
-import { ALERTS_PAGE_LIMIT, fetchAlertsPage, type CynetSession } from "../cynet/client";
+import { ALERTS_PAGE_LIMIT, ChangedAlertsUnavailableError, fetchAlertsPage, fetchChangedAlertsPage, type CynetSession } from "../cynet/client";
 import { withCynetRetries } from "../cynet/retry";
 import type { AlertsPage } from "../cynet/schemas";
 import { loginWithStoredPassword, openSession, type SessionTenant } from "../cynet/session";
 import { CynetError, cynetTarget, type CynetTarget } from "../cynet/transport";
+import { applyStatusChangesStatements, changesThatApply, verdictChangeStatements, type StatusChange } from "../decisions/apply";
 import { enqueueDispatch } from "../dispatch/enqueue";
 import { insertNewDetectionsRowStatement, newDetectionsOf, type OutboxRef } from "../dispatch/outbox";
 import { outboxKeys, type PageBatchRef } from "../dispatch/keys";
@@ -27,13 +28,13 @@ import { DAY_MS } from "../shared/http-time";
 import { changesOf, namedBatch, rowsOf } from "../storage/batch";
 import type { Database } from "../storage/db";
 import { tenantDatabase } from "../storage/directory";
-import { detections, syncRuns, syncState, tenants } from "../storage/schema";
+import { detections, syncRuns, syncState, tenants, type RUN_PHASES } from "../storage/schema";
 import { loadKeyRing, type KeyRing } from "../storage/secrets";
 import { findTenant } from "../storage/tenants";
 import { requestSync } from "./enqueue";
 import { classifySyncError, OffsetIgnoredError } from "./failures";
 import type { SyncMessage } from "./messages";
-import { classifyAlert, type DetectionInput } from "./rule";
+import { classifyAlert, classifyChange, type DetectionInput } from "./rule";
 import { backoffMs, nextTick } from "./schedule";
 import {
   acquireLease,
@@ -47,6 +48,7 @@ import {
   updateStateStatement,
   type SyncRunRow,
   type SyncStateRow,
+  type SyncStateUpdate,
 } from "./state";
 
 /** Pages one invocation reads: 4000 alerts in 40 Cynet reads and 10 page batches (~5 D1 queries and two queue sends each), well inside Workers' limits (1000 queries; the paid plan's subrequests). */
@@ -69,6 +71,31 @@ export const LEASE_MS = 5 * 60_000;
 /** Overlap subtracted from SyncTimeUtc for the next cursor (cynet-api.md, our choice); dedup absorbs the re-read. */
 export const CURSOR_OVERLAP_MS = 5 * 60_000;
 
+/**
+ * How long a Cynet that answered 404 for changed alerts is left alone before it is asked again:
+ * a tenant's Cynet is upgraded rarely, and asking every tick would add a failing call to each.
+ */
+export const CHANGES_REPROBE_MS = DAY_MS;
+
+/** A window of a run: new alerts (alerts/bulk) or changed alerts (alerts/bulkByDateChanged). */
+type RunPhase = (typeof RUN_PHASES)[number];
+
+/** Whether a sync reads changed alerts now: unless Cynet said it has none, less than CHANGES_REPROBE_MS ago. */
+export function readsChanges(state: Pick<SyncStateRow, "changesUnavailableAt">, now: Date): boolean {
+  return !state.changesUnavailableAt || now.getTime() - state.changesUnavailableAt.getTime() >= CHANGES_REPROBE_MS;
+}
+
+/**
+ * Where a run's change window starts: the change cursor; on a tenant's first run, the run's
+ * start (its new alerts are read with the status they have then); on a tenant that synced before
+ * it read changes, the look-back, so decisions on the detections it already holds are applied.
+ */
+function changeWindowStart(state: Pick<SyncStateRow, "changeCursor" | "cursor" | "lookbackDays">, runStartedAt: Date, now: Date): Date {
+  if (state.changeCursor) return state.changeCursor;
+  if (state.cursor === null) return new Date(runStartedAt.getTime() - CURSOR_OVERLAP_MS);
+  return new Date(now.getTime() - state.lookbackDays * DAY_MS);
+}
+
 /** What one invocation did. */
 export type SyncResult = "skipped" | "busy" | "backing_off" | "continued" | "completed" | "failed";
 
@@ -86,14 +113,15 @@ export async function runSync(env: Env, message: SyncMessage, clock: Clock = sys
   try {
     const cynet = await CynetLink.open(env, db, tenant, clock);
     progress = await resumeOrStartRun(db, leased, message.reason, clock.now());
-    const pager = new AlertPager(cynet, progress.lastSeen, progress.position);
-    const outcome = await pageAndStore(pager, store, progress, clock);
+    const changes = readsChanges(leased, clock.now());
+    const changeStart = changeWindowStart(leased, progress.startedAt, clock.now());
+    const outcome = await pageAndStore(cynet, store, progress, clock, { changes, changeStart });
     if (outcome === "continued") await requestSync(env, tenant.id, "continuation", clock.now());
     return outcome;
   } catch (err) {
     // A batch still in flight settles first: the failure is recorded over what it stored.
     await store.quiet();
-    await recordFailure(db, tenant.id, leaseId, progress, err, clock.now());
+    await recordFailure(db, tenant.id, leaseId, progress, err, clock.now(), store.deferredState());
     return "failed";
   } finally {
     await store.sendsDone();
@@ -149,10 +177,11 @@ class CynetLink {
     return new CynetLink(await openSession(db, ring, tenant, target, clock.now()), db, ring, tenant, target, clock);
   }
 
-  /** One page of alerts, tried again in place after transient failures. */
-  page(lastSeen: Date, offset: number): Promise<AlertsPage> {
+  /** One page of a window's alerts (seen, or changed, since `since`), tried again in place after transient failures. */
+  page(phase: RunPhase, since: Date, offset: number): Promise<AlertsPage> {
     const session = this.session;
-    return withCynetRetries(() => fetchAlertsPage(session, lastSeen, ALERTS_PAGE_LIMIT, offset), this.clock);
+    const fetch = phase === "alerts" ? fetchAlertsPage : fetchChangedAlertsPage;
+    return withCynetRetries(() => fetch(session, since, ALERTS_PAGE_LIMIT, offset), this.clock);
   }
 
   /** Whether `err` is Cynet refusing the token and a new login may help (once per invocation: tokens expire mid-paging). */
@@ -213,13 +242,18 @@ class AlertPager {
 
   constructor(
     private readonly cynet: CynetLink,
+    readonly phase: RunPhase,
     private readonly lastSeen: Date,
     private position: PagePosition,
+    /** Pages this window may read in this invocation: what the invocation's earlier window left. */
+    private readonly budget: number,
+    /** This is the run's last window: its end is the run's end. */
+    readonly final: boolean,
   ) {}
 
   /** Pages this invocation may still read: none once the pages stopped lining up (see advance). */
   get budgetLeft(): number {
-    return this.stalled ? 0 : MAX_PAGES_PER_INVOCATION - this.pagesRead;
+    return this.stalled ? 0 : this.budget - this.pagesRead;
   }
 
   /** Where the next page starts (stored with each batch, so a later invocation resumes there). */
@@ -325,7 +359,7 @@ class AlertPager {
 
   private fill(count: number): void {
     while (this.ahead.length < count) {
-      const page = this.cynet.page(this.lastSeen, this.nextAt);
+      const page = this.cynet.page(this.phase, this.lastSeen, this.nextAt);
       // Awaited (and its failure handled) when its turn comes, or dropped with the invocation.
       page.catch(() => undefined);
       this.ahead.push({ at: this.nextAt, page });
@@ -343,14 +377,20 @@ class AlertPager {
 class RunProgress {
   /** Alerts read again before the run had a row: added to the row's duplicates when it gets one. */
   unrecordedDuplicates = 0;
+  /** Pages of changed alerts this invocation read: with `pages`, what names a page batch (its keys). */
+  changePages = 0;
 
   private constructor(
     public runId: number | null,
     readonly reason: string,
     readonly startedAt: Date,
-    readonly lastSeen: Date,
-    /** Where this invocation starts reading. */
-    readonly position: PagePosition,
+    /** The run's LastSeen for new alerts (its row's last_seen_from). */
+    readonly alertsFrom: Date,
+    /** The window being read, and where it starts (LastSeen, or "changed since"). */
+    public phase: RunPhase,
+    public lastSeen: Date,
+    /** Where this invocation starts reading the window. */
+    public position: PagePosition,
     /** The first page's SyncTimeUtc (clamped to our clock): the next cursor, less the overlap. */
     public syncTime: Date | null,
     public invocations: number,
@@ -365,7 +405,9 @@ class RunProgress {
       run.id,
       run.reason,
       run.startedAt,
-      leased.runLastSeen ?? run.lastSeenFrom,
+      run.lastSeenFrom,
+      same ? leased.runPhase : "alerts",
+      (same ? leased.runLastSeen : null) ?? run.lastSeenFrom,
       same ? { offset: leased.runOffset, anchorId: leased.runAnchorId } : { offset: 0, anchorId: null },
       same ? leased.runSyncTime : null,
       run.invocations + 1,
@@ -376,7 +418,15 @@ class RunProgress {
   }
 
   static fresh(reason: string, startedAt: Date, lastSeen: Date): RunProgress {
-    return new RunProgress(null, reason, startedAt, lastSeen, { offset: 0, anchorId: null }, null, 1, 0, 0, {});
+    return new RunProgress(null, reason, startedAt, lastSeen, "alerts", lastSeen, { offset: 0, anchorId: null }, null, 1, 0, 0, {});
+  }
+
+  /** Moves on to the changed alerts, from `from`: a window of its own, with its own first SyncTimeUtc. */
+  enterChanges(from: Date): void {
+    this.phase = "changes";
+    this.lastSeen = from;
+    this.position = { offset: 0, anchorId: null };
+    this.syncTime = null;
   }
 
   /**
@@ -384,7 +434,7 @@ class RunProgress {
    * stored: the next batch's pages are read while it is stored and move the live totals on.
    */
   snapshot(): RunTotals {
-    return { invocations: this.invocations, pages: this.pages, fetched: this.fetched, skipped: { ...this.skipped } };
+    return { invocations: this.invocations, pages: this.pages, fetched: this.fetched, skipped: { ...this.skipped }, changePages: this.changePages };
   }
 
   /** The row a run gets when it has something to record: its totals as of `totals`. */
@@ -393,8 +443,11 @@ class RunProgress {
       tenantId,
       reason: this.reason,
       startedAt: this.startedAt,
-      lastSeenFrom: this.lastSeen,
-      ...totals,
+      lastSeenFrom: this.alertsFrom,
+      invocations: totals.invocations,
+      pages: totals.pages,
+      fetched: totals.fetched,
+      skipped: totals.skipped,
       duplicates: this.unrecordedDuplicates,
     };
   }
@@ -402,8 +455,12 @@ class RunProgress {
   /** Notes a page read at `readAt`. SyncTimeUtc comes from Cynet's clock: never let it run ahead of ours. */
   countPage(page: AlertsPage, readAt: Date): void {
     this.syncTime ??= new Date(Math.min(Date.parse(page.SyncTimeUtc), readAt.getTime()));
-    this.pages += 1;
-    this.fetched += page.Entities.length;
+    // The run's totals are of its new alerts; the change window's pages only name its batches.
+    if (this.phase === "changes") this.changePages += 1;
+    else {
+      this.pages += 1;
+      this.fetched += page.Entities.length;
+    }
   }
 
   skip(reason: string): void {
@@ -412,45 +469,121 @@ class RunProgress {
 }
 
 /** A run's totals a batch is stored with. */
-type RunTotals = Pick<RunProgress, "invocations" | "pages" | "fetched" | "skipped">;
+type RunTotals = Pick<RunProgress, "invocations" | "pages" | "fetched" | "skipped" | "changePages">;
 
-/** The malicious files of up to PAGES_PER_BATCH pages, deduplicated by alert id. */
+/** The malicious files of up to PAGES_PER_BATCH pages, deduplicated by alert id, and (in the change window) the statuses to apply. */
 interface PageBatch {
+  phase: RunPhase;
   found: Map<number, DetectionInput>;
   duplicates: number;
+  /** Changed alerts' statuses (change window only). */
+  changes: StatusChange[];
   /** The window's last page (nothing past the anchor) was read. */
   complete: boolean;
+  /** The run ends with this batch: its last window is complete. */
+  runDone: boolean;
+  /** Cynet answered 404 for changed alerts: the run ends without them. */
+  changesUnavailable: boolean;
   /** Where the next page starts. */
   position: PagePosition;
+  /** The window's first SyncTimeUtc when the batch was read, and where the change window starts (used when the alerts window completes). */
+  syncTime: Date | null;
+  changeStart: Date;
 }
 
 /** Reads and classifies the next pages of a batch. */
-async function readBatch(pager: AlertPager, progress: RunProgress, clock: Clock): Promise<PageBatch> {
+async function readBatch(pager: AlertPager, progress: RunProgress, clock: Clock, changeStart: Date): Promise<PageBatch> {
   const found = new Map<number, DetectionInput>();
+  const changes: StatusChange[] = [];
   let duplicates = 0;
+  const keep = (d: DetectionInput) => {
+    if (found.has(d.alertId)) duplicates += 1;
+    else found.set(d.alertId, d);
+  };
   for (let inBatch = 0; inBatch < PAGES_PER_BATCH && pager.budgetLeft > 0 && !pager.complete; inBatch++) {
     const page = await pager.next();
     const readAt = clock.now();
     progress.countPage(page, readAt);
     for (const entity of page.Entities) {
-      const c = classifyAlert(entity, readAt);
-      if (c.kind === "skipped") progress.skip(c.reason);
-      else if (found.has(c.detection.alertId)) duplicates += 1;
-      else found.set(c.detection.alertId, c.detection);
+      if (pager.phase === "alerts") {
+        const c = classifyAlert(entity, readAt);
+        if (c.kind === "skipped") progress.skip(c.reason);
+        else keep(c.detection);
+        continue;
+      }
+      const c = classifyChange(entity, readAt);
+      if (c.kind === "skipped") continue;
+      changes.push({ alertId: c.alertId, sha256: c.sha256, status: c.status, changedAt: c.changedAt });
+      if (c.detection) keep(c.detection);
     }
   }
-  return { found, duplicates, complete: pager.complete, position: pager.at };
+  return {
+    phase: pager.phase,
+    found,
+    duplicates,
+    changes,
+    complete: pager.complete,
+    runDone: pager.complete && pager.final,
+    changesUnavailable: false,
+    position: pager.at,
+    syncTime: progress.syncTime,
+    changeStart,
+  };
 }
 
-/** Pages the window and stores it batch by batch, each batch stored while the next is read. */
-async function pageAndStore(pager: AlertPager, store: PageBatchStore, progress: RunProgress, clock: Clock): Promise<"continued" | "completed" | "busy"> {
-  while (pager.budgetLeft > 0) {
-    const batch = await readBatch(pager, progress, clock);
-    const lastOfInvocation = batch.complete || pager.budgetLeft === 0;
-    // The previous batch must have committed (and kept the lease) before this one goes.
+/** The batch that ends a run whose Cynet answered 404 for changed alerts: nothing read, the run done. */
+function changesUnavailableBatch(progress: RunProgress, changeStart: Date): PageBatch {
+  return {
+    phase: "changes",
+    found: new Map(),
+    duplicates: 0,
+    changes: [],
+    complete: true,
+    runDone: true,
+    changesUnavailable: true,
+    position: progress.position,
+    syncTime: progress.syncTime,
+    changeStart,
+  };
+}
+
+/** What the change window of a run needs to know: whether it is read, and from when. */
+interface ChangeWindow {
+  changes: boolean;
+  changeStart: Date;
+}
+
+/**
+ * Pages the run's windows (new alerts, then changed alerts) and stores them batch by batch,
+ * each batch stored while the next is read. The windows share the invocation's page budget.
+ */
+async function pageAndStore(cynet: CynetLink, store: PageBatchStore, progress: RunProgress, clock: Clock, window: ChangeWindow): Promise<"continued" | "completed" | "busy"> {
+  let budget = MAX_PAGES_PER_INVOCATION;
+  const pagerFor = () => new AlertPager(cynet, progress.phase, progress.lastSeen, progress.position, budget, progress.phase === "changes" || !window.changes);
+  let pager = pagerFor();
+  for (;;) {
+    while (pager.budgetLeft > 0) {
+      let batch: PageBatch;
+      try {
+        batch = await readBatch(pager, progress, clock, window.changeStart);
+      } catch (err) {
+        if (!(err instanceof ChangedAlertsUnavailableError)) throw err;
+        logLine("warn", "Cynet does not offer changed alerts (bulkByDateChanged answered 404); the sync goes on without them", {});
+        batch = changesUnavailableBatch(progress, window.changeStart);
+      }
+      const lastOfInvocation = batch.runDone || pager.budgetLeft === 0;
+      // The previous batch must have committed (and kept the lease) before this one goes.
+      if (!(await store.committed())) return "busy";
+      store.begin(batch, progress, lastOfInvocation, clock.now());
+      if (batch.runDone) return (await store.committed()) ? "completed" : "busy";
+      if (batch.complete) break;
+    }
+    if (!pager.complete || pager.budgetLeft === 0 || progress.phase === "changes") break;
+    // The new alerts are read: the changed alerts follow, in what is left of the budget.
     if (!(await store.committed())) return "busy";
-    store.begin(batch, progress, lastOfInvocation, clock.now());
-    if (batch.complete) return (await store.committed()) ? "completed" : "busy";
+    budget -= pager.pagesRead;
+    progress.enterChanges(window.changeStart);
+    pager = pagerFor();
   }
   return (await store.committed()) ? "continued" : "busy";
 }
@@ -458,15 +591,18 @@ async function pageAndStore(pager: AlertPager, store: PageBatchStore, progress: 
 /**
  * Stores page batches, one at a time, each one D1 batch: outbox rows (they take only the
  * detections the tenant does not have yet, so they go before the detections' INSERT), the
- * detections, the run's totals and the state (offset, or the cursor on the window's last page,
- * and the lease). Every write is guarded by the lease; a batch that finds it gone reports so
- * and the invocation stops.
+ * detections, Cynet's later decisions on them (statuses, the verdicts they change, the notes to
+ * matched scans), the run's totals and the state (offset, or the cursor on the window's last
+ * page, and the lease). Every write is guarded by the lease; a batch that finds it gone reports
+ * so and the invocation stops.
  */
 class PageBatchStore {
   /** The batch in flight: resolves true when it committed with the lease held. */
   private storing: Promise<boolean> | undefined;
   /** Queue sends of stored batches' outbox rows, awaited before the invocation ends. */
   private readonly sends: Array<Promise<void>> = [];
+  /** State a quiet batch had no need to write yet (a completed window's cursor): the next state write carries it. */
+  private deferred: SyncStateUpdate = {};
 
   constructor(
     private readonly env: Env,
@@ -487,6 +623,11 @@ class PageBatchStore {
     await this.storing?.catch(() => undefined);
   }
 
+  /** State not written yet, for a failure record to carry (a cursor a quiet window moved). */
+  deferredState(): SyncStateUpdate {
+    return { ...this.deferred };
+  }
+
   /** Starts storing `batch`; its failure is met by the next committed() (or runSync's catch), not as an unhandled rejection meanwhile. */
   begin(batch: PageBatch, progress: RunProgress, lastOfInvocation: boolean, storedAt: Date): void {
     // Taken now, while no later page has been read: what this batch stores is what it covers.
@@ -499,28 +640,37 @@ class PageBatchStore {
   }
 
   private async store(batch: PageBatch, progress: RunProgress, totals: RunTotals, lastOfInvocation: boolean, storedAt: Date): Promise<boolean> {
-    if (!progress.syncTime) throw new Error("a batch was stored before any page was read");
+    if (!batch.syncTime && !batch.changesUnavailable) throw new Error("a batch was stored before any page was read");
+    // Only changes not applied yet (the overlap re-reads the last minutes' every tick): a batch of none is quiet.
+    batch = { ...batch, changes: await changesThatApply(this.db, this.tenantId, batch.changes) };
+    const decisions = this.decisionParts(batch, storedAt);
     if (progress.runId === null) {
       // A run gets its row once it has news to record, or when it goes on in another invocation
       // (its row carries the totals across). Until then a batch of alerts all stored before
       // writes nothing but the state: a quiet tick is two rows written (lease, state).
       const news = batch.found.size > 0 && (await this.anyNew([...batch.found.keys()]));
-      if (news || (lastOfInvocation && !batch.complete)) {
+      if (news || (lastOfInvocation && !batch.runDone)) {
         const runId = await openRun(this.db, this.leaseId, progress.row(this.tenantId, totals));
         if (runId === undefined) return false;
         progress.runId = runId;
       } else {
-        progress.unrecordedDuplicates += batch.duplicates + batch.found.size;
+        if (batch.phase === "alerts") progress.unrecordedDuplicates += batch.duplicates + batch.found.size;
         // Mid-invocation, a quiet batch has nothing to keep: its position only saves re-reading
-        // alerts already stored, so the state is written at the end (or to renew the lease).
+        // alerts already stored, and a completed window's cursor goes with the next state write.
         const leaseFresh = storedAt.getTime() - this.leaseWrittenAt.getTime() < LEASE_MS / 2;
-        if (!batch.complete && !lastOfInvocation && leaseFresh) return true;
-        const done = await namedBatch(this.db, { state: [this.stateStatement(batch, progress, lastOfInvocation, storedAt)] });
-        this.leaseWrittenAt = storedAt;
-        return changesOf(done.state[0]) > 0;
+        const state = this.stateUpdate(batch, progress, lastOfInvocation, storedAt);
+        if (!batch.runDone && !lastOfInvocation && leaseFresh && batch.changes.length === 0) {
+          this.deferred = withoutLease({ ...this.deferred, ...state });
+          return true;
+        }
+        const done = await namedBatch(this.db, { ...decisions, state: [updateStateStatement(this.db, this.tenantId, this.leaseId, state)] });
+        if (changesOf(done.state[0]) === 0) return false;
+        this.afterCommit(storedAt, done.notes);
+        return true;
       }
     }
-    const ref: PageBatchRef = { tenantId: this.tenantId, runId: progress.runId, leaseId: this.leaseId, pages: totals.pages };
+    // Pages read in this lease, both windows: each batch of the invocation is named by a count of its own.
+    const ref: PageBatchRef = { tenantId: this.tenantId, runId: progress.runId, leaseId: this.leaseId, pages: totals.pages + totals.changePages };
     const alertIds = [...batch.found.keys()];
     // One events call carries at most MAX_EVENTS_PER_BATCH: the batch's detections are split into events rows of that many.
     const eventKeys: string[] = [];
@@ -536,16 +686,36 @@ class PageBatchStore {
       eventsRows,
       matchRow,
       detections: insertDetectionsStatements(this.db, this.tenantId, progress.runId, [...batch.found.values()], storedAt),
+      ...decisions,
       totals: [this.totalsStatement(batch, totals, ref.runId, eventKeys, storedAt)],
-      state: [this.stateStatement(batch, progress, lastOfInvocation, storedAt)],
+      state: [updateStateStatement(this.db, this.tenantId, this.leaseId, this.stateUpdate(batch, progress, lastOfInvocation, storedAt))],
     });
     // No state row changed: another invocation (or a reconnect) took the lease over. What this batch stored is deduplicated; stop here.
     if (changesOf(done.state[0]) === 0) return false;
+    this.afterCommit(storedAt, [...done.eventsRows, ...done.matchRow, ...done.notes]);
+    return true;
+  }
+
+  /**
+   * The batch's later decisions, after its detections: the changed statuses applied, then the
+   * verdicts of its files recorded where they changed (a new detection of a revoked file makes it
+   * malicious again), then the notes to the scans those files were matched in.
+   */
+  private decisionParts(batch: PageBatch, storedAt: Date) {
+    const statuses = applyStatusChangesStatements(this.db, this.tenantId, batch.changes, storedAt);
+    // The files whose verdict may have changed: those of the applied changes and of the batch's detections.
+    const hashes = new Set([...batch.changes.map((c) => c.sha256), ...[...batch.found.values()].map((d) => d.sha256)]);
+    const { verdicts, notes } = verdictChangeStatements(this.db, this.tenantId, [...hashes], storedAt);
+    return { statuses, verdicts, notes };
+  }
+
+  /** After a committed batch: the lease was written, and the outbox rows it added go to the queue. */
+  private afterCommit(storedAt: Date, results: unknown[]): void {
     this.leaseWrittenAt = storedAt;
-    const written = [...done.eventsRows, ...done.matchRow].flatMap((r) => rowsOf<OutboxRef>(r));
+    this.deferred = {};
+    const written = results.flatMap((r) => rowsOf<OutboxRef>(r));
     // Sent while the next pages are read; a send that fails is logged, and the sweeper re-sends its rows.
     if (written.length) this.sends.push(enqueueDispatch(this.env, this.tenantId, written));
-    return true;
   }
 
   /** Whether any of `alertIds` is not stored yet (the lease keeps any other invocation from storing them meanwhile). */
@@ -570,31 +740,47 @@ class PageBatchStore {
           // Counted inside the batch from the rows it wrote: exact even if the invocation dies right after.
           newDetections: sql`${syncRuns.newDetections} + ${newInBatch}`,
           eventsQueued: sql`${syncRuns.eventsQueued} + ${newInBatch}`,
-          duplicates: sql`${syncRuns.duplicates} + ${batch.duplicates + batch.found.size} - ${newInBatch}`,
-          ...(batch.complete ? { outcome: "succeeded" as const, finishedAt: storedAt, errorCode: null, errorMessage: null } : {}),
+          // A changed alert already stored is a status to apply, not an alert read twice.
+          duplicates: batch.phase === "alerts" ? sql`${syncRuns.duplicates} + ${batch.duplicates + batch.found.size} - ${newInBatch}` : sql`${syncRuns.duplicates}`,
+          ...(batch.runDone ? { outcome: "succeeded" as const, finishedAt: storedAt, errorCode: null, errorMessage: null } : {}),
         })
         // Only while this invocation holds the lease: a successor's totals are never overwritten.
         .where(and(eq(syncRuns.id, runId), holdsLease(this.tenantId, this.leaseId)))
     );
   }
 
-  /** The cursor moves only here, in the batch that stores the last page it covers. */
-  private stateStatement(batch: PageBatch, progress: RunProgress, lastOfInvocation: boolean, storedAt: Date): BatchItem<"sqlite"> {
-    const runState = batch.complete
-      ? {
-          cursor: new Date(progress.syncTime!.getTime() - CURSOR_OVERLAP_MS),
-          ...RUN_CLEARED,
-          consecutiveFailures: 0,
-          backoffUntil: null,
-          lastSuccessAt: storedAt,
-          nextRunAt: nextTick(storedAt),
-          // A run that ends without a row was quiet: counted, not recorded.
-          ...(progress.runId === null ? { quietRuns: sql`${syncState.quietRuns} + 1` } : {}),
-        }
-      : { runOffset: batch.position.offset, runAnchorId: batch.position.anchorId, runSyncTime: progress.syncTime, runLastSeen: progress.lastSeen };
+  /**
+   * The state the batch leaves, with what earlier quiet batches deferred. A cursor moves only
+   * here, in the batch that stores the last page it covers: the alerts' cursor when their window
+   * completes (the change window then starts), the change cursor when the changes' window does.
+   */
+  private stateUpdate(batch: PageBatch, progress: RunProgress, lastOfInvocation: boolean, storedAt: Date): SyncStateUpdate {
+    const next = (syncTime: Date | null) => new Date((syncTime ?? storedAt).getTime() - CURSOR_OVERLAP_MS);
+    const succeeded = {
+      ...RUN_CLEARED,
+      consecutiveFailures: 0,
+      backoffUntil: null,
+      lastSuccessAt: storedAt,
+      nextRunAt: nextTick(storedAt),
+      // A run that ends without a row was quiet: counted, not recorded.
+      ...(progress.runId === null ? { quietRuns: sql`${syncState.quietRuns} + 1` } : {}),
+    };
+    let runState: SyncStateUpdate;
+    if (batch.phase === "alerts" && batch.runDone) runState = { cursor: next(batch.syncTime), ...succeeded };
+    else if (batch.phase === "alerts" && batch.complete) {
+      runState = { cursor: next(batch.syncTime), runPhase: "changes", runLastSeen: batch.changeStart, runOffset: 0, runAnchorId: null, runSyncTime: null };
+    } else if (batch.changesUnavailable) runState = { changesUnavailableAt: storedAt, ...succeeded };
+    else if (batch.runDone) runState = { changeCursor: next(batch.syncTime), changesUnavailableAt: null, ...succeeded };
+    else runState = { runOffset: batch.position.offset, runAnchorId: batch.position.anchorId, runSyncTime: batch.syncTime, runLastSeen: progress.lastSeen, runPhase: batch.phase };
     const lease = lastOfInvocation ? LEASE_RELEASED : { leaseExpiresAt: new Date(storedAt.getTime() + LEASE_MS) };
-    return updateStateStatement(this.db, this.tenantId, this.leaseId, { ...runState, ...lease });
+    return { ...this.deferred, ...runState, ...lease };
   }
+}
+
+/** A state update without the lease columns: each write decides the lease itself. */
+function withoutLease(update: SyncStateUpdate): SyncStateUpdate {
+  const { leaseId: _id, leaseExpiresAt: _until, ...rest } = update;
+  return rest;
 }
 
 /**
@@ -604,7 +790,7 @@ class PageBatchStore {
  * polling for fatal ones. Every write is guarded by the lease, so an invocation that lost it (a reconnect, a
  * successor) cannot put a fresh tenant in error or overwrite its successor's run.
  */
-async function recordFailure(db: Database, tenantId: string, leaseId: string, progress: RunProgress | undefined, err: unknown, now: Date): Promise<void> {
+async function recordFailure(db: Database, tenantId: string, leaseId: string, progress: RunProgress | undefined, err: unknown, now: Date, deferred: SyncStateUpdate): Promise<void> {
   const failure = classifySyncError(err);
   logLine("warn", "sync failed", { tenantId, runId: progress?.runId, code: failure.code, fatal: failure.fatal, error: err });
   const state = await db.query.syncState.findFirst({ where: eq(syncState.tenantId, tenantId) });
@@ -635,5 +821,6 @@ async function recordFailure(db: Database, tenantId: string, leaseId: string, pr
     : { ...unrecorded, consecutiveFailures: failures, backoffUntil: until, nextRunAt: until };
   const recorded = run.length ? { quietRuns: 0 } : {};
   // The state update releases the lease, so it goes last: the statements before it still see it held.
-  await namedBatch(db, { run, channel, state: [updateStateStatement(db, tenantId, leaseId, { ...stateSet, ...recorded, ...LEASE_RELEASED })] });
+  // What a quiet window left to write (its cursor) is kept: the failure came after it was read.
+  await namedBatch(db, { run, channel, state: [updateStateStatement(db, tenantId, leaseId, { ...deferred, ...stateSet, ...recorded, ...LEASE_RELEASED })] });
 }

@@ -18,14 +18,14 @@ export type SyncRunInsert = typeof syncRuns.$inferInsert;
  * No run in progress: every run_* column of sync_state, cleared together (a run that ends, is
  * abandoned or starts afresh), so no run's position or anchor outlives it.
  */
-export const RUN_CLEARED = { runId: null, runLastSeen: null, runSyncTime: null, runOffset: 0, runAnchorId: null } as const satisfies SyncStateUpdate;
+export const RUN_CLEARED = { runId: null, runPhase: "alerts", runLastSeen: null, runSyncTime: null, runOffset: 0, runAnchorId: null } as const satisfies SyncStateUpdate;
 /** No invocation holds the tenant's sync: the next one may take the lease at once. */
 export const LEASE_RELEASED = { leaseId: null, leaseExpiresAt: null } as const satisfies SyncStateUpdate;
 
 /**
  * Detection columns as the Drizzle schema names them. A page batch's new detections go to D1
  * as one JSON parameter that SQLite's json_each unpacks: one statement per batch whatever its
- * size, far under D1's bound of 100 parameters a statement (a multi-row INSERT of 17 columns
+ * size, far under D1's bound of 100 parameters a statement (a multi-row INSERT of 20 columns
  * would fit 5 rows a statement).
  */
 const DETECTION_COLUMNS = Object.keys(getTableColumns(detections)).map((key) => ({ key }));
@@ -137,11 +137,21 @@ export const MAX_DETECTION_JSON_BYTES = MAX_JSON_PARAMETER_BYTES;
 export function insertDetectionsStatements(db: Database, tenantId: string, runId: number, rows: DetectionInput[], now: Date) {
   const ms = (d: Date | null) => (d ? d.getTime() : null);
   const arrays = jsonArraysUnderLimit(
-    rows.map((d) => ({ ...d, tenantId, runId, storedAt: now.getTime(), detectedAt: d.detectedAt.getTime(), firstSeenAt: ms(d.firstSeenAt), lastSeenAt: ms(d.lastSeenAt) })),
+    rows.map((d) => ({
+      ...d,
+      tenantId,
+      runId,
+      storedAt: now.getTime(),
+      detectedAt: d.detectedAt.getTime(),
+      firstSeenAt: ms(d.firstSeenAt),
+      lastSeenAt: ms(d.lastSeenAt),
+      statusChangedAt: ms(d.statusChangedAt),
+      revokedAt: ms(d.revokedAt),
+    })),
   );
   // Drizzle lists every column of the table in schema order; the SELECT yields them in that order.
   const values = sql.raw(DETECTION_COLUMNS.map((c) => `r.v ->> '$.${c.key}'`).join(", "));
-  // Each row is turned into JSONB once (materialized), so reading its 17 fields is a binary
+  // Each row is turned into JSONB once (materialized), so reading its 20 fields is a binary
   // lookup; reading them from json_each's text value would parse the row again for every field.
   // "where true" lets SQLite tell the upsert clause from a join condition (INSERT ... SELECT).
   return arrays.map((json) =>

@@ -7,6 +7,7 @@
 import { z } from "zod";
 import type { AppContext, Route } from "../http/context";
 import { HashType } from "../host/schemas";
+import { REVOCATION_REASONS } from "../storage/schema";
 import { ApiError } from "../http/errors";
 import { SIGNED_ERRORS, tenantRoute, type DeclaredRequest } from "../http/routes";
 import { tenantDatabase } from "../storage/directory";
@@ -31,7 +32,15 @@ const Verdict = z.object({
   hashType: HashType,
   malicious: z.boolean(),
   firstDetectedAt: z.iso.datetime().optional(),
-  endpoints: z.number().int().optional().describe("Distinct endpoints Cynet found the file on"),
+  endpoints: z.number().int().optional().describe("Distinct endpoints Cynet found the file on (detections that still count)"),
+  revoked: z
+    .object({
+      at: z.iso.datetime().describe("When Cynet decided: the alert's DateChanged, or when the file was looked up and found whitelisted"),
+      reason: z.enum(REVOCATION_REASONS).describe("ignored: the last alert that counted was set to Ignored in Cynet; whitelisted: Cynet lists the file as whitelisted"),
+      alertId: z.number().int().nullable().describe("The Cynet alert whose decision left no detection counting"),
+    })
+    .optional()
+    .describe("Set when Cynet found the file malicious before and no detection of it counts any more"),
 });
 export const VerdictResponse = z.object({ results: z.array(Verdict) }).meta({ id: "VerdictResponse" });
 /** The request's optional bookmark: the answer is then read from a database at least that recent. */
@@ -65,10 +74,13 @@ async function verdicts(c: AppContext, request: DeclaredRequest<typeof VerdictRe
   const of = (type: HashType) => [...sorted.byType].filter(([, t]) => t === type).map(([h]) => h);
   const read = replicaRead((await tenantDatabase(c.env, tenantId)).d1, bookmark);
   const [row] = await read.db.all<{ found: string }>(verdictLookup(tenantId, { sha256: of("sha256"), md5: of("md5"), sha1: of("sha1") }));
-  const found = new Map(FoundHashes.parse(JSON.parse(row?.found ?? "[]")).map(([hash, first, endpoints]) => [hash, { first, endpoints }]));
-  const results: Verdict[] = [...sorted.byType].map(([hash, hashType]) => {
+  const found = new Map(FoundHashes.parse(JSON.parse(row?.found ?? "[]")).map(([hash, ...hit]) => [hash, hit]));
+  const results: Verdict[] = [...sorted.byType].map(([hash, hashType]): Verdict => {
     const hit = found.get(hash);
-    return hit ? { hash, hashType, malicious: true, firstDetectedAt: new Date(hit.first).toISOString(), endpoints: hit.endpoints } : { hash, hashType, malicious: false };
+    if (!hit) return { hash, hashType, malicious: false };
+    const [first, endpoints, revokedAt, reason, alertId] = hit;
+    if (first !== null) return { hash, hashType, malicious: true, firstDetectedAt: new Date(first).toISOString(), endpoints };
+    return { hash, hashType, malicious: false, ...(revokedAt !== null && reason !== null ? { revoked: { at: new Date(revokedAt).toISOString(), reason, alertId } } : {}) };
   });
   const seen = read.bookmark();
   if (seen) c.header(BOOKMARK_HEADER, seen);

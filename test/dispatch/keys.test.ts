@@ -23,6 +23,7 @@ describe("idempotency keys", () => {
     notePrefix: outboxKeys.notePrefix(scan),
     firstNote: outboxKeys.firstNote(scan),
     followUpNote: outboxKeys.followUpNote(scan, "beef"),
+    decisionNote: outboxKeys.decisionNote(scan, 2),
   };
 
   it("spells each format as docs/storage-schema.md documents it", () => {
@@ -37,6 +38,7 @@ describe("idempotency keys", () => {
       notePrefix: `cynet-note:acme:00ff:${"a".repeat(64)}:`,
       firstNote: `cynet-note:acme:00ff:${"a".repeat(64)}:first`,
       followUpNote: `cynet-note:acme:00ff:${"a".repeat(64)}:beef`,
+      decisionNote: `cynet-decision:acme:00ff:${"a".repeat(64)}:2`,
     });
     const prefixes = new Set(Object.values(every).map((k) => k.split(":")[0]!));
     expect(documentedPrefixes()).toEqual(prefixes);

@@ -76,6 +76,10 @@ export class CynetWorld {
   async setStatus(ids: number[], status: AlertStatus): Promise<Record<string, unknown>[]> {
     return ((await send(this.control("/alerts/status"), "POST", { clientDbIds: ids, status })) as { alerts: Record<string, unknown>[] }).alerts;
   }
+  /** An analyst whitelists files in Cynet (or takes them off): full/file then answers is_whitelisted "true" ("false"). */
+  async whitelist(sha256s: string[], whitelisted = true) {
+    await send(this.control("/files/whitelist"), "POST", { sha256s, whitelisted });
+  }
   async alerts(): Promise<Record<string, unknown>[]> {
     const body = (await send(this.control("/alerts"), "GET")) as { alerts: Record<string, unknown>[] } | Record<string, unknown>[];
     return Array.isArray(body) ? body : body.alerts;

@@ -188,6 +188,9 @@ describe("detection sync", () => {
       detectedAt: new Date(),
       firstSeenAt: null,
       lastSeenAt: null,
+      statusChangedAt: null,
+      revokedAt: null,
+      revokedReason: null,
     }));
     const db = database(env.DB);
     const statements = insertDetectionsStatements(db, tenantId, 1, input, new Date());

@@ -1,0 +1,150 @@
+/**
+ * Cynet's later decisions (host contract §3.3): an analyst sets an alert to Ignored, re-opens
+ * or closes it, or Cynet lists the file as whitelisted. This module owns what such a decision
+ * does to the stored detections and to a hash's verdict, as statements for the D1 batch that
+ * learns it (the sync's change read, or correlation's file lookup), so a decision, its history,
+ * the verdict change and the notes to the scans it concerns land together or not at all.
+ *
+ * A hash is malicious while at least one live detection of it remains. Ignored revokes the
+ * alert's detection; re-opening (any other status) restores a detection revoked as Ignored.
+ * Closed keeps counting: in Cynet a closed alert is a handled true positive, and the file it
+ * names is still malicious (docs/operations.md, "Later decisions").
+ */
+import { and, eq, inArray, isNull, sql } from "drizzle-orm";
+import type { BatchItem } from "drizzle-orm/batch";
+import { CYNET_STATUS } from "../cynet/labels";
+import { insertDecisionNotesStatement } from "../dispatch/outbox";
+import type { Database } from "../storage/db";
+import { jsonList } from "../storage/json-list";
+import { detections, detectionStatusChanges, verdictChanges } from "../storage/schema";
+
+/** One alert's status as Cynet now holds it, read from the changed alerts. */
+export interface StatusChange {
+  alertId: number;
+  /** The file the alert is about: its verdict may change with the status. */
+  sha256: string;
+  status: number | null;
+  changedAt: Date;
+}
+
+/** The latest change of each alert among `changes` (an alert that moved while paged is read twice). */
+export function latestChanges(changes: readonly StatusChange[]): StatusChange[] {
+  const latest = new Map<number, StatusChange>();
+  for (const c of changes) {
+    const held = latest.get(c.alertId);
+    if (!held || held.changedAt.getTime() <= c.changedAt.getTime()) latest.set(c.alertId, c);
+  }
+  return [...latest.values()];
+}
+
+/**
+ * Of `changes`, those that would change a stored detection (the rule `applies` states in SQL),
+ * in one read: the change read re-reads the last minutes' changes on every tick (the cursor's
+ * overlap), and a batch whose changes are all applied already writes nothing for them.
+ */
+export async function changesThatApply(db: Database, tenantId: string, changes: readonly StatusChange[]): Promise<StatusChange[]> {
+  const latest = latestChanges(changes);
+  if (latest.length === 0) return [];
+  const held = await db
+    .select({ alertId: detections.alertId, status: detections.cynetStatus, changedAt: detections.statusChangedAt })
+    .from(detections)
+    .where(and(eq(detections.tenantId, tenantId), inArray(detections.alertId, jsonList(latest.map((c) => c.alertId)))));
+  const byId = new Map(held.map((h) => [h.alertId, h]));
+  return latest.filter((c) => {
+    const h = byId.get(c.alertId);
+    return h !== undefined && (h.changedAt === null || h.changedAt.getTime() < c.changedAt.getTime()) && h.status !== c.status;
+  });
+}
+
+/**
+ * The changes as one JSON parameter unpacked into rows (alert_id, status, changed_at), and the
+ * condition under which one applies to a stored detection: a different status, decided after
+ * the one held (a change read late, but made earlier, never overrides a later one).
+ */
+function changeRows(changes: readonly StatusChange[]) {
+  const json = JSON.stringify(changes.map((c) => ({ alertId: c.alertId, status: c.status, changedAt: c.changedAt.getTime() })));
+  return sql`(select value ->> '$.alertId' as alert_id, value ->> '$.status' as status, value ->> '$.changedAt' as changed_at from json_each(${json}))`;
+}
+const applies = sql`(${detections.statusChangedAt} is null or ${detections.statusChangedAt} < c.changed_at) and ${detections.cynetStatus} is not c.status`;
+
+/**
+ * Statements applying changed statuses to the tenant's stored detections, in order: the history
+ * rows first (they read the status held before), then the detections. Alerts the tenant has no
+ * detection of are left alone (the change read stores those that count as new detections).
+ */
+export function applyStatusChangesStatements(db: Database, tenantId: string, changes: readonly StatusChange[], now: Date): BatchItem<"sqlite">[] {
+  const latest = latestChanges(changes);
+  if (latest.length === 0) return [];
+  const rows = changeRows(latest);
+  const ignored = CYNET_STATUS.Ignored;
+  return [
+    // The selection names every column in the table's order (id left to SQLite).
+    db.insert(detectionStatusChanges).select(
+      sql`select null, ${detections.tenantId}, ${detections.alertId}, ${detections.cynetStatus}, c.status, c.changed_at, ${now.getTime()}
+        from ${rows} as c join ${detections} on ${detections.tenantId} = ${tenantId} and ${detections.alertId} = c.alert_id
+        where ${applies}`,
+    ),
+    // Every SET reads the row as it was: Ignored revokes (keeping an earlier revocation's time and
+    // reason); any other status restores only what Ignored revoked, never a whitelisted file.
+    db
+      .update(detections)
+      .set({
+        cynetStatus: sql`c.status`,
+        statusChangedAt: sql`c.changed_at`,
+        revokedAt: sql`case when c.status = ${ignored} then coalesce(${detections.revokedAt}, c.changed_at)
+          when ${detections.revokedReason} = 'ignored' then null else ${detections.revokedAt} end`,
+        revokedReason: sql`case when c.status = ${ignored} then coalesce(${detections.revokedReason}, 'ignored')
+          when ${detections.revokedReason} = 'ignored' then null else ${detections.revokedReason} end`,
+      })
+      .from(sql`${rows} as c`)
+      .where(and(eq(detections.tenantId, tenantId), sql`${detections.alertId} = c.alert_id`, applies)),
+  ];
+}
+
+/** Statement revoking every live detection of files Cynet lists as whitelisted, as of `at`. */
+export function revokeWhitelistedStatement(db: Database, tenantId: string, sha256s: readonly string[], at: Date): BatchItem<"sqlite"> {
+  return db
+    .update(detections)
+    .set({ revokedAt: at, revokedReason: "whitelisted" })
+    .where(and(eq(detections.tenantId, tenantId), inArray(detections.sha256, jsonList(sha256s)), isNull(detections.revokedAt)));
+}
+
+/**
+ * Statement recording a verdict change for each of `sha256s` (hashes the tenant has detections
+ * of) whose live state now differs from its last recorded verdict (none recorded: malicious since
+ * first detected). A revocation names the last detection that stopped counting, why and when.
+ */
+export function recordVerdictChangesStatement(db: Database, tenantId: string, sha256s: readonly string[], now: Date): BatchItem<"sqlite"> {
+  const at = now.getTime();
+  // The selection names every column in the table's order.
+  return db.insert(verdictChanges).select(sql`select ${tenantId}, h.sha256, coalesce(h.last_seq, 0) + 1, h.live,
+      case when h.live then null else last_revoked.revoked_reason end,
+      case when h.live then null else last_revoked.alert_id end,
+      case when h.live then ${at} else coalesce(last_revoked.revoked_at, ${at}) end,
+      ${at}
+    from (
+      select hash.value as sha256,
+        exists (select 1 from ${detections} where ${detections.tenantId} = ${tenantId} and ${detections.sha256} = hash.value and ${detections.revokedAt} is null) as live,
+        (select max(${verdictChanges.seq}) from ${verdictChanges} where ${verdictChanges.tenantId} = ${tenantId} and ${verdictChanges.sha256} = hash.value) as last_seq
+      from json_each(${JSON.stringify([...new Set(sha256s)])}) as hash
+      where exists (select 1 from ${detections} where ${detections.tenantId} = ${tenantId} and ${detections.sha256} = hash.value)
+    ) as h
+    left join ${verdictChanges} as last on last.tenant_id = ${tenantId} and last.sha256 = h.sha256 and last.seq = h.last_seq
+    left join ${detections} as last_revoked on last_revoked.rowid = (
+      select rowid from ${detections} where ${detections.tenantId} = ${tenantId} and ${detections.sha256} = h.sha256 and ${detections.revokedAt} is not null
+      order by ${detections.revokedAt} desc limit 1)
+    where h.live <> coalesce(last.malicious, 1)`);
+}
+
+/**
+ * What a decision on `sha256s` adds to its batch, after the statements that changed detections:
+ * the verdict changes it made, then the notes to every scan each changed hash was matched in
+ * (returning their outbox rows, for the dispatch queue).
+ */
+export function verdictChangeStatements(db: Database, tenantId: string, sha256s: readonly string[], now: Date) {
+  if (sha256s.length === 0) return { verdicts: [], notes: [] };
+  return {
+    verdicts: [recordVerdictChangesStatement(db, tenantId, sha256s, now)],
+    notes: [insertDecisionNotesStatement(db, tenantId, sha256s, now)],
+  };
+}
