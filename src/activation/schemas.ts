@@ -109,6 +109,15 @@ export const SyncStatus = z.object({
   cursor: z.iso.datetime().nullable().describe("The LastSeen the next run reads Cynet from"),
   lookbackDays: z.number().int(),
   inProgress: z.boolean(),
+  changes: z
+    .object({
+      available: z.boolean().describe("false: Cynet answered 404 for changed alerts; statuses set in Cynet after a detection was stored are not applied"),
+      cursor: z.iso.datetime().nullable().describe("The time changed alerts are read from next"),
+      unavailableSince: z.iso.datetime().nullable(),
+      nextCheckAt: z.iso.datetime().nullable().describe("When a Cynet that answered 404 is asked again"),
+      message: z.string().nullable().describe("What an admin should know, in words"),
+    })
+    .describe("Cynet's later decisions (alerts set to Ignored or re-opened) read from alerts/bulkByDateChanged"),
 });
 export type SyncStatus = z.infer<typeof SyncStatus>;
 

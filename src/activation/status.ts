@@ -4,7 +4,8 @@ import type { Database } from "../storage/db";
 import { countRows, hostFailure } from "../dispatch/outbox";
 import { syncRuns, syncState } from "../storage/schema";
 import { findTenant, type TenantRow } from "../storage/tenants";
-import { nextTick } from "../sync/schedule";
+import { CHANGES_REPROBE_MS, nextTick } from "../sync/schedule";
+import type { SyncStateRow } from "../sync/state";
 import type { ChannelStatus, DeliveryCounts, HostFailing, SyncStatus } from "./schemas";
 
 const iso = (d: Date | null | undefined) => (d ? d.toISOString() : null);
@@ -59,6 +60,7 @@ export async function loadChannelStatus(db: Database, tenantId: string, now: Dat
       lookbackDays: state.lookbackDays,
       // A run with a row between invocations, or any sync holding an unexpired lease (a quiet one has no row yet).
       inProgress: state.runId !== null || (state.leaseId !== null && state.leaseExpiresAt !== null && state.leaseExpiresAt > now),
+      changes: changesStatus(state),
     };
   }
   return channelStatus(tenantId, row, sync, deliveries, failing ? hostFailing(failing, now) : null);
@@ -81,6 +83,20 @@ function emptyDeliveries(): ChannelStatus["deliveries"] {
 }
 
 /** Builds the status answer from loaded rows (or for a tenant never enabled). */
+/** Whether the sync reads Cynet's later decisions, in words when it cannot. */
+function changesStatus(state: Pick<SyncStateRow, "changeCursor" | "changesUnavailableAt">): SyncStatus["changes"] {
+  const since = state.changesUnavailableAt;
+  if (!since) return { available: true, cursor: iso(state.changeCursor), unavailableSince: null, nextCheckAt: null, message: null };
+  return {
+    available: false,
+    cursor: iso(state.changeCursor),
+    unavailableSince: since.toISOString(),
+    nextCheckAt: new Date(since.getTime() + CHANGES_REPROBE_MS).toISOString(),
+    message:
+      "This Cynet does not offer changed alerts (alerts/bulkByDateChanged answered 404), so alerts set to Ignored or re-opened in Cynet after the channel stored them do not change verdicts. New detections sync as usual; the channel asks again daily.",
+  };
+}
+
 export function channelStatus(tenantId: string, row: TenantRow | undefined, sync: SyncStatus | null, deliveries: ChannelStatus["deliveries"], failing: HostFailing | null): ChannelStatus {
   if (!row) {
     return { tenantId, status: "not_enabled", enabled: false, bundles: [], settings: null, activatedAt: null, error: null, sync: null, deliveries, hostFailing: failing };

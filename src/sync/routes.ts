@@ -3,20 +3,23 @@
  * history and the detections learned from Cynet.
  */
 import { DAY_MS } from "../shared/http-time";
-import { and, desc, eq, isNull, lt, or } from "drizzle-orm";
+import { and, asc, desc, eq, inArray, isNull, lt, or } from "drizzle-orm";
 import { z } from "zod";
 import { ApiError, ErrorBody } from "../http/errors";
 import type { AppContext, Route } from "../http/context";
 import { SIGNED_ERRORS, tenantRoute, type DeclaredRequest } from "../http/routes";
 import type { Database } from "../storage/db";
 import { tenantDatabase } from "../storage/directory";
-import { detections, syncRuns, syncState } from "../storage/schema";
+import { jsonList } from "../storage/json-list";
+import { detections, detectionStatusChanges, REVOCATION_REASONS, syncRuns, syncState } from "../storage/schema";
 import { findTenant } from "../storage/tenants";
 import { MAX_LOOKBACK_DAYS } from "../manifest/schema";
 import { requestSync } from "./enqueue";
 import { closeOpenRunsStatement, LEASE_RELEASED, RUN_CLEARED, type SyncStateUpdate } from "./state";
 import { severityLabel, statusLabel } from "../cynet/labels";
 
+/** Status changes listed per detection: an alert flipped more often than this is shown by its latest. */
+export const MAX_HISTORY_PER_DETECTION = 20;
 /** Largest page of detections or runs one call returns. */
 export const MAX_LIST_LIMIT = 200;
 const DEFAULT_LIST_LIMIT = 50;
@@ -42,7 +45,16 @@ export const Detection = z
     hostIp: z.string().nullable(),
     userName: z.string().nullable(),
     cynetSeverity: z.string(),
-    cynetStatus: z.string().nullable(),
+    cynetStatus: z.string().nullable().describe("Cynet's status as last applied (Open, Pending, Ignored, Closed)"),
+    statusChangedAt: z.iso.datetime().nullable().describe("Cynet's DateChanged of that status"),
+    counts: z.boolean().describe("Whether this detection makes the file malicious in verdicts (false once its alert is Ignored or the file whitelisted)"),
+    revoked: z
+      .object({ at: z.iso.datetime(), reason: z.enum(REVOCATION_REASONS) })
+      .nullable()
+      .describe("When and why the detection stopped counting"),
+    history: z
+      .array(z.object({ from: z.string().nullable(), to: z.string().nullable(), changedAt: z.iso.datetime(), appliedAt: z.iso.datetime() }))
+      .describe(`Status changes Cynet made after the detection was stored, oldest first (the latest ${MAX_HISTORY_PER_DETECTION})`),
     incidentName: z.string().nullable(),
     detectedAt: z.iso.datetime(),
     firstSeenAt: z.iso.datetime().nullable(),
@@ -131,6 +143,7 @@ async function listDetections(c: AppContext, request: DeclaredRequest<undefined,
     .orderBy(desc(detections.alertId))
     .limit(limit + 1);
   const page = rows.slice(0, limit);
+  const history = await statusHistory(db, tenantId, page.map((r) => r.alertId));
   return c.json(
     {
       detections: page.map((r) => ({
@@ -143,6 +156,15 @@ async function listDetections(c: AppContext, request: DeclaredRequest<undefined,
         userName: r.userName,
         cynetSeverity: severityLabel(r.cynetSeverity),
         cynetStatus: statusLabel(r.cynetStatus),
+        statusChangedAt: r.statusChangedAt?.toISOString() ?? null,
+        counts: r.revokedAt === null,
+        revoked: r.revokedAt && r.revokedReason ? { at: r.revokedAt.toISOString(), reason: r.revokedReason } : null,
+        history: (history.get(r.alertId) ?? []).map((h) => ({
+          from: statusLabel(h.fromStatus),
+          to: statusLabel(h.toStatus),
+          changedAt: h.changedAt.toISOString(),
+          appliedAt: h.appliedAt.toISOString(),
+        })),
         incidentName: r.incidentName,
         detectedAt: r.detectedAt.toISOString(),
         firstSeenAt: r.firstSeenAt?.toISOString() ?? null,
@@ -152,6 +174,19 @@ async function listDetections(c: AppContext, request: DeclaredRequest<undefined,
     },
     200,
   );
+}
+
+/** The status changes of a page's detections, oldest first, the latest MAX_HISTORY_PER_DETECTION each: one read. */
+async function statusHistory(db: Database, tenantId: string, alertIds: number[]) {
+  const byAlert = new Map<number, Array<typeof detectionStatusChanges.$inferSelect>>();
+  if (alertIds.length === 0) return byAlert;
+  const rows = await db
+    .select()
+    .from(detectionStatusChanges)
+    .where(and(eq(detectionStatusChanges.tenantId, tenantId), inArray(detectionStatusChanges.alertId, jsonList(alertIds))))
+    .orderBy(asc(detectionStatusChanges.id));
+  for (const row of rows) byAlert.set(row.alertId, [...(byAlert.get(row.alertId) ?? []), row].slice(-MAX_HISTORY_PER_DETECTION));
+  return byAlert;
 }
 
 async function listRuns(c: AppContext, request: DeclaredRequest<undefined, typeof RunsQuery>): Promise<Response> {

@@ -35,7 +35,7 @@ import { requestSync } from "./enqueue";
 import { classifySyncError, OffsetIgnoredError } from "./failures";
 import type { SyncMessage } from "./messages";
 import { classifyAlert, classifyChange, type DetectionInput } from "./rule";
-import { backoffMs, nextTick } from "./schedule";
+import { backoffMs, CHANGES_REPROBE_MS, nextTick } from "./schedule";
 import {
   acquireLease,
   findRun,
@@ -71,11 +71,6 @@ export const LEASE_MS = 5 * 60_000;
 /** Overlap subtracted from SyncTimeUtc for the next cursor (cynet-api.md, our choice); dedup absorbs the re-read. */
 export const CURSOR_OVERLAP_MS = 5 * 60_000;
 
-/**
- * How long a Cynet that answered 404 for changed alerts is left alone before it is asked again:
- * a tenant's Cynet is upgraded rarely, and asking every tick would add a failing call to each.
- */
-export const CHANGES_REPROBE_MS = DAY_MS;
 
 /** A window of a run: new alerts (alerts/bulk) or changed alerts (alerts/bulkByDateChanged). */
 type RunPhase = (typeof RUN_PHASES)[number];

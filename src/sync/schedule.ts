@@ -27,3 +27,9 @@ export function backoffMs(failures: number, retryAfterSeconds?: number): number 
   const exponential = Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** Math.max(0, failures - 1));
   return Math.max(exponential, (retryAfterSeconds ?? 0) * 1000);
 }
+
+/**
+ * How long a Cynet that answered 404 for changed alerts is left alone before it is asked again:
+ * a tenant's Cynet is upgraded rarely, and asking every tick would add a failing call to each.
+ */
+export const CHANGES_REPROBE_MS = 24 * 60 * 60_000;

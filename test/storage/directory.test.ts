@@ -103,13 +103,16 @@ describe("tenants over two databases", () => {
     expect(await rowsIn("DB_2", "SELECT id FROM tenants WHERE id = ?", legacy[0])).toEqual([]);
   });
 
+  /** Tables this flow may leave without rows: lookups it did not need, and decisions Cynet did not make. */
+  const MAY_BE_EMPTY = new Set(["file_hashes", "detection_status_changes", "verdict_changes"]);
+
   it("keeps each tenant's activation, sync, detections and deliveries in its own database only", async () => {
     for (const t of [A, B]) {
       for (const [table, column] of Object.entries(TENANT_TABLES)) {
         const mine = await rowsIn<{ n: number }>(home(t), `SELECT count(*) AS n FROM ${table} WHERE ${column} = ?`, t.tenantId);
         const elsewhere = await rowsIn<{ n: number }>(away(t), `SELECT count(*) AS n FROM ${table} WHERE ${column} = ?`, t.tenantId);
         expect(elsewhere[0]!.n, `${t.tenantId}'s ${table} rows in ${away(t)}`).toBe(0);
-        if (table !== "file_hashes") expect(mine[0]!.n, `${t.tenantId}'s ${table} rows in ${home(t)}`).toBeGreaterThan(0);
+        if (!MAY_BE_EMPTY.has(table)) expect(mine[0]!.n, `${t.tenantId}'s ${table} rows in ${home(t)}`).toBeGreaterThan(0);
       }
       const stored = await rowsIn<{ alert_id: number; sha256: string }>(home(t), "SELECT alert_id, sha256 FROM detections WHERE tenant_id = ?", t.tenantId);
       expect(new Map(stored.map((r) => [r.alert_id, r.sha256]))).toEqual(t.expected);

@@ -47,6 +47,7 @@ const statusSchema = z.looseObject({
       backoffUntil: nullableString,
       nextRunAt: nullableString,
       inProgress: z.boolean().nullish().catch(null),
+      changes: z.looseObject({ available: z.boolean().catch(true), message: nullableString }).nullish().catch(null),
     })
     .nullish()
     .catch(null),
@@ -179,6 +180,7 @@ function channelFacts(s: ChannelStatus): Html {
     ${connected && sync?.lastSuccessAt ? html`<dt>Last successful sync</dt><dd>${time(sync.lastSuccessAt)}</dd>` : ""}
     ${sync?.health === "degraded" ? html`<dt>Sync health</dt><dd>Cynet is failing; retrying${sync.consecutiveFailures ? ` after ${plural(sync.consecutiveFailures, "failure")} in a row` : ""}${sync.backoffUntil ? html`, not before ${time(sync.backoffUntil)}` : ""}.</dd>` : ""}
     ${sync?.nextRunAt ? html`<dt>Next sync</dt><dd>${time(sync.nextRunAt)}</dd>` : ""}
+    ${sync?.changes && !sync.changes.available ? html`<dt>Later decisions</dt><dd data-changes>${sync.changes.message ?? "Cynet does not offer changed alerts."}</dd>` : ""}
     ${deliveries ? html`<dt>Delivered to this host</dt><dd data-deliveries>${deliveries}</dd>` : ""}
     ${s.error?.message ? html`<dt>Error</dt><dd class="sev high" data-channel-error>${s.error.message}${s.error.at ? html` <span class="muted">(${time(s.error.at)})</span>` : ""}</dd>` : ""}
   </dl>`;
