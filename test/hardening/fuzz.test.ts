@@ -22,7 +22,7 @@ import { capturedEnv, drainSync, expectedDetections, settle } from "../support/s
 import { anyMethod, badBody, badJsonValue, contentType, invalidUtf8, oddTenantId, queryString, signMode } from "./arbitraries";
 import { callApp, isContractError, stackTraceMarks, pluginView, send, stringsOf, type Body, type RawAnswer, type RawCall } from "./harness";
 
-/** Runs per signed tenant route; 12 routes × 150 = 1800 requests, plus the other properties. */
+/** Runs per signed tenant route; 13 routes × 150 = 1950 requests, plus the other properties. */
 const RUNS_PER_ROUTE = 150;
 const RUNS_PUBLIC = 60;
 const RUNS_TENANT_IDS = 250;
