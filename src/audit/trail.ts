@@ -8,7 +8,7 @@
  * await namedBatch(db, { change: [update], audit: [auditStatement(db, { tenantId, actor, action: "deactivated", outcome: "succeeded", at: now })] });
  * const { entries } = await listAuditEntries(db, tenantId, { limit: 50 });
  */
-import { and, desc, eq, lt, type SQL } from "drizzle-orm";
+import { and, desc, eq, getTableColumns, lt, sql, type SQL } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
 import { ApiError } from "../http/errors";
 import { logLine } from "../observability/log";
@@ -38,9 +38,9 @@ export interface AuditEntry {
 /** An entry whose outcome the call has not reached yet. */
 export type PendingEntry = Omit<AuditEntry, "outcome">;
 
-/** The INSERT of one audit entry, for the batch that makes the change. */
-export function auditStatement(db: Database, entry: AuditEntry): BatchItem<"sqlite"> {
-  return db.insert(auditLog).values({
+/** The row an entry is stored as. */
+function rowOf(entry: AuditEntry) {
+  return {
     tenantId: entry.tenantId,
     at: entry.at,
     actorId: entry.actor?.id ?? null,
@@ -49,7 +49,38 @@ export function auditStatement(db: Database, entry: AuditEntry): BatchItem<"sqli
     outcome: entry.outcome,
     subject: entry.subject?.slice(0, MAX_AUDIT_SUBJECT_LENGTH) ?? null,
     detail: entry.detail ?? {},
-  });
+  } satisfies Omit<AuditRow, "id">;
+}
+
+/** The INSERT of one audit entry, for the batch that makes the change. */
+export function auditStatement(db: Database, entry: AuditEntry): BatchItem<"sqlite"> {
+  return db.insert(auditLog).values(rowOf(entry));
+}
+
+/**
+ * The INSERT of one audit entry that lands only when `when` holds inside the batch: for a change
+ * made by a guarded statement (a compare-and-set), `when` says, after it, whether it applied, so
+ * the entry is written exactly when the change is, in the same transaction.
+ *
+ * @example
+ * namedBatch(db, { move: [guardedUpdate], audit: [auditStatementIf(db, entry, sql`exists (select 1 from … where …)`)] });
+ */
+export function auditStatementIf(db: Database, entry: AuditEntry, when: SQL): BatchItem<"sqlite"> {
+  const row = rowOf(entry);
+  const values: Record<keyof AuditRow, SQL> = {
+    id: sql`null`,
+    tenantId: sql`${row.tenantId}`,
+    at: sql`${row.at.getTime()}`,
+    actorId: sql`${row.actorId}`,
+    actorName: sql`${row.actorName}`,
+    action: sql`${row.action}`,
+    outcome: sql`${row.outcome}`,
+    subject: sql`${row.subject}`,
+    detail: sql`${JSON.stringify(row.detail)}`,
+  };
+  // INSERT … SELECT names every column in the table's order (Drizzle refuses the statement otherwise).
+  const ordered = Object.fromEntries(Object.keys(getTableColumns(auditLog)).map((key) => [key, values[key as keyof AuditRow]]));
+  return db.insert(auditLog).select(db.select(ordered).from(sql`(select 1)`).where(when) as never);
 }
 
 /** Records an entry on its own: for a call whose change is not a D1 row (a queued sync). */

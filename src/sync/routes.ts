@@ -3,7 +3,7 @@
  * history and the detections learned from Cynet.
  */
 import { DAY_MS } from "../shared/http-time";
-import { and, desc, eq, isNull, lt, or } from "drizzle-orm";
+import { and, desc, eq, isNull, lt, or, sql } from "drizzle-orm";
 import { z } from "zod";
 import { ApiError, ErrorBody } from "../http/errors";
 import type { AppContext, Route } from "../http/context";
@@ -13,9 +13,9 @@ import type { Database } from "../storage/db";
 import { tenantDatabase } from "../storage/directory";
 import { detections, syncRuns, syncState } from "../storage/schema";
 import { findTenant, type TenantRow } from "../storage/tenants";
-import { namedBatch } from "../storage/batch";
+import { namedBatch, rowsOf } from "../storage/batch";
 import { ActorOnlyRequest, actorInRawBody, WithActor } from "../audit/actor";
-import { auditRefusals, auditStatement, recordAudit, type AuditEntry } from "../audit/trail";
+import { auditRefusals, auditStatementIf, recordAudit, type AuditEntry } from "../audit/trail";
 import { MAX_LOOKBACK_DAYS } from "../manifest/schema";
 import { requestSync } from "./enqueue";
 import { closeOpenRunsStatement, LEASE_RELEASED, RUN_CLEARED, type SyncStateUpdate } from "./state";
@@ -95,18 +95,21 @@ async function syncNow(c: AppContext, request: DeclaredRequest<typeof ActorOnlyR
 }
 
 /**
- * Moves the cursor (and drops a run in progress) unless another invocation holds the lease;
- * the audit entry lands with the closing of the runs the move interrupted.
+ * Moves the cursor (and drops a run in progress) unless another invocation holds the lease.
+ * The audit entry is in the move's batch, written only when the move applied: after it, no
+ * lease is held (a held one is what refuses the move).
  */
 async function moveCursor(db: Database, tenantId: string, set: SyncStateUpdate, now: Date, audit: AuditEntry): Promise<void> {
-  const [updated] = await db
+  const moved = db
     .update(syncState)
     // The lease goes too: an expired one's invocation may still be running, and its lease-guarded writes must not land over the admin's cursor.
     .set({ ...set, ...RUN_CLEARED, ...LEASE_RELEASED, backoffUntil: null, consecutiveFailures: 0, nextRunAt: now })
     .where(and(eq(syncState.tenantId, tenantId), or(isNull(syncState.leaseId), lt(syncState.leaseExpiresAt, now))))
     .returning({ tenantId: syncState.tenantId });
-  if (!updated) throw new ApiError(409, "sync_in_progress", "A sync is running for this organization; try again when it finishes.");
-  await namedBatch(db, { runs: [closeOpenRunsStatement(db, tenantId, "the cursor was moved by an admin", now)], audit: [auditStatement(db, audit)] });
+  const applied = sql`exists (select 1 from ${syncState} where ${syncState.tenantId} = ${tenantId} and ${syncState.leaseId} is null)`;
+  const done = await namedBatch(db, { move: [moved], audit: [auditStatementIf(db, audit, applied)] });
+  if (rowsOf(done.move[0]).length === 0) throw new ApiError(409, "sync_in_progress", "A sync is running for this organization; try again when it finishes.");
+  await namedBatch(db, { runs: [closeOpenRunsStatement(db, tenantId, "the cursor was moved by an admin", now)] });
 }
 
 async function backfill(c: AppContext, request: DeclaredRequest<typeof BackfillRequest>): Promise<Response> {

@@ -210,7 +210,15 @@ describe("audit trail", () => {
     const moved = await t.call("POST", "/sync/reset", { actor: ANA });
     expect(moved.status).toBe(409);
 
-    const [reset, sync] = (await t.audit()).entries;
+    const page = await t.audit();
+    // Exactly one entry per call: the refused move wrote no "accepted" entry beside its refusal.
+    expect(summary(page)).toEqual([
+      ["reset_requested", "refused", ANA.id],
+      ["sync_requested", "failed", BEN.id],
+      ["connected", "succeeded", null],
+      ["enablement_changed", "succeeded", null],
+    ]);
+    const [reset, sync] = page.entries;
     expect(sync).toMatchObject({ action: "sync_requested", outcome: "failed", actor: { id: BEN.id }, detail: { error: "queue_unavailable", status: 503 } });
     expect(reset).toMatchObject({ action: "reset_requested", outcome: "refused", actor: ANA, detail: { error: "sync_in_progress", status: 409 } });
     expect(t.sync.take()).toEqual([]);
