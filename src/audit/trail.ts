@@ -44,7 +44,8 @@ function rowOf(entry: AuditEntry) {
     tenantId: entry.tenantId,
     at: entry.at,
     actorId: entry.actor?.id ?? null,
-    actorName: entry.actor?.name ?? null,
+    // A blank name (trimmed to "") names nobody: the id stands alone.
+    actorName: entry.actor?.name || null,
     action: entry.action,
     outcome: entry.outcome,
     subject: entry.subject?.slice(0, MAX_AUDIT_SUBJECT_LENGTH) ?? null,

@@ -118,7 +118,8 @@ describe("audit trail", () => {
     const t = tenant();
     const other = tenant();
     for (let i = 0; i < 5; i++) {
-      expect((await t.call("PUT", "/enablement", { enabled: true, bundles: ["endpoint-protection"], actor: { id: `admin-${i}` } })).status).toBe(200);
+      // Ids and names are trimmed; a blank name is no name.
+      expect((await t.call("PUT", "/enablement", { enabled: true, bundles: ["endpoint-protection"], actor: { id: ` admin-${i} `, name: "  " } })).status).toBe(200);
     }
     expect((await t.call("POST", "/deliveries/retry", {})).status).toBe(202);
     expect((await other.call("PUT", "/enablement", { enabled: true, bundles: ["endpoint-protection"], actor: { id: "someone-else" } })).status).toBe(200);
@@ -129,6 +130,7 @@ describe("audit trail", () => {
       ["enablement_changed", "succeeded", "admin-4"],
     ]);
     expect(first.nextBefore).toBe(first.entries[1]!.id);
+    expect(first.entries[1]!.actor).toEqual({ id: "admin-4", name: null });
     const second = await t.audit(`?limit=2&before=${first.nextBefore}`);
     expect(second.entries.map((e) => e.actor?.id)).toEqual(["admin-3", "admin-2"]);
     const last = await t.audit(`?limit=2&before=${second.nextBefore}`);
