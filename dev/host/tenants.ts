@@ -1,5 +1,6 @@
 /** What the pages and the control API do to a tenant: reach its Durable Object, seed it, assign bundles. */
 import { validate } from "../shared/http";
+import { withActor } from "./actor";
 import { findBundle } from "./catalog";
 import type { Env } from "./env";
 import { callPlugin, enablementBody, loadManifest, type PluginAnswer } from "./plugin";
@@ -32,7 +33,7 @@ export async function sendEnablement(env: Env, tenantId: string, assigned: strin
   const manifest = await loadManifest(env);
   if (!manifest.ok) return { called: false, reason: manifest.reason };
   const body = enablementBody(manifest.manifest, assigned);
-  const answer = await callPlugin(env, "PUT", `/v1/tenants/${encodeURIComponent(tenantId)}/enablement`, JSON.stringify(body));
+  const answer = await callPlugin(env, "PUT", `/v1/tenants/${encodeURIComponent(tenantId)}/enablement`, withActor(tenantId, body));
   return { called: true, channelName: manifest.manifest.channel.name, body, answer };
 }
 

@@ -2,6 +2,7 @@
 import { z } from "zod";
 import { CHANNEL_STATES, RUN_OUTCOMES } from "../storage/schema";
 import { MAX_ORG_URL_LENGTH, normalizeOrgUrl } from "./org-url";
+import { WithActor } from "../audit/actor";
 
 /** Most bundles one tenant can have assigned that include the channel; the manifest lists a handful. */
 const MAX_BUNDLES = 50;
@@ -17,6 +18,7 @@ export const EnablementRequest = z
   .object({
     enabled: z.boolean(),
     bundles: z.array(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, "a bundle id")).max(MAX_BUNDLES),
+    ...WithActor.shape,
   })
   .strict()
   .meta({ id: "EnablementRequest" });
@@ -46,6 +48,7 @@ export const ActivationRequest = z
       .string({ error: "Enter the password" })
       .min(1, "Enter the password")
       .max(MAX_PASSWORD_LENGTH, `The password is longer than ${MAX_PASSWORD_LENGTH} characters`),
+    ...WithActor.shape,
   })
   .strict()
   .meta({ id: "ActivationRequest" });

@@ -232,15 +232,22 @@ export async function listRows(db: Database, tenantId: string, state: OutboxRow[
     .limit(limit);
 }
 
-/** Sets failed rows of the tenant (all, or these ids; at most `limit`) pending again, due now. Returns them. */
-export async function requeueFailed(db: Database, tenantId: string, ids: number[] | undefined, limit: number, now: Date): Promise<OutboxRef[]> {
+/** The ids of the tenant's failed rows (all, or those of these ids), at most `limit`, oldest first: what a retry sets pending again. */
+export async function failedRowIds(db: Database, tenantId: string, ids: number[] | undefined, limit: number): Promise<number[]> {
   const filter = and(eq(outbox.tenantId, tenantId), eq(outbox.state, "failed"), ...(ids ? [inArray(outbox.id, jsonList(ids))] : []));
-  const candidates = await db.select({ id: outbox.id }).from(outbox).where(filter).limit(limit);
-  if (candidates.length === 0) return [];
+  const rows = await db.select({ id: outbox.id }).from(outbox).where(filter).orderBy(asc(outbox.id)).limit(limit);
+  return rows.map((r) => r.id);
+}
+
+/**
+ * Statement setting these failed rows of the tenant pending again, due now (a row no longer
+ * failed is left alone); returns the ids and kinds it requeued. For the batch that records the retry.
+ */
+export function requeueFailedStatement(db: Database, tenantId: string, ids: number[], now: Date) {
   return db
     .update(outbox)
     .set({ state: PENDING, attempts: 0, nextAttemptAt: now, failingSince: null })
-    .where(and(eq(outbox.tenantId, tenantId), eq(outbox.state, "failed"), inArray(outbox.id, jsonList(candidates.map((r) => r.id)))))
+    .where(and(eq(outbox.tenantId, tenantId), eq(outbox.state, "failed"), inArray(outbox.id, jsonList(ids))))
     .returning({ id: outbox.id, kind: outbox.kind });
 }
 

@@ -4,7 +4,11 @@ import type { AppContext, Route } from "../http/context";
 import { SIGNED_ERRORS, tenantRoute, type DeclaredRequest } from "../http/routes";
 import { tenantDatabase } from "../storage/directory";
 import { OUTBOX_KINDS, OUTBOX_STATES } from "../storage/schema";
-import { listRows, requeueFailed } from "./outbox";
+import { failedRowIds, listRows, requeueFailedStatement, type OutboxRef } from "./outbox";
+import { WithActor } from "../audit/actor";
+import { auditStatement } from "../audit/trail";
+import { namedBatch, rowsOf } from "../storage/batch";
+import { findTenant } from "../storage/tenants";
 import { enqueueDispatch } from "./enqueue";
 
 /** Most rows one listing or one retry call handles; the rest wait for the next call. */
@@ -24,7 +28,7 @@ const Delivery = z
   .meta({ id: "Delivery" });
 
 export const RetryRequest = z
-  .object({ ids: z.array(z.number().int().positive()).min(1).max(MAX_DELIVERY_ROWS).optional() })
+  .object({ ids: z.array(z.number().int().positive()).min(1).max(MAX_DELIVERY_ROWS).optional(), ...WithActor.shape })
   .strict()
   .meta({ id: "RetryDeliveriesRequest" });
 
@@ -56,11 +60,25 @@ async function listDeliveries(c: AppContext, request: DeclaredRequest<undefined,
 
 async function retryDeliveries(c: AppContext, request: DeclaredRequest<typeof RetryRequest>): Promise<Response> {
   const { tenantId } = request;
-  const { ids } = request.body();
+  const { ids, actor } = request.body();
   const { db } = await tenantDatabase(c.env, tenantId);
-  const requeued = await requeueFailed(db, tenantId, ids, MAX_DELIVERY_ROWS, new Date());
-  if (requeued.length === 0) return c.json({ tenantId, requeued: 0 }, 202);
-  await enqueueDispatch(c.env, tenantId, requeued);
+  // A tenant the host never told us about has no deliveries, and no trail to write to.
+  if (!(await findTenant(db, tenantId))) return c.json({ tenantId, requeued: 0 }, 202);
+  const now = new Date();
+  const failed = await failedRowIds(db, tenantId, ids, MAX_DELIVERY_ROWS);
+  const audit = auditStatement(db, {
+    tenantId,
+    actor,
+    action: "delivery_retried",
+    outcome: failed.length > 0 ? "accepted" : "succeeded",
+    subject: failed.length > 0 ? `deliveries ${failed.join(", ")}` : "no failed delivery",
+    detail: { asked: ids ?? "all failed", requeued: failed },
+    at: now,
+  });
+  // The rows go pending and the entry is written together: a retry is never without its record.
+  const done = await namedBatch(db, { requeue: failed.length > 0 ? [requeueFailedStatement(db, tenantId, failed, now)] : [], audit: [audit] });
+  const requeued = done.requeue.flatMap((result) => rowsOf<OutboxRef>(result));
+  if (requeued.length > 0) await enqueueDispatch(c.env, tenantId, requeued);
   return c.json({ tenantId, requeued: requeued.length }, 202);
 }
 

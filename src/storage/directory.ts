@@ -168,7 +168,7 @@ export async function tenantDatabase(env: Env, tenantId: string): Promise<Tenant
  *
  * @example
  * const { db } = await placeTenant(env, tenantId, now);
- * await saveEnablement(db, tenantId, true, bundles, now);
+ * await namedBatch(db, { enablement: saveEnablementStatements(db, tenantId, true, bundles, now) });
  */
 export async function placeTenant(env: Env, tenantId: string, now: Date): Promise<TenantDatabase> {
   const known = placements.get(tenantId) ?? (await lookUp(primaryOf(env).db, tenantId));

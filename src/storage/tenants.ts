@@ -15,15 +15,15 @@ export async function findTenant(db: Database, tenantId: string): Promise<Tenant
   return db.query.tenants.findFirst({ where: eq(tenants.id, tenantId) });
 }
 
-/** Records the host's enablement call: creates the tenant row on first sight. */
-export async function saveEnablement(db: Database, tenantId: string, enabled: boolean, bundles: string[], now: Date): Promise<void> {
-  await db.batch([
+/** Statements recording the host's enablement call (creating the tenant row on first sight), for the batch that records it. */
+export function saveEnablementStatements(db: Database, tenantId: string, enabled: boolean, bundles: string[], now: Date): BatchItem<"sqlite">[] {
+  return [
     db
       .insert(tenants)
       .values({ id: tenantId, enabled, bundles, createdAt: now, updatedAt: now })
       .onConflictDoUpdate({ target: tenants.id, set: { enabled, bundles, updatedAt: now } }),
     db.insert(activationHistory).values({ tenantId, action: enabled ? "enabled" : "disabled", detail: bundles.join(","), at: now }),
-  ]);
+  ];
 }
 
 /** Statements that replace (or create) one sealed secret of a tenant in place. */

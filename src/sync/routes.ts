@@ -3,16 +3,20 @@
  * history and the detections learned from Cynet.
  */
 import { DAY_MS } from "../shared/http-time";
-import { and, asc, desc, eq, inArray, isNull, lt, or } from "drizzle-orm";
+import { and, asc, desc, eq, inArray, isNull, lt, or, sql } from "drizzle-orm";
 import { z } from "zod";
 import { ApiError, ErrorBody } from "../http/errors";
 import type { AppContext, Route } from "../http/context";
+import { pagedListQuery } from "../http/paging";
 import { SIGNED_ERRORS, tenantRoute, type DeclaredRequest } from "../http/routes";
 import type { Database } from "../storage/db";
 import { tenantDatabase } from "../storage/directory";
 import { jsonList } from "../storage/json-list";
 import { detections, detectionStatusChanges, REVOCATION_REASONS, syncRuns, syncState } from "../storage/schema";
-import { findTenant } from "../storage/tenants";
+import { findTenant, type TenantRow } from "../storage/tenants";
+import { namedBatch, rowsOf } from "../storage/batch";
+import { ActorOnlyRequest, actorInRawBody, WithActor } from "../audit/actor";
+import { auditRefusals, auditStatementIf, recordAudit, type AuditEntry } from "../audit/trail";
 import { MAX_LOOKBACK_DAYS } from "../manifest/schema";
 import { requestSync } from "./enqueue";
 import { closeOpenRunsStatement, LEASE_RELEASED, RUN_CLEARED, type SyncStateUpdate } from "./state";
@@ -20,18 +24,17 @@ import { severityLabel, statusLabel } from "../cynet/labels";
 
 /** Status changes listed per detection: an alert flipped more often than this is shown by its latest. */
 export const MAX_HISTORY_PER_DETECTION = 20;
-/** Largest page of detections or runs one call returns. */
-export const MAX_LIST_LIMIT = 200;
-const DEFAULT_LIST_LIMIT = 50;
+/** Largest page of detections or runs one call returns (the lists share one bound). */
+export { MAX_LIST_LIMIT } from "../http/paging";
 
 const SyncAccepted = z.object({ tenantId: z.string(), queued: z.boolean(), reason: z.string() }).meta({ id: "SyncAccepted" });
 
 export const BackfillRequest = z
-  .object({ since: z.iso.datetime({ offset: true }).describe("Read Cynet's alerts seen since this time") })
+  .object({ since: z.iso.datetime({ offset: true }).describe("Read Cynet's alerts seen since this time"), ...WithActor.shape })
   .strict()
   .meta({ id: "BackfillRequest" });
 export const ResetRequest = z
-  .object({ lookbackDays: z.number().int().min(1).max(MAX_LOOKBACK_DAYS).optional() })
+  .object({ lookbackDays: z.number().int().min(1).max(MAX_LOOKBACK_DAYS).optional(), ...WithActor.shape })
   .strict()
   .meta({ id: "ResetRequest" });
 
@@ -63,72 +66,97 @@ export const Detection = z
   .meta({ id: "Detection" });
 const DetectionsPage = z.object({ detections: z.array(Detection), nextBefore: z.number().int().nullable() }).meta({ id: "DetectionsPage" });
 
-/**
- * The query of a newest-first list paged by id, `?limit=&before=`. Whatever is wrong with a
- * parameter (not a number, not whole, out of range), the 400 says what both take.
- */
-function pagedListQuery(idName: string, before: string) {
-  const hint = { error: `limit is 1 to ${MAX_LIST_LIMIT}, before ${idName}` };
-  return z.object({
-    // A schema's own error message is also its checks' (zod 4): one sentence for every way it fails.
-    limit: z.coerce.number(hint).int().min(1).max(MAX_LIST_LIMIT).default(DEFAULT_LIST_LIMIT).describe(`Most items in the page, 1 to ${MAX_LIST_LIMIT}`),
-    before: z.coerce.number(hint).int().positive().optional().describe(before),
-  });
-}
 const DetectionsQuery = pagedListQuery("an alert id", "Only alerts with a smaller id than this (the previous page's nextBefore)");
 const RunsQuery = pagedListQuery("a run id", "Only runs with a smaller id than this (the last id of the previous page)");
 
-async function requireActive(db: Database, tenantId: string) {
+/** The tenant's row, or 409 when the channel was never enabled: nothing to act on, and nobody's trail to write to. */
+async function requireKnown(db: Database, tenantId: string): Promise<TenantRow> {
   const row = await findTenant(db, tenantId);
   if (!row?.enabled) throw new ApiError(409, "channel_not_enabled", "The Cynet channel is not enabled for this organization.");
-  if (row.state !== "active") {
-    throw new ApiError(409, "channel_not_active", row.state === "error" ? `The channel is stopped: ${row.errorMessage ?? "connect again"}` : "Connect the Cynet channel first.");
-  }
   return row;
 }
 
-async function syncNow(c: AppContext, { tenantId }: DeclaredRequest): Promise<Response> {
-  await requireActive((await tenantDatabase(c.env, tenantId)).db, tenantId);
-  const queued = await requestSync(c.env, tenantId, "manual", new Date());
-  if (!queued) throw new ApiError(503, "queue_unavailable", "The sync could not be queued right now; the next scheduled sync will run as usual.");
-  return c.json({ tenantId, queued, reason: "manual" }, 202);
+/** 409 unless the channel is enabled and connected. */
+function requireActive(row: TenantRow): void {
+  if (!row.enabled) throw new ApiError(409, "channel_not_enabled", "The Cynet channel is not enabled for this organization.");
+  if (row.state !== "active") {
+    throw new ApiError(409, "channel_not_active", row.state === "error" ? `The channel is stopped: ${row.errorMessage ?? "connect again"}` : "Connect the Cynet channel first.");
+  }
 }
 
-/** Moves the cursor (and drops a run in progress) unless another invocation holds the lease. */
-async function moveCursor(db: Database, tenantId: string, set: SyncStateUpdate, now: Date): Promise<void> {
-  const [updated] = await db
+/** The trail entry a sync handle starts from: the signed body's actor, read before the body is parsed so refusals name them too. */
+function entryOf(c: AppContext, tenantId: string, action: "sync_requested" | "backfill_requested" | "reset_requested", at: Date) {
+  return { tenantId, actor: actorInRawBody(c.get("rawBody")), action, at };
+}
+
+async function syncNow(c: AppContext, request: DeclaredRequest<typeof ActorOnlyRequest>): Promise<Response> {
+  const { tenantId } = request;
+  const { db } = await tenantDatabase(c.env, tenantId);
+  const row = await requireKnown(db, tenantId);
+  const now = new Date();
+  const entry = entryOf(c, tenantId, "sync_requested", now);
+  return auditRefusals(db, entry, async () => {
+    requireActive(row);
+    const { actor } = request.body();
+    const queued = await requestSync(c.env, tenantId, "manual", now);
+    if (!queued) throw new ApiError(503, "queue_unavailable", "The sync could not be queued right now; the next scheduled sync will run as usual.");
+    // The change is a queue message, not a row: the entry follows the send it records.
+    await recordAudit(db, { ...entry, actor, outcome: "accepted" });
+    return c.json({ tenantId, queued, reason: "manual" }, 202);
+  });
+}
+
+/**
+ * Moves the cursor (and drops a run in progress) unless another invocation holds the lease.
+ * The audit entry is in the move's batch, written only when the move applied: after it, no
+ * lease is held (a held one is what refuses the move).
+ */
+async function moveCursor(db: Database, tenantId: string, set: SyncStateUpdate, now: Date, audit: AuditEntry): Promise<void> {
+  const moved = db
     .update(syncState)
     // The lease goes too: an expired one's invocation may still be running, and its lease-guarded writes must not land over the admin's cursor.
     .set({ ...set, ...RUN_CLEARED, ...LEASE_RELEASED, backoffUntil: null, consecutiveFailures: 0, nextRunAt: now })
     .where(and(eq(syncState.tenantId, tenantId), or(isNull(syncState.leaseId), lt(syncState.leaseExpiresAt, now))))
     .returning({ tenantId: syncState.tenantId });
-  if (!updated) throw new ApiError(409, "sync_in_progress", "A sync is running for this organization; try again when it finishes.");
-  await db.batch([closeOpenRunsStatement(db, tenantId, "the cursor was moved by an admin", now)]);
+  const applied = sql`exists (select 1 from ${syncState} where ${syncState.tenantId} = ${tenantId} and ${syncState.leaseId} is null)`;
+  const done = await namedBatch(db, { move: [moved], audit: [auditStatementIf(db, audit, applied)] });
+  if (rowsOf(done.move[0]).length === 0) throw new ApiError(409, "sync_in_progress", "A sync is running for this organization; try again when it finishes.");
+  await namedBatch(db, { runs: [closeOpenRunsStatement(db, tenantId, "the cursor was moved by an admin", now)] });
 }
 
 async function backfill(c: AppContext, request: DeclaredRequest<typeof BackfillRequest>): Promise<Response> {
   const { tenantId } = request;
   const { db } = await tenantDatabase(c.env, tenantId);
-  await requireActive(db, tenantId);
-  const { since } = request.body();
+  const row = await requireKnown(db, tenantId);
   const now = new Date();
-  const from = new Date(since);
-  if (from.getTime() > now.getTime()) throw new ApiError(400, "invalid_request", '"since" is in the future.', "since");
-  if (from.getTime() < now.getTime() - MAX_LOOKBACK_DAYS * DAY_MS) throw new ApiError(400, "invalid_request", `"since" is more than ${MAX_LOOKBACK_DAYS} days ago.`, "since");
-  await moveCursor(db, tenantId, { cursor: from }, now);
-  const queued = await requestSync(c.env, tenantId, "backfill", now);
-  return c.json({ tenantId, queued, reason: "backfill" }, 202);
+  const entry = entryOf(c, tenantId, "backfill_requested", now);
+  return auditRefusals(db, entry, async () => {
+    requireActive(row);
+    const { since, actor } = request.body();
+    const from = new Date(since);
+    if (from.getTime() > now.getTime()) throw new ApiError(400, "invalid_request", '"since" is in the future.', "since");
+    if (from.getTime() < now.getTime() - MAX_LOOKBACK_DAYS * DAY_MS) throw new ApiError(400, "invalid_request", `"since" is more than ${MAX_LOOKBACK_DAYS} days ago.`, "since");
+    const sinceIso = from.toISOString();
+    await moveCursor(db, tenantId, { cursor: from }, now, { ...entry, actor, outcome: "accepted", subject: `since ${sinceIso}`, detail: { since: sinceIso } });
+    const queued = await requestSync(c.env, tenantId, "backfill", now);
+    return c.json({ tenantId, queued, reason: "backfill" }, 202);
+  });
 }
 
 async function reset(c: AppContext, request: DeclaredRequest<typeof ResetRequest>): Promise<Response> {
   const { tenantId } = request;
   const { db } = await tenantDatabase(c.env, tenantId);
-  await requireActive(db, tenantId);
-  const { lookbackDays } = request.body();
+  const row = await requireKnown(db, tenantId);
   const now = new Date();
-  await moveCursor(db, tenantId, { cursor: null, ...(lookbackDays ? { lookbackDays } : {}) }, now);
-  const queued = await requestSync(c.env, tenantId, "manual", now);
-  return c.json({ tenantId, queued, reason: "manual" }, 202);
+  const entry = entryOf(c, tenantId, "reset_requested", now);
+  return auditRefusals(db, entry, async () => {
+    requireActive(row);
+    const { lookbackDays, actor } = request.body();
+    const detail = lookbackDays ? { lookbackDays } : {};
+    await moveCursor(db, tenantId, { cursor: null, ...detail }, now, { ...entry, actor, outcome: "accepted", subject: lookbackDays ? `lookback ${lookbackDays} days` : "cursor", detail });
+    const queued = await requestSync(c.env, tenantId, "manual", now);
+    return c.json({ tenantId, queued, reason: "manual" }, 202);
+  });
 }
 
 async function listDetections(c: AppContext, request: DeclaredRequest<undefined, typeof DetectionsQuery>): Promise<Response> {
@@ -209,7 +237,14 @@ const conflict = { 409: { description: "channel_not_enabled, channel_not_active 
 /** The routes of this module. */
 export const syncRoutes: Route[] = [
   tenantRoute(
-    { method: "post", path: "/v1/tenants/:tenantId/sync", summary: "Sync now", signed: true, responses: { 202: { description: "Queued", schema: SyncAccepted }, ...SIGNED_ERRORS, ...conflict } },
+    {
+      method: "post",
+      path: "/v1/tenants/:tenantId/sync",
+      summary: "Sync now",
+      signed: true,
+      body: ActorOnlyRequest,
+      responses: { 202: { description: "Queued", schema: SyncAccepted }, ...SIGNED_ERRORS, ...conflict, 503: { description: "queue_unavailable: the sync could not be queued", schema: ErrorBody } },
+    },
     syncNow,
   ),
   tenantRoute(

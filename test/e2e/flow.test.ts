@@ -4,7 +4,7 @@
  * the normalized URL preview, a wrong password answered in place, Connect → Active with the
  * first sync followed live (no reload) into the sync history, Sync now, then High "Malicious
  * File in Endpoint" events a page at a time and searchable, Cynet's note on a scan and its
- * details page, the IR request, and Deactivate behind its confirmation.
+ * details page, the IR request, Deactivate behind its confirmation, and the audit trail of it all.
  *
  * It starts `node scripts/start.ts` itself (own process group, fresh state folder) and stops it
  * at the end, pass or fail. A screenshot of each step goes to test/artifacts/screenshots/ (not
@@ -606,6 +606,33 @@ test("the admin's flow in the dev host: bundle, Activate, Connect, Sync now, eve
       assert.match(await text(cynetRow.locator("[data-connection]")), /^Not connected: no credentials are stored; last connected /);
       assert.equal(await cynetRow.getByRole("button", { name: "Activate Cynet" }).count(), 1);
       await shot(page, "11-deactivated");
+    });
+
+    await step("Settings > Audit Trail: every change above, newest first, by the signed-in admin, never the password", async () => {
+      await page.getByRole("link", { name: "Audit Trail" }).click();
+      await page.waitForURL(/\/settings\/audit$/);
+      assert.equal(await text(page.getByRole("heading", { level: 1 })), "Audit Trail");
+      const rows = page.locator("table.audit tbody tr[data-audit-id]");
+      const actions = await rows.evaluateAll((trs) => trs.map((tr) => `${tr.getAttribute("data-action")}:${tr.getAttribute("data-outcome")}`));
+      assert.equal(actions[0], "deactivated:succeeded", "the newest entry is the deactivation");
+      for (const expected of ["sync_requested:accepted", "delivery_retried:accepted", "connected:succeeded", "connect_refused:refused", "enablement_changed:succeeded"]) {
+        assert.ok(actions.includes(expected), `the trail holds ${expected}: ${actions.join(", ")}`);
+      }
+      // Newer first: the deactivation after Sync now after the retry after Connect after the refused Connect.
+      const order = ["deactivated:succeeded", "sync_requested:accepted", "delivery_retried:accepted", "connected:succeeded", "connect_refused:refused"].map((a) => actions.indexOf(a));
+      assert.deepEqual(order, [...order].sort((x, y) => x - y), `newest first: ${actions.join(", ")}`);
+      const who = await rows.locator("[data-actor]").evaluateAll((tds) => [...new Set(tds.map((td) => (td as HTMLElement).innerText.replace(/\s+/g, " ").trim()))]);
+      assert.deepEqual(who, ["Dev Host Admin admin@acme.example"], "every change names the admin the dev host signed in");
+      const refused = page.locator('table.audit tbody tr[data-action="connect_refused"]');
+      assert.match(await text(refused), /Connect refused https:\/\/acme\.api\.cynet\.com Refused Cynet rejected the username or password/);
+      assert.doesNotMatch(await text(page.locator("main")), /Not-The-Password-1|Operator-Pass-1/, "no password on the page");
+      await shot(page, "12-audit-trail", "audit-trail");
+      // Only one kind of change.
+      await page.getByLabel("Show", { exact: true }).selectOption("connect_refused");
+      await page.getByRole("button", { name: "Show", exact: true }).click();
+      await page.waitForURL(/action=connect_refused/);
+      const only = await rows.evaluateAll((trs) => trs.map((tr) => tr.getAttribute("data-action")));
+      assert.deepEqual(only, ["connect_refused"]);
     });
 
     assert.deepEqual(pageErrors, [], "no script errors on the pages");

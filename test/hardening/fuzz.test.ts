@@ -22,7 +22,7 @@ import { capturedEnv, drainSync, expectedDetections, settle } from "../support/s
 import { anyMethod, badBody, badJsonValue, contentType, invalidUtf8, oddTenantId, queryString, signMode } from "./arbitraries";
 import { callApp, isContractError, stackTraceMarks, pluginView, send, stringsOf, type Body, type RawAnswer, type RawCall } from "./harness";
 
-/** Runs per signed tenant route; 12 routes × 150 = 1800 requests, plus the other properties. */
+/** Runs per signed tenant route; 13 routes × 150 = 1950 requests, plus the other properties. */
 const RUNS_PER_ROUTE = 150;
 const RUNS_PUBLIC = 60;
 const RUNS_TENANT_IDS = 250;
@@ -69,13 +69,17 @@ const world = new CynetWorld();
 const tenants = { unknown: uniqueTenant("fz-unknown"), enabled: uniqueTenant("fz-enabled"), active: uniqueTenant("fz-active") };
 const logLines: string[] = [];
 
+/** The signed actor a state-changing body may carry (host contract §2), so mutations reach it too. */
+const ACTOR = { actor: { id: "fuzz-admin@acme.example", name: "Fuzz Admin" } };
+
 /** A valid body for each route with one (the base the near-valid mutations start from). */
 function validBodyFor(path: string): Record<string, unknown> | undefined {
-  if (path.endsWith("/enablement")) return { enabled: true, bundles: ["endpoint-protection"] };
-  if (path.endsWith("/activation")) return { ...connectForm(world), password: "Not-The-Password-1" };
-  if (path.endsWith("/sync/backfill")) return { since: new Date(Date.now() - 86_400_000).toISOString() };
-  if (path.endsWith("/sync/reset")) return { lookbackDays: 30 };
-  if (path.endsWith("/deliveries/retry")) return { ids: [1, 2, 3] };
+  if (path.endsWith("/enablement")) return { enabled: true, bundles: ["endpoint-protection"], ...ACTOR };
+  if (path.endsWith("/activation")) return { ...connectForm(world), password: "Not-The-Password-1", ...ACTOR };
+  if (path.endsWith("/sync")) return ACTOR;
+  if (path.endsWith("/sync/backfill")) return { since: new Date(Date.now() - 86_400_000).toISOString(), ...ACTOR };
+  if (path.endsWith("/sync/reset")) return { lookbackDays: 30, ...ACTOR };
+  if (path.endsWith("/deliveries/retry")) return { ids: [1, 2, 3], ...ACTOR };
   if (path.endsWith("/verdicts")) return { hashes: ["a".repeat(64), "b".repeat(32)] };
   return undefined;
 }

@@ -151,6 +151,17 @@ describe("tenant isolation", () => {
     attempt("B's syncs enqueue work for A", c.dispatch.sent.some((m) => m.tenantId === A.tenantId));
     c.dispatch.take();
 
+    // ---- the audit trail, now that B's calls above wrote entries of B's own
+    const aAudit = (await rows<{ id: number }>("SELECT id FROM audit_log WHERE tenant_id = ?", A.tenantId)).map((r) => r.id);
+    expect(aAudit.length).toBeGreaterThan(0);
+    for (const query of ["", "?limit=200", `?before=${Math.max(...aAudit) + 1}&limit=200`, "?action=connected", "?action=enablement_changed&limit=200"]) {
+      const r = await asB("GET", `/audit${query}`);
+      expect(r.status, r.text).toBe(200);
+      const entries = (r.body as { entries: Array<{ id: number }> }).entries;
+      attempt(`B's audit${query} lists A's entries`, entries.some((e) => aAudit.includes(e.id)) || showsA(r.text));
+    }
+    expect(((await asB("GET", "/audit?limit=200")).body as { entries: unknown[] }).entries.length, "B's own entries").toBeGreaterThan(5);
+
     // ---- B's signature on A's paths, A's on B's
     for (const path of ["/status", "/detections", "/deliveries?state=failed"]) {
       const { hmacHex, signingInput } = await import("../../src/http/signature");

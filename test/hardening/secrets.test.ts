@@ -87,7 +87,7 @@ describe("secret leaks", () => {
     };
     const snapshot = async () => d1Dumps.push(JSON.stringify(await dumpD1()));
     const everyRead = async (testEnv: Env) => {
-      for (const path of ["/status", "/detections?limit=200", "/sync/runs", "/deliveries?state=failed", "/deliveries?state=delivered", "/deliveries?state=pending"]) {
+      for (const path of ["/status", "/detections?limit=200", "/sync/runs", "/audit?limit=200", "/deliveries?state=failed", "/deliveries?state=delivered", "/deliveries?state=pending"]) {
         expect((await call(testEnv, "GET", path)).status).toBe(200);
       }
     };

@@ -89,6 +89,9 @@ describe("GET /v1/openapi.json", () => {
     expect(required).toEqual({
       "PUT /v1/tenants/:tenantId/enablement": true,
       "POST /v1/tenants/:tenantId/activation": true,
+      // Only the signed actor, which is optional: an empty body is a whole request.
+      "DELETE /v1/tenants/:tenantId/activation": false,
+      "POST /v1/tenants/:tenantId/sync": false,
       "POST /v1/tenants/:tenantId/sync/backfill": true,
       "POST /v1/tenants/:tenantId/sync/reset": false,
       "POST /v1/tenants/:tenantId/deliveries/retry": false,

@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import wranglerToml from "../../wrangler.toml?raw";
 import rawManifest from "../../plugin.manifest.json";
 import { ActivationRequest } from "../../src/activation/schemas";
+import { WithActor } from "../../src/audit/actor";
 import { manifest, MALICIOUS_FILE_EVENT } from "../../src/manifest";
 import { PluginManifest } from "../../src/manifest/schema";
 import { callPlugin } from "../support/plugin";
@@ -33,7 +34,10 @@ describe("plugin.manifest.json", () => {
   });
 
   it("has the same activation fields as the activation route validates", () => {
-    expect(manifest.activation.fields.map((f) => f.name).sort()).toEqual(Object.keys(ActivationRequest.shape).sort());
+    // The body's other member is the signed actor (host contract §2): the host fills it, not the dialog.
+    const formFields = Object.keys(ActivationRequest.shape).filter((name) => !(name in WithActor.shape));
+    expect(formFields).toHaveLength(Object.keys(ActivationRequest.shape).length - 1);
+    expect(manifest.activation.fields.map((f) => f.name).sort()).toEqual(formFields.sort());
   });
 
   it("has the same sync schedule as wrangler.toml's cron trigger", () => {

@@ -1,16 +1,18 @@
 /** The one layout every dev host page shares: header, navigation, notice, local times. */
 import { html, raw } from "hono/html";
 import type { HtmlEscapedString } from "hono/utils/html";
+import { devAdmin } from "../actor";
 
 /** A piece of rendered HTML. */
 export type Html = HtmlEscapedString | Promise<HtmlEscapedString>;
 
 /** The pages in the navigation. */
-export type PageId = "bundles" | "events" | "scans" | "ir-requests";
+export type PageId = "bundles" | "audit" | "events" | "scans" | "ir-requests";
 
 /** Where each page lives, for a tenant. */
 export const paths = {
   bundles: (t: string) => `/tenants/${encodeURIComponent(t)}/settings/bundles-and-channels`,
+  audit: (t: string) => `/tenants/${encodeURIComponent(t)}/settings/audit`,
   events: (t: string) => `/tenants/${encodeURIComponent(t)}/security/events`,
   scans: (t: string) => `/tenants/${encodeURIComponent(t)}/security/scans`,
   irRequests: (t: string) => `/tenants/${encodeURIComponent(t)}/security/ir-requests`,
@@ -203,12 +205,15 @@ export function layout(o: LayoutOptions): Html {
 <a class="skip" href="#main">Skip to content</a>
 <header class="top">
   <span class="brand">Workspace Security<small>dev host</small></span>
-  <span>Organization: <strong>${o.tenantName}</strong></span>
+  <span>Organization: <strong>${o.tenantName}</strong> · Signed in as <strong data-signed-in>${devAdmin(t).name}</strong></span>
 </header>
 <div class="shell">
 <nav class="side" aria-label="Main">
   <p class="group" id="nav-settings">Settings</p>
-  <ul aria-labelledby="nav-settings">${navLink(paths.bundles(t), "Bundles and Channels", o.page === "bundles")}</ul>
+  <ul aria-labelledby="nav-settings">
+    ${navLink(paths.bundles(t), "Bundles and Channels", o.page === "bundles")}
+    ${navLink(paths.audit(t), "Audit Trail", o.page === "audit")}
+  </ul>
   <p class="group" id="nav-secops">Security Operations</p>
   <ul aria-labelledby="nav-secops">
     ${navLink(paths.events(t), "Events", o.page === "events")}

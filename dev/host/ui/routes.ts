@@ -5,7 +5,9 @@
  */
 import { Hono, type Context } from "hono";
 import { z } from "zod";
+import { rawWithActor, withActor } from "../actor";
 import { findBundle } from "../catalog";
+import { auditPage, auditPluginPath, auditQuerySchema } from "./audit";
 import type { Env } from "../env";
 import { answerMessage, callPlugin, loadManifest, relay, type PluginAnswer, type PluginManifest } from "../plugin";
 import { DEFAULT_TENANT } from "../seed";
@@ -166,7 +168,7 @@ ui.post("/tenants/:tenantId/settings/channels/:channel/deactivate", async (c) =>
   if (!deactivateFormSchema.safeParse(await c.req.parseBody()).success) return renderDeactivate(c, true);
   const info = await tenantInfo(c);
   const name = await channelName(c);
-  const answer = await callPlugin(c.env, "DELETE", tenantPath(info.tenantId, "/activation"));
+  const answer = await callPlugin(c.env, "DELETE", tenantPath(info.tenantId, "/activation"), withActor(info.tenantId));
   if (!ok(answer)) return backToSettings(c, info.tenantId, { tone: "error", text: `${name} is still connected: ${answerMessage(answer)}` });
   // The plugin answers with its status after the call: the notice says what it says.
   const after = parseStatus(answer)?.status;
@@ -183,7 +185,7 @@ ui.post("/tenants/:tenantId/settings/channels/:channel/sync", async (c) => {
   const info = await tenantInfo(c);
   const name = await channelName(c);
   const watchSince = new Date().toISOString();
-  const answer = await callPlugin(c.env, "POST", tenantPath(info.tenantId, "/sync"));
+  const answer = await callPlugin(c.env, "POST", tenantPath(info.tenantId, "/sync"), withActor(info.tenantId));
   return backToSettings(
     c,
     info.tenantId,
@@ -199,7 +201,7 @@ ui.post("/tenants/:tenantId/settings/channels/:channel/deliveries/retry", async 
   const info = await tenantInfo(c);
   const form = retryFormSchema.safeParse(await c.req.parseBody());
   if (!form.success) return backToSettings(c, info.tenantId, { tone: "error", text: "That delivery cannot be retried: the form was not understood." });
-  const body = JSON.stringify(form.data.id === undefined ? {} : { ids: [form.data.id] });
+  const body = withActor(info.tenantId, form.data.id === undefined ? {} : { ids: [form.data.id] });
   const answer = await callPlugin(c.env, "POST", tenantPath(info.tenantId, "/deliveries/retry"), body);
   if (!ok(answer)) return backToSettings(c, info.tenantId, { tone: "error", text: `The retry did not start: ${answerMessage(answer)}` });
   const requeued = z.object({ requeued: z.number().int() }).safeParse(answer.json);
@@ -211,6 +213,14 @@ ui.post("/tenants/:tenantId/settings/channels/:channel/deliveries/retry", async 
       ? { tone: "ok", text: "Nothing to retry: no delivery is failed any more." }
       : { tone: "ok", text: `Retry queued for ${n === null ? "the failed deliveries" : plural(n, "failed delivery", "failed deliveries")}. Each reaches this host once.` },
   );
+});
+
+ui.get("/tenants/:tenantId/settings/audit", async (c) => {
+  const info = await tenantInfo(c);
+  const query = auditQuerySchema.parse(c.req.query());
+  const answer = await callPlugin(c.env, "GET", tenantPath(info.tenantId, auditPluginPath(query)));
+  c.header("cache-control", "no-store");
+  return c.html(auditPage(info, await channelName(c), query, answer));
 });
 
 ui.get("/tenants/:tenantId/security/events", async (c) => {
@@ -251,7 +261,8 @@ ui.get("/tenants/:tenantId/security/ir-requests", async (c) => {
 
 // ---------------------------------------------------------------- JSON for the page's script
 
-const pluginPath = (c: Ctx, rest: string) => `/v1/tenants/${encodeURIComponent(validate(tenantIdSchema, c.req.param("tenantId"), "tenantId"))}${rest}`;
+const tenantOf = (c: Ctx) => validate(tenantIdSchema, c.req.param("tenantId"), "tenantId");
+const pluginPath = (c: Ctx, rest: string) => `/v1/tenants/${encodeURIComponent(tenantOf(c))}${rest}`;
 
 ui.post("/ui/api/tenants/:tenantId/activation", async (c) => {
   const path = pluginPath(c, "/activation");
@@ -259,7 +270,7 @@ ui.post("/ui/api/tenants/:tenantId/activation", async (c) => {
   if (new TextEncoder().encode(body).byteLength > MAX_FORM_BYTES) {
     return c.json({ error: "too_large", message: "The activation form is larger than the dev host accepts." }, 413);
   }
-  const answer = await callPlugin(c.env, "POST", path, body);
+  const answer = await callPlugin(c.env, "POST", path, rawWithActor(tenantOf(c), body));
   if (ok(answer)) {
     // The page's script goes back to the settings page, which shows this once and follows the first sync.
     const activatedAt = z.object({ activatedAt: z.iso.datetime() }).safeParse(answer.json);
@@ -276,8 +287,8 @@ ui.post("/ui/api/tenants/:tenantId/activation", async (c) => {
   }
   return relay(answer);
 });
-ui.delete("/ui/api/tenants/:tenantId/activation", async (c) => relay(await callPlugin(c.env, "DELETE", pluginPath(c, "/activation"))));
-ui.post("/ui/api/tenants/:tenantId/sync", async (c) => relay(await callPlugin(c.env, "POST", pluginPath(c, "/sync"))));
+ui.delete("/ui/api/tenants/:tenantId/activation", async (c) => relay(await callPlugin(c.env, "DELETE", pluginPath(c, "/activation"), withActor(tenantOf(c)))));
+ui.post("/ui/api/tenants/:tenantId/sync", async (c) => relay(await callPlugin(c.env, "POST", pluginPath(c, "/sync"), withActor(tenantOf(c)))));
 ui.get("/ui/api/tenants/:tenantId/status", async (c) => relay(await callPlugin(c.env, "GET", pluginPath(c, "/status"))));
 
 const sinceSchema = z.iso.datetime().optional().catch(undefined);
