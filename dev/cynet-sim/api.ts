@@ -62,6 +62,8 @@ export function cynetError(status: 400 | 401 | 403 | 404, error: string, message
 /** Counts the call and applies the world's faults; returns the fault's answer, if any. */
 async function enter(c: Context, endpoint: CynetEndpoint): Promise<{ world: World; fault: Response | null }> {
   const world = getWorld(worldLabel(c.req.raw), Date.now());
+  // Analysts' scheduled decisions (a world's switch) are made as Cynet is asked, at the times they were due.
+  world.decideDue(Date.now());
   world.counters[endpoint] += 1;
   return { world, fault: await world.faults.apply(endpoint) };
 }

@@ -2,6 +2,7 @@ import { z } from "zod";
 import { FaultBook } from "../shared/faults";
 import { alertFileHash, type AlertInput, type SimAlert } from "./alert";
 import { FIRST_CLIENT_DB_ID, fileForHash, generateAlerts, generateBatch, type SimFile } from "./generate";
+import { Draw } from "./prng";
 
 /** Largest world: a million-alert backlog for the benchmark, still within one local isolate's memory (about 2 KB an alert). */
 export const MAX_ALERT_COUNT = 1_000_000;
@@ -17,6 +18,12 @@ const MAX_SEED = 0xffff_ffff;
 const MAX_PAGE_SIZE = 1_000;
 /** Furthest a world's clock may run ahead: a day covers any skew test. */
 const MAX_CLOCK_AHEAD_SECONDS = 86_400;
+/** Longest interval between scheduled decisions: a day. */
+const MAX_DECISION_INTERVAL_SECONDS = 86_400;
+/** Scheduled decisions applied in one call at most: a world left alone for long catches up over a few calls. */
+const MAX_DECISIONS_PER_CALL = 100;
+/** Statuses a scheduled decision sets, drawn in turn: Ignored most, then re-opened, then Closed. */
+const DECIDED_STATUSES = [2, 2, 0, 3] as const;
 /** Client ID: digits that fit a signed 64-bit integer (cynet-api.md). */
 const CLIENT_ID_PATTERN = /^\d{1,19}$/;
 /** Bytes of randomness in an access token: unguessable, like the real opaque ones. */
@@ -45,6 +52,12 @@ export const worldOptionsSchema = z.strictObject({
   pageSize: z.number().int().min(1).max(MAX_PAGE_SIZE).nullable().optional(),
   /** A Cynet without `alerts/bulkByDateChanged`: the endpoint answers 404, as a tenant lacking it would. */
   changedAlertsUnavailable: z.boolean().optional(),
+  /**
+   * Analysts at work: every this many seconds one file alert's Status changes (Ignored, re-opened
+   * or Closed, drawn from the seed), its DateChanged the moment it was due. Null: only the control
+   * API changes statuses.
+   */
+  decisionEverySeconds: z.number().int().min(1).max(MAX_DECISION_INTERVAL_SECONDS).nullable().optional(),
   epoch: z.iso.datetime({ offset: true }).optional(),
 });
 
@@ -93,6 +106,7 @@ function settle(label: string, options: WorldOptions, nowMs: number): WorldConfi
     ignoreOffset: options.ignoreOffset ?? false,
     syncTimeAheadSeconds: options.syncTimeAheadSeconds ?? 0,
     changedAlertsUnavailable: options.changedAlertsUnavailable ?? false,
+    decisionEverySeconds: options.decisionEverySeconds ?? null,
     epochMs: options.epoch === undefined ? Math.floor(nowMs / EPOCH_ROUNDING_MS) * EPOCH_ROUNDING_MS : Date.parse(options.epoch),
   };
 }
@@ -120,6 +134,9 @@ export class World {
    * never ask for changes (the bench's million alerts) pay nothing for it.
    */
   #changedCache: { sinceMs: number; hits: number[] } | undefined;
+
+  /** Scheduled decisions made so far (decisionEverySeconds): the n-th is due n intervals after the epoch. */
+  #decisionsMade = 0;
 
   constructor(
     readonly label: string,
@@ -233,6 +250,26 @@ export class World {
     // The bulk window holds indexes by LastSeen, which did not move; only the changed window is stale.
     this.#changedCache = undefined;
     return { changed };
+  }
+
+  /**
+   * Makes the scheduled decisions due by `nowMs` (decisionEverySeconds), at most
+   * MAX_DECISIONS_PER_CALL: each picks a file alert and a status from the seed and the decision's
+   * number, so a world's decisions are the same on every run.
+   */
+  decideDue(nowMs: number): void {
+    const every = this.config.decisionEverySeconds;
+    if (every === null || this.alerts.length === 0) return;
+    for (let made = 0; made < MAX_DECISIONS_PER_CALL; made++) {
+      const dueMs = this.config.epochMs + (this.#decisionsMade + 1) * every * 1000;
+      if (dueMs > nowMs) return;
+      const draw = new Draw((this.config.seed ^ (this.#decisionsMade * 0x9e3779b1)) >>> 0);
+      this.#decisionsMade += 1;
+      const fileAlerts = this.alerts.filter((a) => alertFileHash(a) !== null);
+      if (fileAlerts.length === 0) return;
+      const alert = draw.pick(fileAlerts);
+      this.setStatus([alert.ClientDbId], draw.pick(DECIDED_STATUSES), dueMs);
+    }
   }
 
   /** Appends alerts built from `inputs`, with new ids and LastSeenUtc = now. */

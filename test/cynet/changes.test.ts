@@ -134,3 +134,29 @@ describe("alerts changed since a time", () => {
     expect(await read(without.session)).toEqual(expected);
   });
 });
+
+describe("the simulator's scheduled decisions (decisionEverySeconds)", () => {
+  it("changes one file alert's status per interval since the epoch, at the time it was due, the same for every world of the seed", async () => {
+    const { World } = await import("../../dev/cynet-sim/world");
+    const epoch = Date.parse("2026-11-30T12:00:00Z");
+    const make = () => new World("decide", { alertCount: 200, seed: 11, epoch: new Date(epoch).toISOString(), decisionEverySeconds: 60 }, epoch);
+    const [one, two] = [make(), make()];
+    const at = epoch + 5.5 * 60_000;
+    one.decideDue(at);
+    two.decideDue(at);
+    const changed = (w: InstanceType<typeof World>) => w.alerts.filter((a) => a.DateChanged !== undefined && Date.parse(String(a.DateChanged)) > epoch);
+    const times = [...new Set(changed(one).map((a) => Date.parse(String(a.DateChanged))))].sort();
+    expect(times.length).toBeGreaterThanOrEqual(4);
+    expect(times.every((t) => (t - epoch) % 60_000 === 0 && t <= at)).toBe(true);
+    expect(changed(one).map((a) => [a.ClientDbId, a.Status])).toEqual(changed(two).map((a) => [a.ClientDbId, a.Status]));
+    // Asked again at the same time: nothing more is due.
+    const before = JSON.stringify(one.alerts);
+    one.decideDue(at);
+    expect(JSON.stringify(one.alerts)).toBe(before);
+    // Off by default: a world without the switch never changes on its own.
+    const quiet = new World("quiet", { alertCount: 200, seed: 11, epoch: new Date(epoch).toISOString() }, epoch);
+    const still = JSON.stringify(quiet.alerts);
+    quiet.decideDue(at + 86_400_000);
+    expect(JSON.stringify(quiet.alerts)).toBe(still);
+  });
+});
