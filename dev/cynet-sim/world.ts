@@ -54,8 +54,8 @@ export const worldOptionsSchema = z.strictObject({
   changedAlertsUnavailable: z.boolean().optional(),
   /**
    * Analysts at work: every this many seconds one file alert's Status changes (Ignored, re-opened
-   * or Closed, drawn from the seed), its DateChanged the moment it was due. Null: only the control
-   * API changes statuses.
+   * or Closed, drawn from the seed), made when Cynet is next asked (its DateChanged then, so a
+   * reader's cursor never passes it). Null: only the control API changes statuses.
    */
   decisionEverySeconds: z.number().int().min(1).max(MAX_DECISION_INTERVAL_SECONDS).nullable().optional(),
   epoch: z.iso.datetime({ offset: true }).optional(),
@@ -255,7 +255,7 @@ export class World {
   /**
    * Makes the scheduled decisions due by `nowMs` (decisionEverySeconds), at most
    * MAX_DECISIONS_PER_CALL: each picks a file alert and a status from the seed and the decision's
-   * number, so a world's decisions are the same on every run.
+   * number, so worlds of one seed asked at the same times decide alike.
    */
   decideDue(nowMs: number): void {
     const every = this.config.decisionEverySeconds;
@@ -268,7 +268,8 @@ export class World {
       const fileAlerts = this.alerts.filter((a) => alertFileHash(a) !== null);
       if (fileAlerts.length === 0) return;
       const alert = draw.pick(fileAlerts);
-      this.setStatus([alert.ClientDbId], draw.pick(DECIDED_STATUSES), dueMs);
+      // Made now, not at dueMs: a DateChanged in the past could sit behind a reader's change cursor.
+      this.setStatus([alert.ClientDbId], draw.pick(DECIDED_STATUSES), nowMs);
     }
   }
 

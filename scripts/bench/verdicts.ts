@@ -7,7 +7,7 @@
 import type { SQLInputValue } from "node:sqlite";
 import { SQLiteSyncDialect } from "drizzle-orm/sqlite-core";
 import { z } from "zod";
-import { verdictLookup } from "../../src/verdicts/lookup.ts";
+import { FoundHashes, verdictLookup } from "../../src/verdicts/lookup.ts";
 import { eventMark, eventsSince, log, sleep, summarize, type Plugin } from "./harness.ts";
 import { envNumber, int, table, times, type Section, type VerdictStore } from "./section.ts";
 import { insertRows, seedDetections, seededHashes } from "./seed.ts";
@@ -87,7 +87,10 @@ export const verdictsSection: Section = {
       t = performance.now();
       const row = lookup.get(...params) as { found: string };
       if (r > 0) rawTimes.push(performance.now() - t);
-      rawFound = z.array(z.tuple([z.string(), z.number(), z.number()])).parse(JSON.parse(row.found)).map(([h]) => h);
+      // Malicious: a hash with a live detection (its first detection is set).
+      rawFound = FoundHashes.parse(JSON.parse(row.found))
+        .filter(([, first]) => first !== null)
+        .map(([h]) => h);
     }
     if (rawFound.sort().join() !== workerFound.sort().join()) throw new Error(`raw SQLite found ${rawFound.length} malicious hashes, the Worker ${workerFound.length}`);
     await sleep(METRICS_SETTLE_MS);

@@ -6,9 +6,10 @@
  * the verdict change and the notes to the scans it concerns land together or not at all.
  *
  * A hash is malicious while at least one live detection of it remains. Ignored revokes the
- * alert's detection; re-opening (any other status) restores a detection revoked as Ignored.
- * Closed keeps counting: in Cynet a closed alert is a handled true positive, and the file it
- * names is still malicious (docs/operations.md, "Later decisions").
+ * alert's detection; re-opening (Open or Pending) restores a detection revoked as Ignored.
+ * Closed changes nothing: a closed alert that counted is a handled true positive, whose file is
+ * still malicious; one that was Ignored stays cleared. A whitelisted file's detections do not
+ * count, new ones included, until a lookup finds it off the list (docs/operations.md).
  */
 import { and, eq, inArray, isNull, sql } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
@@ -16,7 +17,7 @@ import { CYNET_STATUS } from "../cynet/labels";
 import { insertDecisionNotesStatement } from "../dispatch/outbox";
 import type { Database } from "../storage/db";
 import { jsonList } from "../storage/json-list";
-import { detections, detectionStatusChanges, verdictChanges } from "../storage/schema";
+import { detections, detectionStatusChanges, fileHashes, verdictChanges } from "../storage/schema";
 
 /** One alert's status as Cynet now holds it, read from the changed alerts. */
 export interface StatusChange {
@@ -67,6 +68,13 @@ function changeRows(changes: readonly StatusChange[]) {
 }
 const applies = sql`(${detections.statusChangedAt} is null or ${detections.statusChangedAt} < c.changed_at) and ${detections.cynetStatus} is not c.status`;
 
+/** Statuses that re-open an alert: a detection revoked as Ignored counts again. Closed does not (an ignored false positive closed to tidy up stays cleared). */
+const REOPENED = [CYNET_STATUS.Open, CYNET_STATUS.Pending];
+
+/** Whether the detection's file is whitelisted at Cynet, as its lookup found (a primary-key probe). */
+const fileWhitelisted = (tenantId: string) =>
+  sql`exists (select 1 from ${fileHashes} where ${fileHashes.tenantId} = ${tenantId} and ${fileHashes.sha256} = ${detections.sha256} and ${fileHashes.whitelisted})`;
+
 /**
  * Statements applying changed statuses to the tenant's stored detections, in order: the history
  * rows first (they read the status held before), then the detections. Alerts the tenant has no
@@ -76,29 +84,49 @@ export function applyStatusChangesStatements(db: Database, tenantId: string, cha
   const latest = latestChanges(changes);
   if (latest.length === 0) return [];
   const rows = changeRows(latest);
+  const ids = jsonList(latest.map((c) => c.alertId));
   const ignored = CYNET_STATUS.Ignored;
+  const reopens = sql`c.status in ${jsonList(REOPENED)} and ${detections.revokedReason} = 'ignored'`;
   return [
-    // The selection names every column in the table's order (id left to SQLite).
+    // The selection names every column in the table's order (id left to SQLite). CROSS JOIN keeps
+    // the changes driving the primary key, whatever the planner guesses of the table.
     db.insert(detectionStatusChanges).select(
       sql`select null, ${detections.tenantId}, ${detections.alertId}, ${detections.cynetStatus}, c.status, c.changed_at, ${now.getTime()}
-        from ${rows} as c join ${detections} on ${detections.tenantId} = ${tenantId} and ${detections.alertId} = c.alert_id
+        from ${rows} as c cross join ${detections} on ${detections.tenantId} = ${tenantId} and ${detections.alertId} = c.alert_id
         where ${applies}`,
     ),
     // Every SET reads the row as it was: Ignored revokes (keeping an earlier revocation's time and
-    // reason); any other status restores only what Ignored revoked, never a whitelisted file.
+    // reason); re-opening restores what Ignored revoked, unless Cynet whitelists the file (it then
+    // stays revoked, as whitelisted); Closed leaves the revocation as it is.
     db
       .update(detections)
       .set({
         cynetStatus: sql`c.status`,
         statusChangedAt: sql`c.changed_at`,
         revokedAt: sql`case when c.status = ${ignored} then coalesce(${detections.revokedAt}, c.changed_at)
-          when ${detections.revokedReason} = 'ignored' then null else ${detections.revokedAt} end`,
+          when ${reopens} and not ${fileWhitelisted(tenantId)} then null else ${detections.revokedAt} end`,
         revokedReason: sql`case when c.status = ${ignored} then coalesce(${detections.revokedReason}, 'ignored')
-          when ${detections.revokedReason} = 'ignored' then null else ${detections.revokedReason} end`,
+          when ${reopens} then (case when ${fileWhitelisted(tenantId)} then 'whitelisted' end) else ${detections.revokedReason} end`,
       })
       .from(sql`${rows} as c`)
-      .where(and(eq(detections.tenantId, tenantId), sql`${detections.alertId} = c.alert_id`, applies)),
+      // The alert ids again as an IN list: the primary key finds the rows, rather than a walk of the tenant's detections.
+      .where(and(eq(detections.tenantId, tenantId), inArray(detections.alertId, ids), sql`${detections.alertId} = c.alert_id`, applies)),
   ];
+}
+
+/**
+ * Statement restoring the detections of files Cynet no longer lists as whitelisted (looked up
+ * again): each counts again, unless its alert is Ignored (it then stays revoked, as ignored).
+ */
+export function restoreUnwhitelistedStatement(db: Database, tenantId: string, sha256s: readonly string[]): BatchItem<"sqlite"> {
+  const stillIgnored = sql`${detections.cynetStatus} = ${CYNET_STATUS.Ignored}`;
+  return db
+    .update(detections)
+    .set({
+      revokedAt: sql`case when ${stillIgnored} then ${detections.revokedAt} end`,
+      revokedReason: sql`case when ${stillIgnored} then 'ignored' end`,
+    })
+    .where(and(eq(detections.tenantId, tenantId), inArray(detections.sha256, jsonList(sha256s)), eq(detections.revokedReason, "whitelisted")));
 }
 
 /** Statement revoking every live detection of files Cynet lists as whitelisted, as of `at`. */

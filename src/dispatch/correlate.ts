@@ -7,12 +7,13 @@
  * so a match seen again, in any later run, adds nothing.
  */
 import { logLine } from "../observability/log";
-import { and, eq, inArray, isNull, sql } from "drizzle-orm";
+import { and, eq, inArray, isNull, or, sql } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
 import { fetchFile, type CynetSession } from "../cynet/client";
 import { openSession } from "../cynet/session";
 import { CynetError, cynetTarget } from "../cynet/transport";
-import { revokeWhitelistedStatement, verdictChangeStatements } from "../decisions/apply";
+import { CYNET_STATUS } from "../cynet/labels";
+import { restoreUnwhitelistedStatement, revokeWhitelistedStatement, verdictChangeStatements } from "../decisions/apply";
 import type { Env } from "../env";
 import { searchScans } from "../host/client";
 import { MAX_HASHES_PER_SEARCH, type HashType, type ScanMatch } from "../host/schemas";
@@ -24,7 +25,7 @@ import { findTenant } from "../storage/tenants";
 import { eachConcurrently } from "../shared/concurrency";
 import { namedBatch, rowsOf } from "../storage/batch";
 import { keyDigest, outboxKeys, type ScanFileRef } from "./keys";
-import { insertEffectRowsStatements, insertMatchRowStatement, notesUnderPrefixes, type EffectRow, type OutboxRef, type OutboxRow } from "./outbox";
+import { insertDecisionNotesStatement, insertEffectRowsStatements, insertMatchRowStatement, notesUnderPrefixes, type EffectRow, type OutboxRef, type OutboxRow } from "./outbox";
 
 /** File lookups one correlation may make (fewer when an invocation runs several); hashes past it wait for a later tick (see FILE_LOOKUP_DEFER_MS). */
 export const MAX_FILE_LOOKUPS_PER_CORRELATION = 100;
@@ -79,8 +80,10 @@ async function learnFileHashes(
   sha256s: string[],
   now: Date,
   lookupBudget: number,
-): Promise<{ files: FileHashRow[]; cynetAsked: boolean; whitelisted: Set<string>; decisionNotes: OutboxRef[] }> {
-  const none = { whitelisted: new Set<string>(), decisionNotes: [] };
+  /** Files whitelisted when last looked up that Cynet raised a new alert on: asked again, the list may have changed. */
+  relook: ReadonlySet<string>,
+): Promise<{ files: FileHashRow[]; cynetAsked: boolean; restored: Set<string>; decisionNotes: OutboxRef[] }> {
+  const none = { restored: new Set<string>(), decisionNotes: [] };
   const byHash = new Map((await selectFileHashes(db, tenantId, sha256s)).map((k) => [k.sha256, k]));
   // The rows as stored after this call: what was read, overwritten by what it learned.
   const filesNow = (learned: FileHashRow[]) => {
@@ -89,8 +92,9 @@ async function learnFileHashes(
   };
   const toLearn = sha256s.filter((h) => {
     const k = byHash.get(h);
-    return !k || (k.state === "failed" && k.attempts < MAX_FILE_LOOKUP_ATTEMPTS);
+    return !k || (k.state === "failed" && k.attempts < MAX_FILE_LOOKUP_ATTEMPTS) || (k.whitelisted && relook.has(h));
   });
+  const before = new Map(byHash);
   if (toLearn.length === 0) return { files: filesNow([]), cynetAsked: true, ...none };
   const tenant = await findTenant(db, tenantId);
   if (!tenant?.orgUrl || !tenant.clientId || !tenant.username || tenant.state !== "active") return { files: filesNow([]), cynetAsked: false, ...none };
@@ -104,7 +108,7 @@ async function learnFileHashes(
     // Counted as failed lookups, so they are tried again on a later tick like any other failure.
     logLine("warn", "file lookups failed: no Cynet session", { tenantId, error: err });
     const failed = batch.map((sha256): FileHashRow => ({ tenantId, sha256, md5: null, sha1: null, state: "failed", whitelisted: false, attempts: attemptOf(sha256), lookedUpAt: now }));
-    await upsertFileHashes(db, tenantId, failed, now);
+    await upsertFileHashes(db, tenantId, failed, before, now);
     return { files: filesNow(failed), cynetAsked: true, ...none };
   }
   const learned: FileHashRow[] = [];
@@ -124,17 +128,26 @@ async function learnFileHashes(
     }
   };
   await eachConcurrently(batch, FILE_LOOKUP_CONCURRENCY, lookUp);
-  const { whitelisted, decisionNotes } = await upsertFileHashes(db, tenantId, learned, now);
-  return { files: filesNow(learned), cynetAsked: true, whitelisted, decisionNotes };
+  const { restored, decisionNotes } = await upsertFileHashes(db, tenantId, learned, before, now);
+  return { files: filesNow(learned), cynetAsked: true, restored, decisionNotes };
 }
 
 /**
  * Stores lookup results, several rows a statement under D1's parameter bound. A file Cynet lists
  * as whitelisted is a later decision (decisions/apply.ts): in the same batch its live detections
- * stop counting, its verdict change is recorded and the scans it was matched in get a note.
- * Returns the whitelisted hashes and the note rows written.
+ * stop counting, its verdict change is recorded and the scans it was matched in get a note; one
+ * that was whitelisted and is no longer gets its detections back. A failed lookup changes no
+ * whitelisting. Returns the files taken off the list and the note rows written.
  */
-async function upsertFileHashes(db: Database, tenantId: string, rows: FileHashRow[], now: Date): Promise<{ whitelisted: Set<string>; decisionNotes: OutboxRef[] }> {
+async function upsertFileHashes(
+  db: Database,
+  tenantId: string,
+  rows: FileHashRow[],
+  before: ReadonlyMap<string, FileHashRow>,
+  now: Date,
+): Promise<{ restored: Set<string>; decisionNotes: OutboxRef[] }> {
+  // A failed lookup learned nothing about the list: the row keeps what it had.
+  rows = rows.map((r) => (r.state === "failed" ? { ...r, whitelisted: before.get(r.sha256)?.whitelisted ?? false } : r));
   const statements: BatchItem<"sqlite">[] = [];
   for (let i = 0; i < rows.length; i += FILE_HASH_ROWS_PER_INSERT) {
     statements.push(
@@ -155,13 +168,16 @@ async function upsertFileHashes(db: Database, tenantId: string, rows: FileHashRo
     );
   }
   const whitelisted = [...new Set(rows.filter((r) => r.whitelisted).map((r) => r.sha256))];
-  const decided = whitelisted.length ? verdictChangeStatements(db, tenantId, whitelisted, now) : { verdicts: [], notes: [] };
+  const restored = [...new Set(rows.filter((r) => r.state === "known" && !r.whitelisted && before.get(r.sha256)?.whitelisted).map((r) => r.sha256))];
+  const changed = [...whitelisted, ...restored];
+  const decided = changed.length ? verdictChangeStatements(db, tenantId, changed, now) : { verdicts: [], notes: [] };
   const done = await namedBatch(db, {
     upserts: statements,
     revoked: whitelisted.length ? [revokeWhitelistedStatement(db, tenantId, whitelisted, now)] : [],
+    restored: restored.length ? [restoreUnwhitelistedStatement(db, tenantId, restored)] : [],
     ...decided,
   });
-  return { whitelisted: new Set(whitelisted), decisionNotes: done.notes.flatMap((r) => rowsOf<OutboxRef>(r)) };
+  return { restored: new Set(restored), decisionNotes: done.notes.flatMap((r) => rowsOf<OutboxRef>(r)) };
 }
 
 /** Splits hashes into scans/search bodies of at most MAX_HASHES_PER_SEARCH in all. */
@@ -176,16 +192,28 @@ function searchChunks(hashes: Array<{ type: HashType; hash: string }>) {
 }
 
 /** What matching uses of the group's detections: the rows of a whole batch of pages come back in one read. */
-type MatchedDetection = Pick<DetectionRow, "alertId" | "sha256" | "hostName" | "hostIp" | "runId">;
+type MatchedDetection = Pick<DetectionRow, "alertId" | "sha256" | "hostName" | "hostIp" | "runId" | "cynetStatus" | "revokedAt" | "revokedReason">;
 /** A scan that included one of the group's files, with the SHA-256 it stands for. */
 type FileScanMatch = ScanMatch & { sha256: string };
 
-/** The group's detections that still count (a revoked one asks the IR team for nothing), only the columns matching uses. */
+/**
+ * The group's detections that still count, and those revoked only because their file was
+ * whitelisted (a new alert on such a file has it looked up again): the columns matching uses.
+ */
 async function detectionsToMatch(db: Database, tenantId: string, alertIds: number[]): Promise<MatchedDetection[]> {
   return db
-    .select({ alertId: detections.alertId, sha256: detections.sha256, hostName: detections.hostName, hostIp: detections.hostIp, runId: detections.runId })
+    .select({
+      alertId: detections.alertId,
+      sha256: detections.sha256,
+      hostName: detections.hostName,
+      hostIp: detections.hostIp,
+      runId: detections.runId,
+      cynetStatus: detections.cynetStatus,
+      revokedAt: detections.revokedAt,
+      revokedReason: detections.revokedReason,
+    })
     .from(detections)
-    .where(and(eq(detections.tenantId, tenantId), inArray(detections.alertId, jsonList(alertIds)), isNull(detections.revokedAt)));
+    .where(and(eq(detections.tenantId, tenantId), inArray(detections.alertId, jsonList(alertIds)), or(isNull(detections.revokedAt), eq(detections.revokedReason, "whitelisted"))));
 }
 
 /** Every hash the host may have indexed a file by (its SHA-256, and the MD5/SHA-1 learned), back to its SHA-256. */
@@ -298,15 +326,23 @@ export async function correlate(env: Env, db: Database, group: OutboxRow[], now:
   // The correlation is named by the rows it serves: its keys are its own.
   const correlation = await keyDigest(group.map((r) => r.id).sort((a, b) => a - b).join(","));
   const sha256s = [...new Set(found.map((d) => d.sha256))];
-  const { files, cynetAsked, whitelisted, decisionNotes } = await learnFileHashes(env, db, tenantId, sha256s, now, lookupBudget);
-  // A file Cynet whitelists is not matched: its detections stopped counting in the lookup's batch.
-  const live = found.filter((d) => !whitelisted.has(d.sha256));
-  const liveHashes = sha256s.filter((h) => !whitelisted.has(h));
+  const relook = new Set(found.filter((d) => d.revokedReason === "whitelisted").map((d) => d.sha256));
+  const { files, cynetAsked, restored, decisionNotes } = await learnFileHashes(env, db, tenantId, sha256s, now, lookupBudget, relook);
+  // A file Cynet whitelists is not matched: its detections stopped counting in the lookup's
+  // batch (or when stored). One taken off the list counts again, but for alerts still Ignored.
+  const listed = new Set(files.filter((f) => f.whitelisted).map((f) => f.sha256));
+  const live = found.filter(
+    (d) => !listed.has(d.sha256) && (d.revokedAt === null || (restored.has(d.sha256) && d.revokedReason === "whitelisted" && d.cynetStatus !== CYNET_STATUS.Ignored)),
+  );
+  const liveHashes = [...new Set(live.map((d) => d.sha256))];
   const matches = liveHashes.length ? await searchHostScans(env, tenantId, correlation, hashesToAsk(liveHashes, files)) : [];
   const done = await namedBatch(db, {
     // A deactivated channel has no Cynet to ask: no follow-ups, or they would chain forever.
     followUps: cynetAsked ? followUpStatements(db, tenantId, correlation, live, liveHashes, files, now) : [],
     effects: insertEffectRowsStatements(db, await effectRows(db, tenantId, matches, live), now),
+    // A file revoked while this correlation ran (its scans were searched meanwhile): the scans
+    // just matched get that decision's note too, in the batch that wrote their IR requests.
+    lateDecisions: liveHashes.length ? [insertDecisionNotesStatement(db, tenantId, liveHashes, now)] : [],
   });
-  return [...decisionNotes, ...done.effects.flatMap((r) => rowsOf<OutboxRef>(r))];
+  return [...decisionNotes, ...[...done.effects, ...done.lateDecisions].flatMap((r) => rowsOf<OutboxRef>(r))];
 }

@@ -126,7 +126,8 @@ export function insertEffectRowsStatements(db: Database, rows: EffectRow[], now:
 /**
  * Statement adding, for each verdict change just recorded for `sha256s` (the latest of each
  * hash), one note to every scan the file was matched in before the change was recorded (its IR
- * request rows, found by the (tenant, sha256) index on them): the scan match of the IR request
+ * request rows, found by the (tenant, sha256) index on them: `+` drops the column's TEXT affinity,
+ * which the indexed expression lacks, so the index serves the comparison): the scan match of the IR request
  * with the decision added. Keyed by (scan, file, seq), so a statement run again adds nothing.
  */
 export function insertDecisionNotesStatement(db: Database, tenantId: string, sha256s: readonly string[], now: Date) {
@@ -145,7 +146,7 @@ export function insertDecisionNotesStatement(db: Database, tenantId: string, sha
       db
         .select(ordered)
         .from(sql`${changed} as vc join ${outbox} as ${ir} on ${ir}.tenant_id = ${tenantId} and ${ir}.kind = 'ir_request'
-          and json_extract(${ir}.payload, '$.sha256') = vc.sha256 and ${ir}.created_at <= vc.recorded_at`)
+          and json_extract(${ir}.payload, '$.sha256') = +vc.sha256 and ${ir}.created_at <= vc.recorded_at`)
         .where(sql`true`) as never,
     )
     .onConflictDoNothing()

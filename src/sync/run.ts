@@ -489,7 +489,8 @@ interface PageBatch {
 /** Reads and classifies the next pages of a batch. */
 async function readBatch(pager: AlertPager, progress: RunProgress, clock: Clock, changeStart: Date): Promise<PageBatch> {
   const found = new Map<number, DetectionInput>();
-  const changes: StatusChange[] = [];
+  // In the change window an alert that moved while paged is read twice: its latest reading stands.
+  const latest = new Map<number, { change: StatusChange; detection: DetectionInput | null }>();
   let duplicates = 0;
   const keep = (d: DetectionInput) => {
     if (found.has(d.alertId)) duplicates += 1;
@@ -508,10 +509,13 @@ async function readBatch(pager: AlertPager, progress: RunProgress, clock: Clock,
       }
       const c = classifyChange(entity, readAt);
       if (c.kind === "skipped") continue;
-      changes.push({ alertId: c.alertId, sha256: c.sha256, status: c.status, changedAt: c.changedAt });
-      if (c.detection) keep(c.detection);
+      const held = latest.get(c.alertId);
+      if (held && held.change.changedAt.getTime() > c.changedAt.getTime()) continue;
+      latest.set(c.alertId, { change: { alertId: c.alertId, sha256: c.sha256, status: c.status, changedAt: c.changedAt }, detection: c.detection });
     }
   }
+  const changes = [...latest.values()].map((l) => l.change);
+  for (const l of latest.values()) if (l.detection) found.set(l.detection.alertId, l.detection);
   return {
     phase: pager.phase,
     found,
@@ -645,7 +649,7 @@ class PageBatchStore {
       // writes nothing but the state: a quiet tick is two rows written (lease, state).
       const news = batch.found.size > 0 && (await this.anyNew([...batch.found.keys()]));
       if (news || (lastOfInvocation && !batch.runDone)) {
-        const runId = await openRun(this.db, this.leaseId, progress.row(this.tenantId, totals));
+        const runId = await openRun(this.db, this.leaseId, progress.row(this.tenantId, totals), { runPhase: batch.phase, runLastSeen: progress.lastSeen });
         if (runId === undefined) return false;
         progress.runId = runId;
       } else {

@@ -106,7 +106,13 @@ export function insertRunIfLeasedStatement(db: Database, leaseId: string, values
  * something new or outlasts its first invocation; a quiet run never does (its tick is counted
  * in quiet_runs), which resets here. Returns the row's id, or undefined when the lease is gone.
  */
-export async function openRun(db: Database, leaseId: string, values: SyncRunInsert & { lastSeenFrom: Date }): Promise<number | undefined> {
+export async function openRun(
+  db: Database,
+  leaseId: string,
+  values: SyncRunInsert & { lastSeenFrom: Date },
+  /** The window the run is reading when it gets its row (it may be the changed alerts') and where that window starts. */
+  window: { runPhase: SyncStateRow["runPhase"]; runLastSeen: Date } = { runPhase: "alerts", runLastSeen: values.lastSeenFrom },
+): Promise<number | undefined> {
   const done = await namedBatch(db, {
     run: [insertRunIfLeasedStatement(db, leaseId, values)],
     state: [
@@ -114,7 +120,7 @@ export async function openRun(db: Database, leaseId: string, values: SyncRunInse
         .update(syncState)
         // The INSERT just before, in the same transaction, made the row this points at (when the lease is held; otherwise neither applies).
         // The position columns start clear (a quiet attempt before may have left its own); the batch that follows writes this run's.
-        .set({ ...RUN_CLEARED, runId: sql`last_insert_rowid()`, runLastSeen: values.lastSeenFrom, quietRuns: 0 })
+        .set({ ...RUN_CLEARED, runId: sql`last_insert_rowid()`, ...window, quietRuns: 0 })
         .where(and(eq(syncState.tenantId, values.tenantId), eq(syncState.leaseId, leaseId))),
     ],
   });
@@ -150,7 +156,14 @@ export function insertDetectionsStatements(db: Database, tenantId: string, runId
     })),
   );
   // Drizzle lists every column of the table in schema order; the SELECT yields them in that order.
-  const values = sql.raw(DETECTION_COLUMNS.map((c) => `r.v ->> '$.${c.key}'`).join(", "));
+  // A file Cynet whitelisted (its lookup said so) gets detections that do not count: a new alert
+  // on it does not make it malicious again until a lookup finds it off the list (dispatch/correlate.ts).
+  const whitelisted = `exists (select 1 from file_hashes as f where f.tenant_id = r.v ->> '$.tenantId' and f.sha256 = r.v ->> '$.sha256' and f.whitelisted)`;
+  const computed: Record<string, string> = {
+    revokedAt: `case when ${whitelisted} then r.v ->> '$.storedAt' end`,
+    revokedReason: `case when ${whitelisted} then 'whitelisted' end`,
+  };
+  const values = sql.raw(DETECTION_COLUMNS.map((c) => computed[c.key] ?? `r.v ->> '$.${c.key}'`).join(", "));
   // Each row is turned into JSONB once (materialized), so reading its 20 fields is a binary
   // lookup; reading them from json_each's text value would parse the row again for every field.
   // "where true" lets SQLite tell the upsert clause from a join condition (INSERT ... SELECT).

@@ -136,7 +136,7 @@ describe("alerts changed since a time", () => {
 });
 
 describe("the simulator's scheduled decisions (decisionEverySeconds)", () => {
-  it("changes one file alert's status per interval since the epoch, at the time it was due, the same for every world of the seed", async () => {
+  it("changes one file alert's status per interval since the epoch, made when asked, alike for worlds of one seed", async () => {
     const { World } = await import("../../dev/cynet-sim/world");
     const epoch = Date.parse("2026-11-30T12:00:00Z");
     const make = () => new World("decide", { alertCount: 200, seed: 11, epoch: new Date(epoch).toISOString(), decisionEverySeconds: 60 }, epoch);
@@ -145,9 +145,9 @@ describe("the simulator's scheduled decisions (decisionEverySeconds)", () => {
     one.decideDue(at);
     two.decideDue(at);
     const changed = (w: InstanceType<typeof World>) => w.alerts.filter((a) => a.DateChanged !== undefined && Date.parse(String(a.DateChanged)) > epoch);
-    const times = [...new Set(changed(one).map((a) => Date.parse(String(a.DateChanged))))].sort();
-    expect(times.length).toBeGreaterThanOrEqual(4);
-    expect(times.every((t) => (t - epoch) % 60_000 === 0 && t <= at)).toBe(true);
+    // Five decisions were due (some may pick the same alert); each is made, and dated, when asked.
+    expect(changed(one).length).toBeGreaterThanOrEqual(3);
+    expect(changed(one).every((a) => Date.parse(String(a.DateChanged)) === at)).toBe(true);
     expect(changed(one).map((a) => [a.ClientDbId, a.Status])).toEqual(changed(two).map((a) => [a.ClientDbId, a.Status]));
     // Asked again at the same time: nothing more is due.
     const before = JSON.stringify(one.alerts);

@@ -6,6 +6,7 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { applyStatusChangesStatements } from "../../src/decisions/apply";
+import { insertDecisionNotesStatement } from "../../src/dispatch/outbox";
 import { database } from "../../src/storage/db";
 import { namedBatch } from "../../src/storage/batch";
 import { CHANGES_REPROBE_MS } from "../../src/sync/schedule";
@@ -157,6 +158,13 @@ describe("later decisions", () => {
     expect(await detection(c.tenantId, c.a3)).toMatchObject({ cynetStatus: "Closed", counts: true });
     expect(decisionNotes(await notes(c.tenantId)).map((n) => n.scanId).sort()).toEqual(["scan-1", "scan-2"]);
     expect((await rows("SELECT * FROM verdict_changes WHERE tenant_id = ?", c.tenantId)).length).toBe(1);
+
+    // An ignored false positive closed to tidy up stays cleared.
+    await c.world.setStatus([c.a1, c.a2], 3);
+    expect(await syncAndDeliver(c)).toEqual(["completed"]);
+    expect((await verdicts(c.tenantId, [FILE_X])).get(FILE_X)).toMatchObject({ malicious: false });
+    expect(await detection(c.tenantId, c.a1)).toMatchObject({ cynetStatus: "Closed", counts: false, revoked: { reason: "ignored" } });
+    expect(decisionNotes(await notes(c.tenantId)).length).toBe(2);
   });
 
   it("never lets a change made earlier override one made later, whatever order they are read in", async () => {
@@ -199,6 +207,38 @@ describe("later decisions", () => {
     expect(await hostRecords(tenantId, "ir-requests")).toEqual([]);
     expect(await notes(tenantId)).toEqual([]);
     expect((await hostRecords(tenantId, "events")).length).toBe(1);
+
+    // A new alert on the listed file: stored not counting, the file looked up again, still listed.
+    const lookups = async () => (await world.state()).counters.file ?? 0;
+    const before = await lookups();
+    await world.addAlerts({ alerts: [alertOn(FILE_X, "PC-W2")] });
+    expect(await drainSync(c.env, tenantId)).toEqual(["completed"]);
+    expect(await settle(c.env, c.dispatch)).toBe(0);
+    expect(await lookups()).toBe(before + 1);
+    expect((await verdicts(tenantId, [FILE_X])).get(FILE_X)).toMatchObject({ malicious: false, revoked: { reason: "whitelisted" } });
+    expect(await hostRecords(tenantId, "ir-requests")).toEqual([]);
+    expect((await hostRecords(tenantId, "events")).length).toBe(2);
+
+    // Cynet takes it off the list; the next alert has it looked up again: malicious, and matched now.
+    await world.whitelist([FILE_X], false);
+    await world.addAlerts({ alerts: [alertOn(FILE_X, "PC-W3")] });
+    expect(await drainSync(c.env, tenantId)).toEqual(["completed"]);
+    expect(await settle(c.env, c.dispatch)).toBe(0);
+    expect((await verdicts(tenantId, [FILE_X])).get(FILE_X)).toMatchObject({ malicious: true, endpoints: 3 });
+    expect((await hostRecords<{ scanId: string }>(tenantId, "ir-requests")).map((r) => r.scanId)).toEqual(["scan-w"]);
+  });
+
+  it("finds the rows a decision touches by key, never by walking the tenant's detections or IR requests", async () => {
+    const db = database(env.DB);
+    const plan = async (q: { toSQL(): { sql: string; params: unknown[] } }) => {
+      const { sql, params } = q.toSQL();
+      const r = await env.DB.prepare(`EXPLAIN QUERY PLAN ${sql}`).bind(...params).all<{ detail: string }>();
+      return r.results.map((x) => x.detail).join("\n");
+    };
+    const changes = [{ alertId: 1, sha256: FILE_X, status: 2, changedAt: new Date() }];
+    const [history, update] = applyStatusChangesStatements(db, "acme", changes, new Date()) as unknown as Array<{ toSQL(): { sql: string; params: unknown[] } }>;
+    for (const q of [history!, update!]) expect(await plan(q)).toMatch(/SEARCH detections USING (INDEX|PRIMARY KEY|COVERING INDEX) sqlite_autoindex_detections_1 \(tenant_id=\? AND alert_id=\?\)/);
+    expect(await plan(insertDecisionNotesStatement(db, "acme", [FILE_X], new Date()))).toMatch(/outbox_ir_request_sha256 \(tenant_id=\? AND <expr>=\?\)/);
   });
 
   it("goes on without changes when Cynet answers 404 for them: new detections still sync, the status says so, and Cynet is asked again a day later", async () => {
