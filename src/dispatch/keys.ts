@@ -24,6 +24,13 @@ export interface ScanFileRef {
   sha256: string;
 }
 
+/** A file the host's scanner convicted, and one endpoint Cynet has it on: the endpoint's name digested so keys stay header-safe. */
+export interface FileEndpointRef {
+  tenantId: string;
+  sha256: string;
+  hostDigest: string;
+}
+
 const batchPart = (b: PageBatchRef) => `${b.tenantId}:${b.runId}:${b.leaseId}:${b.pages}`;
 const scanPart = (s: ScanFileRef) => `${s.tenantId}:${s.scanDigest}:${s.sha256}`;
 
@@ -54,6 +61,19 @@ export const outboxKeys = {
   firstNote: (scan: ScanFileRef) => `cynet-note:${scanPart(scan)}:first`,
   /** A follow-up note naming endpoints not named before (digested). */
   followUpNote: (scan: ScanFileRef, endpointsDigest: string) => `cynet-note:${scanPart(scan)}:${endpointsDigest}`,
+  /** The "Malicious Attachment on Endpoint" event of one (file, endpoint) inside events/batch: one per pair, ever, whichever scan or check found it. */
+  attachmentEvent: (ref: FileEndpointRef) => `cynet-attachment-event:${ref.tenantId}:${ref.sha256}:${ref.hostDigest}`,
+  /**
+   * An attachment_events row: the endpoints one check of a file found first (`check`: a digest of
+   * the findings and the check number each was at), up to 100 a `part`.
+   */
+  attachmentEventsRow: (tenantId: string, sha256: string, check: string, part: number) => `cynet-attachment-events:${tenantId}:${sha256}:${check}:${part}`,
+  /** Prefix every attachment note of a (scan, file) shares. */
+  attachmentNotePrefix: (scan: ScanFileRef) => `cynet-attachment-note:${scanPart(scan)}:`,
+  /** The first attachment note on a (scan, file): the endpoints the file was first found on. */
+  attachmentFirstNote: (scan: ScanFileRef) => `cynet-attachment-note:${scanPart(scan)}:first`,
+  /** A follow-up attachment note naming endpoints earlier ones did not (digested). */
+  attachmentFollowUpNote: (scan: ScanFileRef, endpointsDigest: string) => `cynet-attachment-note:${scanPart(scan)}:${endpointsDigest}`,
 } as const;
 
 /** Bytes of SHA-256 a key digest keeps: at 96 bits a collision among one tenant's scans or endpoint lists is negligible, in 24 hex characters. */
