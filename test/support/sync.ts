@@ -4,6 +4,7 @@ import { env } from "cloudflare:workers";
 import { expect } from "vitest";
 import { consumeDispatchBatch } from "../../src/dispatch/consumer";
 import type { DispatchMessage } from "../../src/dispatch/messages";
+import type { FindingsMessage } from "../../src/findings/messages";
 import type { ChannelStatus } from "../../src/activation/schemas";
 import type { Env } from "../../src/env";
 import type { QueueMessage } from "../../src/queue-message";
@@ -36,14 +37,15 @@ export class CapturingQueue<T> {
   }
 }
 
-/** The Worker's env with both producers captured. */
+/** The Worker's env with every producer captured. */
 export function capturedEnv() {
   const sync = new CapturingQueue<SyncMessage>();
   const dispatch = new CapturingQueue<DispatchMessage>();
   const deadLetter = new CapturingQueue<DispatchMessage>();
+  const findings = new CapturingQueue<FindingsMessage>();
   // Both delivery queues feed one capture: the tests play them through the same consumer.
-  const testEnv = { ...env, SYNC_QUEUE: sync, DISPATCH_QUEUE: dispatch, CORRELATE_QUEUE: dispatch, DEAD_LETTER_QUEUE: deadLetter } as unknown as Env;
-  return { env: testEnv, sync, dispatch, deadLetter };
+  const testEnv = { ...env, SYNC_QUEUE: sync, DISPATCH_QUEUE: dispatch, CORRELATE_QUEUE: dispatch, DEAD_LETTER_QUEUE: deadLetter, FINDINGS_QUEUE: findings } as unknown as Env;
+  return { env: testEnv, sync, dispatch, deadLetter, findings };
 }
 
 /** Polls `probe` until it returns a truthy value. */
