@@ -4,16 +4,14 @@
  * never does; nothing twice; and Cynet or the host failing on the way. Time is the injected
  * clock's, moved on by hours and days; nothing sleeps.
  */
-import { createExecutionContext, createMessageBatch, createScheduledController, getQueueResult } from "cloudflare:test";
+import { createExecutionContext, createScheduledController } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { consumeFindingsBatch } from "../../src/findings/consumer";
 import { FINDING_CHECK_SCHEDULE_MS, FINDING_RETRY_BASE_MS } from "../../src/findings/schedule";
-import type { QueueMessage } from "../../src/queue-message";
 import { handleScheduled } from "../../src/sync/scheduled";
 import { TestClock } from "../support/clock";
 import { callJson, enable, uniqueTenant } from "../support/plugin";
 import { CynetWorld } from "../support/standins";
-import { capturedEnv, clearHostFaults, connectAndSettle, hostFault, hostRecords, rows, settle } from "../support/sync";
+import { capturedEnv, clearHostFaults, connectAndSettle, hostFault, hostRecords, rows, runFindingChecks, settle } from "../support/sync";
 
 const HOUR_MS = 60 * 60_000;
 const ATTACHMENT_EVENT = "Malicious Attachment on Endpoint";
@@ -64,16 +62,9 @@ function submit(t: Tenant, findings: unknown[], extra: Record<string, unknown> =
 
 /** Plays the captured findings messages of the tenant through the consumer, then delivers what they wrote. */
 async function runChecks(t: Tenant): Promise<{ messages: number; retried: number }> {
-  const mine = t.findings.take().filter((m) => m.tenantId === t.tenantId);
-  for (const body of mine) {
-    const batch = createMessageBatch<QueueMessage>("cynet-findings", [{ id: crypto.randomUUID(), timestamp: t.clock.now(), attempts: 1, body }]);
-    const ctx = createExecutionContext();
-    await consumeFindingsBatch(batch, t.env, ctx, t.clock);
-    const result = await getQueueResult(batch, ctx);
-    expect(result.explicitAcks, "the check message is acked").toHaveLength(1);
-  }
+  const messages = await runFindingChecks(t.env, t.findings, t.tenantId, t.clock);
   const retried = await settle(t.env, t.dispatch);
-  return { messages: mine.length, retried };
+  return { messages, retried };
 }
 
 /** Moves the clock to `afterMs` past `submittedAt` (read once the findings call answered, so never before the plugin's), fires the cron there and runs the checks it sent. */

@@ -22,7 +22,7 @@ import { capturedEnv, drainSync, expectedDetections, settle } from "../support/s
 import { anyMethod, badBody, badJsonValue, contentType, invalidUtf8, oddTenantId, queryString, signMode } from "./arbitraries";
 import { callApp, isContractError, stackTraceMarks, pluginView, send, stringsOf, type Body, type RawAnswer, type RawCall } from "./harness";
 
-/** Runs per signed tenant route; 12 routes × 150 = 1800 requests, plus the other properties. */
+/** Runs per signed tenant route; 14 routes × 150 = 2100 requests, plus the other properties. */
 const RUNS_PER_ROUTE = 150;
 const RUNS_PUBLIC = 60;
 const RUNS_TENANT_IDS = 250;
@@ -77,6 +77,7 @@ function validBodyFor(path: string): Record<string, unknown> | undefined {
   if (path.endsWith("/sync/reset")) return { lookbackDays: 30 };
   if (path.endsWith("/deliveries/retry")) return { ids: [1, 2, 3] };
   if (path.endsWith("/verdicts")) return { hashes: ["a".repeat(64), "b".repeat(32)] };
+  if (path.endsWith("/findings")) return { findings: [{ sha256: "c".repeat(64), scanId: "scan-fuzz", fileName: "a.exe", recipients: ["a@acme.example"], foundAt: new Date().toISOString() }], actor: { id: "fuzzer" } };
   return undefined;
 }
 
@@ -132,6 +133,7 @@ async function probe(call: RawCall, opts: { tenantRoute: boolean; viaRuntime?: b
   // Keep the captured queues small: what the fuzzed routes enqueue is not delivered.
   if (c.sync.sent.length > 200) c.sync.take();
   if (c.dispatch.sent.length > 200) c.dispatch.take();
+  if (c.findings.sent.length > 200) c.findings.take();
   return r;
 }
 

@@ -257,6 +257,8 @@ export const TENANT_TABLES: Record<string, string> = {
   outbox: "tenant_id",
   file_hashes: "tenant_id",
   audit_log: "tenant_id",
+  findings: "tenant_id",
+  finding_endpoints: "tenant_id",
 };
 
 /** Every D1 row of one tenant, table by table, in a stable order. */

@@ -3,6 +3,7 @@ import { createExecutionContext, createMessageBatch, getQueueResult } from "clou
 import { env } from "cloudflare:workers";
 import { expect } from "vitest";
 import { consumeDispatchBatch } from "../../src/dispatch/consumer";
+import { consumeFindingsBatch } from "../../src/findings/consumer";
 import type { DispatchMessage } from "../../src/dispatch/messages";
 import type { FindingsMessage } from "../../src/findings/messages";
 import type { ChannelStatus } from "../../src/activation/schemas";
@@ -136,6 +137,22 @@ export async function settle(testEnv: Env, queue: { take(): DispatchMessage[] },
     pending = [...again, ...queue.take()];
   }
   return retries;
+}
+
+/**
+ * Plays the captured findings messages of `tenantId` through the findings consumer, one per
+ * batch as the queue hands them over (max_batch_size 1), each expected to be acked; returns how
+ * many there were. What the checks wrote waits on the dispatch capture.
+ */
+export async function runFindingChecks(testEnv: Env, queue: CapturingQueue<FindingsMessage>, tenantId: string, clock: Clock): Promise<number> {
+  const mine = queue.take().filter((m) => m.tenantId === tenantId);
+  for (const body of mine) {
+    const batch = createMessageBatch<QueueMessage>("cynet-findings", [{ id: `f${++messageCounter}`, timestamp: clock.now(), attempts: 1, body }]);
+    const ctx = createExecutionContext();
+    await consumeFindingsBatch(batch, testEnv, ctx, clock);
+    expect((await getQueueResult(batch, ctx)).explicitAcks, "the check message is acked").toHaveLength(1);
+  }
+  return mine.length;
 }
 
 /** Messages a dispatch invocation takes at most (wrangler.toml, max_batch_size of cynet-dispatch and cynet-correlate). */
