@@ -120,6 +120,8 @@ class FileLookups {
   }
 
   async #fetch(sha256: string): Promise<FileRecord> {
+    // A login that failed stays failed for this invocation: every file reports it, and Cynet's
+    // token endpoint is asked once, not once a file; the cron's next try logs in afresh.
     const used = (this.#session ??= this.#open());
     try {
       return await fetchFile(await used, sha256);

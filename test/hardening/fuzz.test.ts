@@ -302,16 +302,17 @@ describe("fuzz: queue messages", () => {
       {
         weight: 2,
         arbitrary: fc.record({
-          kind: fc.constantFrom("dispatch", "sync", "other"),
+          kind: fc.constantFrom("dispatch", "sync", "finding_checks", "other"),
           tenantId: fc.oneof(fc.constantFrom(tenants.active, tenants.unknown), oddTenantId),
           outboxIds: fc.oneof(fc.array(fc.integer({ min: -5, max: 100_000 }), { maxLength: 120 }), fc.anything({ maxDepth: 1 })),
+          findingIds: fc.oneof(fc.array(fc.integer({ min: -5, max: 100_000 }), { maxLength: 60 }), fc.anything({ maxDepth: 1 })),
           reason: fc.constantFrom("cron", "manual", "continuation", "bogus"),
           requestedAt: fc.oneof(fc.date({ noInvalidDate: true }).map((d) => d.toISOString()), fc.string()),
         }),
       },
     );
     await fc.assert(
-      fc.asyncProperty(fc.constantFrom("cynet-sync", "cynet-dispatch", "cynet-correlate", "cynet-dead-letter", "some-other-queue"), fc.array(message, { minLength: 1, maxLength: 5 }), async (queue, bodies) => {
+      fc.asyncProperty(fc.constantFrom("cynet-sync", "cynet-dispatch", "cynet-correlate", "cynet-findings", "cynet-dead-letter", "some-other-queue"), fc.array(message, { minLength: 1, maxLength: 5 }), async (queue, bodies) => {
         const batch = createMessageBatch<QueueMessage>(queue, bodies.map((body, i) => ({ id: `fz${i}`, timestamp: new Date(), attempts: 1, body: body as QueueMessage })));
         const ctx = createExecutionContext();
         figures.queueMessages += bodies.length;
