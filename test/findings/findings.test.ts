@@ -336,6 +336,36 @@ describe("findings → endpoints", () => {
   });
 });
 
+describe("the dev host's scanner", () => {
+  it("convicting a scan's file marks the scan and makes the findings call; the plugin takes that body and finds the file", async () => {
+    const sha256 = randomSha256();
+    const t = await findingsTenant([{ scanId: "scan-7801", fileName: "statement.pdf.exe", sha256 }]);
+    await t.world.placeOccurrence(sha256, { hostname: "WS-IVY", full_path: "C:\\statement.pdf.exe", file_type: "PROCESS" });
+    const r = await fetch(`https://host.test/__host/tenants/${t.tenantId}/scans/scan-7801/convict`, { method: "POST" });
+    expect(r.status).toBe(200);
+    const convicted = (await r.json()) as { scan: { convictedAt?: string }; findings: { called: boolean; body: unknown; status: number; answer: { error?: string } } };
+    expect(Date.parse(convicted.scan.convictedAt ?? "")).not.toBeNaN();
+    expect(convicted.findings.body).toEqual({
+      findings: [{ sha256, scanId: "scan-7801", fileName: "statement.pdf.exe", foundAt: convicted.scan.convictedAt }],
+      actor: { id: "dev-host-scanner", name: "Dev host attachment scanner" },
+    });
+    // The tests' dev host has no PLUGIN_URL (it cannot reach the Worker under test): it says so, and the test makes its call.
+    expect(convicted.findings).toMatchObject({ called: true, status: 503, answer: { error: "dev_host_not_configured" } });
+    const taken = await callJson<Record<string, unknown>>("POST", `/v1/tenants/${t.tenantId}/findings`, convicted.findings.body, { env: t.env });
+    expect(taken.status, taken.text).toBe(202);
+    expect(taken.body).toMatchObject({ new: 1 });
+    await runChecks(t);
+    expect((await attachmentEvents(t.tenantId)).map((e) => [e.details.endpoint.hostName, e.severity, e.details.scans[0]?.scanId])).toEqual([["WS-IVY", "critical", "scan-7801"]]);
+    const scans = (await (await fetch(`https://host.test/__host/tenants/${t.tenantId}/scans`)).json()) as { scans: Array<{ scanId: string; convictedAt?: string; notes: Note[] }> };
+    const scan = scans.scans.find((s) => s.scanId === "scan-7801")!;
+    expect(scan.convictedAt).toBe(convicted.scan.convictedAt);
+    expect(scan.notes.map((n) => n.author)).toEqual(["Cynet"]);
+    // A scan the dev host does not have is a 404 naming it.
+    const missing = await fetch(`https://host.test/__host/tenants/${t.tenantId}/scans/scan-none/convict`, { method: "POST" });
+    expect(missing.status).toBe(404);
+  });
+});
+
 describe("POST /v1/tenants/:tenantId/findings refuses bad input", () => {
   const good = () => ({ sha256: randomSha256(), scanId: "scan-1", foundAt: new Date().toISOString() });
 
