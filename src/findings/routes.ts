@@ -143,7 +143,7 @@ async function submitFindings(c: AppContext, request: DeclaredRequest<typeof Fin
     const sent = new Set(await sendChecks(c.env, checkMessages(tenantId, added)));
     // Not sent: due now for the cron's next tick rather than after the lease.
     const unsent = added.filter((id) => !sent.has(id));
-    if (unsent.length) await markQueued(db, unsent, now);
+    if (unsent.length) await markQueued(db, unsent, now, now);
   }
   return c.json(
     { tenantId, received: rows.length, new: added.length, duplicates: rows.length - added.length, schedule: FINDING_CHECK_SCHEDULE_MS.map(isoDuration) },

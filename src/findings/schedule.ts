@@ -87,7 +87,7 @@ export async function sendDueFindingChecks(env: Env, now: Date): Promise<number>
     const messages = [...byTenant].flatMap(([tenantId, ids]) => checkMessages(tenantId, ids));
     // Held only once sent: a send that failed leaves them due for the next tick.
     const sent = await sendChecks(env, messages);
-    await markQueued(db, sent, new Date(now.getTime() + FINDING_QUEUE_LEASE_MS));
+    await markQueued(db, sent, new Date(now.getTime() + FINDING_QUEUE_LEASE_MS), now);
     return sent.length;
   });
   return sent.reduce((a, b) => a + b, 0);

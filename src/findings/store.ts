@@ -46,10 +46,16 @@ export async function dueFindings(db: Database, now: Date, limit: number) {
     .limit(limit);
 }
 
-/** Holds findings whose check message was sent until `until`. */
-export async function markQueued(db: Database, ids: number[], until: Date): Promise<void> {
+/**
+ * Holds findings whose check message was sent until `until`, those still due at `now` only: a
+ * check that already ran (the message can be quicker than this write) keeps its own next time.
+ */
+export async function markQueued(db: Database, ids: number[], until: Date, now: Date): Promise<void> {
   if (ids.length === 0) return;
-  await db.update(findings).set({ queuedUntil: until }).where(inArray(findings.id, jsonList(ids)));
+  await db
+    .update(findings)
+    .set({ queuedUntil: until })
+    .where(and(inArray(findings.id, jsonList(ids)), isNotNull(findings.nextCheckAt), lte(findings.nextCheckAt, now)));
 }
 
 /** Those of the tenant's findings `ids` whose check is due at `now`. */

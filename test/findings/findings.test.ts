@@ -301,6 +301,21 @@ describe("findings → endpoints", () => {
     ]);
   });
 
+  it("a check message that could not be sent: the next cron tick sends it, and the check runs once", async () => {
+    const sha256 = randomSha256();
+    const t = await findingsTenant([{ scanId: "scan-7901", fileName: "x.iso", sha256 }]);
+    await t.world.placeOccurrence(sha256, { hostname: "WS-JOE", full_path: "C:\\x.iso" });
+    t.findings.failSends = 1;
+    expect((await submit(t, [{ sha256, scanId: "scan-7901", foundAt: new Date().toISOString() }])).body).toMatchObject({ new: 1 });
+    expect(t.findings.sent).toEqual([]);
+    const submitted = Date.now();
+    expect((await cronAt(t, submitted, 60_000)).messages).toBe(1);
+    expect((await attachmentEvents(t.tenantId)).map((e) => e.details.endpoint.hostName)).toEqual(["WS-JOE"]);
+    // Sent and checked: the next tick sends nothing more.
+    expect((await cronAt(t, submitted, 6 * 60_000)).messages).toBe(0);
+    expect(await fileLookups(t.world)).toBe(1);
+  });
+
   it("two scans of the same file: one event per endpoint, a note on each scan, and a later endpoint named in a follow-up only", async () => {
     const sha256 = randomSha256();
     const t = await findingsTenant([
