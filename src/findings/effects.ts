@@ -74,7 +74,7 @@ export function attachmentNote(match: ScanMatchPayload, endpoints: FindingEndpoi
   const ran = endpoints.filter((e) => e.ranAsProcess).length;
   const lead = match.followUp ? "Cynet now also has the attachment this scan convicted on" : "Cynet has the attachment this scan convicted on";
   const count = endpoints.length === 1 ? "1 endpoint" : `${endpoints.length} endpoints`;
-  const where = endpoints.map(endpointPhrase).join("; ");
+  const where = [...endpoints].sort((a, b) => (a.hostname < b.hostname ? -1 : a.hostname > b.hostname ? 1 : 0)).map(endpointPhrase).join("; ");
   const severity = ran > 0 ? ` It ran on ${ran === 1 ? "1 of them" : `${ran} of them`}: events of severity critical were raised for those, high for the others.` : " An event of severity high was raised for each.";
   return {
     author: "Cynet",

@@ -249,7 +249,6 @@ ui.post("/tenants/:tenantId/security/scans/:scanId/convict", async (c) => {
   const info = await tenantInfo(c);
   const scanId = c.req.param("scanId");
   const outcome = await convictScan(c.env, info.tenantId, scanId);
-  const back = c.redirect(paths.scan(info.tenantId, scanId), 303);
   if (!outcome.found) return c.html(scanNotFoundPage(info, scanId), 404);
   if (!outcome.called) setNotice(c, { tone: "error", text: `${outcome.scan.fileName} is marked convicted, but no finding was sent: ${outcome.reason}` });
   else if (!ok(outcome.answer)) setNotice(c, { tone: "error", text: `${outcome.scan.fileName} is marked convicted, but the plugin did not take the finding: ${answerMessage(outcome.answer)}` });
@@ -262,7 +261,8 @@ ui.post("/tenants/:tenantId/security/scans/:scanId/convict", async (c) => {
         : `${outcome.scan.fileName} is convicted. ${await channelName(c)} looks for it on the endpoints now and again over the next three days; where it is found, events and a note on this scan follow.`,
     });
   }
-  return back;
+  // After the notice: the redirect carries the headers set so far.
+  return c.redirect(paths.scan(info.tenantId, scanId), 303);
 });
 
 ui.get("/tenants/:tenantId/security/ir-requests", async (c) => {
