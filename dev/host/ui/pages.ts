@@ -237,12 +237,19 @@ function eventDetails(e: HostRecord, orgUrl: string | null): Html {
     </dl></div>
     <div class="detail-group"><h4>Endpoint</h4><dl class="facts">
       ${fact("Host", endpoint.hostName)}${fact("IP", endpoint.ip)}${fact("User", endpoint.user)}${fact("Host ID", endpoint.hostId)}
+      ${fact("Path on endpoint", endpoint.path, { code: true })}${typeof endpoint.ranAsProcess === "boolean" ? fact("Ran as a process", endpoint.ranAsProcess ? "Yes" : "No") : ""}
+      ${fact("Owner", endpoint.ownerUser)}${fact("Running user", endpoint.runningUser)}${fact("Created", endpoint.createdAt, { time: true })}${fact("Last run", endpoint.lastRunAt, { time: true })}
     </dl></div>
-    <div class="detail-group"><h4>Cynet alert</h4><dl class="facts">
+    ${Array.isArray(d.scans)
+      ? html`<div class="detail-group"><h4>Convicted in scans</h4><dl class="facts">${d.scans.map((s) => {
+          const scan = rec(s);
+          return fact(str(scan.scanId) ?? "Scan", scan.convictedAt, { time: true });
+        })}</dl></div>`
+      : html`<div class="detail-group"><h4>Cynet alert</h4><dl class="facts">
       ${fact("Alert ID", cynet.alertId)}${fact("Cynet severity", cynet.severity)}${fact("Status", cynet.status)}${fact("Incident", cynet.incidentName)}
       ${fact("Detected", cynet.detectedAt, { time: true })}${fact("First seen", cynet.firstSeenAt, { time: true })}${fact("Last seen", cynet.lastSeenAt, { time: true })}
       ${cynetAlertPlace(str(cynet.alertId), orgUrl)}
-    </dl></div>
+    </dl></div>`}
   </div>
   <details class="raw"><summary>Event as delivered (JSON)</summary><pre>${JSON.stringify(e, null, 2)}</pre></details>`;
 }
