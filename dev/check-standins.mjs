@@ -167,6 +167,18 @@ async function checkSimulator(base) {
   check((await call("GET", `/api/full/file?sha256=${"ab".repeat(32)}`, { headers: auth })).status === 404, "full/file unknown 404");
   check((await call("GET", "/api/full/file?sha256=xyz", { headers: auth })).status === 400, "full/file bad hash 400");
   check((await call("GET", `/api/full/file?sha256=${rec.sha256}`)).status === 401, "full/file needs token");
+  check(rec.occurrences.every((o) => ["PROCESS", "FILE"].includes(o.file_type) && "creation_time" in o && "last_run_time" in o && "owner_user" in o && "running_user" in o), "full/file occurrences carry file_type, times and users", rec.occurrences);
+  // Occurrences placed on endpoints: a file Cynet never saw is 404 until its occurrence appears.
+  const placedHash = "ba5eba11".repeat(8);
+  const soon = new Date(Date.now() + 60 * 60_000).toISOString();
+  const placeLater = await call("POST", `${world()}/files/${placedHash}/occurrences`, { body: { hostname: "WS-LATER", full_path: "C:\\mail\\a.exe", file_type: "PROCESS", appearsAt: soon } });
+  check(placeLater.status === 201, "occurrence placed for later", placeLater.json);
+  check((await call("GET", `/api/full/file?sha256=${placedHash}`, { headers: auth })).status === 404, "full/file 404 before the occurrence appears");
+  await call("POST", `${world()}/files/${placedHash}/occurrences`, { body: { hostname: "WS-NOW", full_path: "C:\\mail\\a.exe", owner_user: "ACME\\bob" } });
+  const placed = await call("GET", `/api/full/file?sha256=${placedHash}`, { headers: auth });
+  check(placed.status === 200 && placed.json.occurrences.length === 1 && placed.json.occurrences[0].hostname === "WS-NOW" && placed.json.occurrences[0].file_type === "FILE" && placed.json.occurrences[0].owner_user === "ACME\\bob", "full/file lists the occurrence placed now, not the later one", placed.json);
+  check((await call("POST", `${world()}/files/xyz/occurrences`, { body: { hostname: "h", full_path: "p" } })).json?.field === "sha256", "occurrence on a bad hash refused");
+  check((await call("POST", `${world()}/files/${placedHash}/occurrences`, { body: { full_path: "p" } })).json?.field === "hostname", "occurrence without a host refused");
 
   // Faults.
   const fault = (rule) => call("POST", `${world()}/faults`, { body: rule });

@@ -4,6 +4,7 @@
  */
 import type { SyncMessage } from "./sync/messages";
 import type { DispatchMessage } from "./dispatch/messages";
+import type { FindingsMessage } from "./findings/messages";
 
 export interface Env {
   /**
@@ -25,6 +26,8 @@ export interface Env {
   DISPATCH_QUEUE: Queue<DispatchMessage>;
   /** Scan matching: "match" outbox rows (Cynet file lookups, scans/search), apart so deliveries never wait behind them. */
   CORRELATE_QUEUE: Queue<DispatchMessage>;
+  /** Checks of the host's findings at Cynet (src/findings): due checks, sent by the findings route and the cron. */
+  FINDINGS_QUEUE: Queue<FindingsMessage>;
   /** Final failures: deliveries the host refused for good (retries exhausted land here too). */
   DEAD_LETTER_QUEUE: Queue<DispatchMessage>;
   /** Base URL of the host API (contract §4). */

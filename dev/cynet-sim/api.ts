@@ -127,7 +127,9 @@ cynetApi.get("/api/full/file", async (c) => {
   const refusal = refuse(c, world);
   if (refusal !== null) return refusal;
   const { sha256 } = parseQuery(c.req.url, fileQuerySchema);
-  const file = world.files.get(sha256.toLowerCase());
+  const hash = sha256.toLowerCase();
+  const now = Date.now();
+  const file = world.knowsFile(hash, now);
   if (file === undefined) return cynetError(404, "not_found", "no file with this sha256");
-  return c.json(fileRecord(file, world.alerts));
+  return c.json(fileRecord(file, world.alerts, world.placedOccurrences(hash, now)));
 });

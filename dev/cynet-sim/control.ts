@@ -3,6 +3,7 @@ import { z } from "zod";
 import { faultRuleSchema } from "../shared/faults";
 import { parseBody, parseQuery, validate } from "../shared/http";
 import { alertInputSchema } from "./alert";
+import { STORED_FILE_TYPE } from "./files";
 import { alertStatusSchema, deleteWorld, getWorld, resetWorld, worldOptionsSchema, type World } from "./world";
 
 /** Most alerts one append call may generate: enough for a large "new detections" burst. */
@@ -34,6 +35,22 @@ const whitelistSchema = z.strictObject({
 });
 const digits = z.string().regex(/^\d+$/, "expected a whole number").transform(Number);
 const listQuerySchema = z.strictObject({ offset: digits.optional(), limit: digits.optional() });
+/** Longest host name, path, user or time an occurrence takes: far beyond real ones. */
+const MAX_OCCURRENCE_TEXT = 2_048;
+const occurrenceText = z.string().min(1).max(MAX_OCCURRENCE_TEXT);
+const sha256Schema = z.string().regex(/^[0-9a-fA-F]{64}$/, "expected 64 hex characters").transform((h) => h.toLowerCase());
+/** Body of `POST /__sim/worlds/:label/files/:sha256/occurrences`: the file on one endpoint, from `appearsAt` (default: now). */
+const occurrenceSchema = z.strictObject({
+  hostname: occurrenceText,
+  full_path: occurrenceText,
+  filename: occurrenceText.optional(),
+  file_type: z.string().max(MAX_OCCURRENCE_TEXT).default(STORED_FILE_TYPE),
+  creation_time: occurrenceText.nullable().optional(),
+  last_run_time: occurrenceText.nullable().optional(),
+  owner_user: occurrenceText.nullable().optional(),
+  running_user: occurrenceText.nullable().optional(),
+  appearsAt: z.iso.datetime({ offset: true }).optional(),
+});
 
 function describe(world: World, nowMs: number) {
   const { users, epochMs, ...rest } = world.config;
@@ -115,6 +132,26 @@ control.post("/__sim/worlds/:label/files/whitelist", async (c) => {
   if (missing.length > 0) return c.json({ error: "unknown_file", message: `no file with sha256 ${missing.join(", ")}`, missing }, 404);
   for (const h of sha256s) world.files.set(h.toLowerCase(), { ...world.files.get(h.toLowerCase())!, whitelisted });
   return c.json({ whitelisted: sha256s.map((h) => h.toLowerCase()), value: whitelisted });
+});
+
+/** Places a file on an endpoint: `full/file` lists the occurrence from `appearsAt` on (a file Cynet never saw becomes known then). */
+control.post("/__sim/worlds/:label/files/:sha256/occurrences", async (c) => {
+  const world = getWorld(labelOf(c.req.param("label")), Date.now());
+  const sha256 = validate(sha256Schema, c.req.param("sha256"), "sha256");
+  const { appearsAt, ...o } = await parseBody(c.req.raw, occurrenceSchema);
+  const now = new Date().toISOString();
+  const occurrence = {
+    hostname: o.hostname,
+    full_path: o.full_path,
+    filename: o.filename ?? o.full_path.split(/[\\/]/).at(-1) ?? o.full_path,
+    file_type: o.file_type,
+    creation_time: o.creation_time ?? now,
+    last_run_time: o.last_run_time ?? null,
+    owner_user: o.owner_user ?? null,
+    running_user: o.running_user ?? null,
+  };
+  world.placeOccurrence(sha256, occurrence, appearsAt === undefined ? Date.now() : Date.parse(appearsAt));
+  return c.json({ sha256, occurrence, appearsAt: appearsAt ?? now }, 201);
 });
 
 control.post("/__sim/worlds/:label/faults", async (c) => {

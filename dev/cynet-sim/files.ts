@@ -1,11 +1,21 @@
 import { alertFileHash, type SimAlert } from "./alert";
 import type { SimFile } from "./generate";
 
+/** How `full/file` calls a file that ran on the endpoint (cynet-api.md, "Finding a file on the endpoints"). */
+export const PROCESS_FILE_TYPE = "PROCESS";
+/** How the simulator calls a file that sits on the endpoint without having run (Cynet's other values are not public). */
+export const STORED_FILE_TYPE = "FILE";
+
 /** One endpoint where a file was seen, as `full/file` lists it. */
-interface Occurrence {
+export interface Occurrence {
   hostname: string;
   full_path: string;
   filename: string;
+  file_type: string;
+  creation_time: string | null;
+  last_run_time: string | null;
+  owner_user: string | null;
+  running_user: string | null;
 }
 
 /** The body of `GET /api/full/file`. */
@@ -40,8 +50,12 @@ function alertsOf(sha256: string, alerts: readonly SimAlert[]): SimAlert[] {
   return cached.index.get(sha256) ?? [];
 }
 
-/** Builds the file record of `file` from the alerts that mention its hash. */
-export function fileRecord(file: SimFile, alerts: readonly SimAlert[]): FileRecord {
+/**
+ * Builds the file record of `file` from the alerts that mention its hash, and the occurrences a
+ * test placed on endpoints (`placed`, listed after the alerts' and replacing one on the same host and path).
+ * An alert's file ran on its endpoint when its id is even: deterministic, and both kinds in every world.
+ */
+export function fileRecord(file: SimFile, alerts: readonly SimAlert[], placed: readonly Occurrence[] = []): FileRecord {
   const seen = new Map<string, Occurrence>();
   let firstSeen = file.firstSeen;
   let lastSeen = file.firstSeen;
@@ -51,8 +65,19 @@ export function fileRecord(file: SimFile, alerts: readonly SimAlert[]): FileReco
     if (alert.LastSeenUtc > lastSeen) lastSeen = alert.LastSeenUtc;
     const hostname = alert.HostName ?? "";
     const fullPath = alert.Path ?? file.path;
-    seen.set(`${hostname}\n${fullPath}`, { hostname, full_path: fullPath, filename: file.fileName });
+    const ran = alert.ClientDbId % 2 === 0;
+    seen.set(`${hostname}\n${fullPath}`, {
+      hostname,
+      full_path: fullPath,
+      filename: file.fileName,
+      file_type: ran ? PROCESS_FILE_TYPE : STORED_FILE_TYPE,
+      creation_time: alert.FirstSeenUtc ?? alert.LastSeenUtc,
+      last_run_time: ran ? alert.LastSeenUtc : null,
+      owner_user: alert.UserName ?? null,
+      running_user: ran ? (alert.UserName ?? null) : null,
+    });
   }
+  for (const o of placed) seen.set(`${o.hostname}\n${o.full_path}`, o);
   return {
     sha256: file.sha256,
     md5: file.md5,

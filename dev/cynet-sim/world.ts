@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { FaultBook } from "../shared/faults";
 import { alertFileHash, type AlertInput, type SimAlert } from "./alert";
+import type { Occurrence } from "./files";
 import { FIRST_CLIENT_DB_ID, fileForHash, generateAlerts, generateBatch, type SimFile } from "./generate";
 import { Draw } from "./prng";
 
@@ -121,6 +122,8 @@ export class World {
   readonly config: WorldConfig;
   readonly alerts: SimAlert[];
   readonly files = new Map<string, SimFile>();
+  /** Occurrences tests placed on endpoints, by file, each visible from its `appearsAtMs`. */
+  readonly #placed = new Map<string, Array<Occurrence & { appearsAtMs: number }>>();
   readonly counters: Record<CynetEndpoint, number> = { token: 0, alerts: 0, changes: 0, file: 0 };
   readonly faults = new FaultBook();
   readonly #tokens = new Map<string, number>();
@@ -297,6 +300,31 @@ export class World {
     this.#windowCache = undefined;
     this.#changedCache = undefined;
     return alerts;
+  }
+
+  /**
+   * Places `file` on an endpoint (a file Cynet never saw becomes known, named as the occurrence
+   * names it), visible in `full/file` from `appearsAtMs`. One on the same host and path is replaced.
+   */
+  placeOccurrence(sha256: string, occurrence: Occurrence, appearsAtMs: number): void {
+    if (!this.files.has(sha256)) this.files.set(sha256, fileForHash(sha256, occurrence.filename, occurrence.full_path, new Date(appearsAtMs).toISOString()));
+    const others = (this.#placed.get(sha256) ?? []).filter((o) => o.hostname !== occurrence.hostname || o.full_path !== occurrence.full_path);
+    this.#placed.set(sha256, [...others, { ...occurrence, appearsAtMs }]);
+  }
+
+  /** The occurrences placed on `sha256` that are visible at `nowMs`. */
+  placedOccurrences(sha256: string, nowMs: number): Occurrence[] {
+    return (this.#placed.get(sha256) ?? []).filter((o) => o.appearsAtMs <= nowMs).map(({ appearsAtMs: _, ...o }) => o);
+  }
+
+  /** Whether Cynet has seen `sha256` by `nowMs`: an alert named it, or an occurrence placed on it is visible. */
+  knowsFile(sha256: string, nowMs: number): SimFile | undefined {
+    const file = this.files.get(sha256);
+    if (file === undefined) return undefined;
+    const placed = this.#placed.get(sha256);
+    // A file known only from occurrences still to appear is a file Cynet has not seen yet.
+    if (placed !== undefined && !this.alerts.some((a) => alertFileHash(a) === sha256) && placed.every((o) => o.appearsAtMs > nowMs)) return undefined;
+    return file;
   }
 
   /** Marks the alerts as seen again now; returns the ids it does not know (and then touches none). */

@@ -6,6 +6,8 @@ export const MAX_BATCH_EVENTS = 100;
 export const MAX_SEARCH_HASHES = 100;
 /** Most scans one seeding call may carry: plenty for any test. */
 const MAX_SEEDED_SCANS = 10_000;
+/** Most recipients a scan names: a mail to a list, not a directory. */
+const MAX_RECIPIENTS = 100;
 /** Longest id, key, name or type: far beyond any real one. */
 const MAX_NAME_LENGTH = 255;
 /** Longest title or subject: a sentence or two. */
@@ -74,6 +76,10 @@ export const scanSchema = z
     sha256: hex(HASH_CHARS.sha256).optional(),
     md5: hex(HASH_CHARS.md5).optional(),
     sha1: hex(HASH_CHARS.sha1).optional(),
+    /** When the dev host's own scanner convicted the file (set by a conviction, host-contract.md §2 findings). */
+    convictedAt: z.iso.datetime({ offset: true }).optional(),
+    /** Who received the email, named in the finding the conviction sends. */
+    recipients: z.array(name).max(MAX_RECIPIENTS).optional(),
   })
   .refine((s) => s.sha256 !== undefined || s.md5 !== undefined || s.sha1 !== undefined, {
     message: "give at least one of sha256, md5, sha1",

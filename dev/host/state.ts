@@ -51,6 +51,15 @@ export class HostState extends DurableObject {
     return { seeded: true, scansAdded };
   }
 
+  /** Records that the dev host's scanner convicted a scan's file; the scan as it now stands, or null when there is no such scan. */
+  convict(scanId: string, at: string): SeededScan | null {
+    const scan = this.#store.scans().find((s) => s.scanId === scanId);
+    if (scan === undefined) return null;
+    const convicted = { ...scan, convictedAt: scan.convictedAt ?? at };
+    this.#store.upsertScan(convicted);
+    return convicted;
+  }
+
   /** The tenant's profile and assigned bundles. */
   view(): TenantView {
     return { profile: this.#store.profile(), assignedBundles: this.#store.assignedBundles() };

@@ -4,7 +4,7 @@ import { BUNDLES } from "./catalog";
 import type { Env } from "./env";
 import { loadManifest } from "./plugin";
 import { DEFAULT_TENANT } from "./seed";
-import { ensureSeeded, setBundle, tenantStub } from "./tenants";
+import { convictScan, ensureSeeded, setBundle, tenantStub } from "./tenants";
 import { ui } from "./ui/routes";
 
 /** The Durable Object class wrangler binds as HOST_STATE. */
@@ -52,6 +52,15 @@ app.on(["PUT", "DELETE"], "/__host/tenants/:tenantId/bundles/:bundleId", async (
       ? { called: true, body: enablement.body, status: enablement.answer.status, answer: enablement.answer.json }
       : { called: false, reason: enablement.reason },
   });
+});
+
+/** The dev host's scanner convicts a scan's file: marks the scan and sends the plugin the finding (as the scan page's button does). */
+app.post("/__host/tenants/:tenantId/scans/:scanId/convict", async (c) => {
+  tenantStub(c.env, c.req.param("tenantId")); // validates the id
+  const outcome = await convictScan(c.env, c.req.param("tenantId"), c.req.param("scanId"));
+  if (!outcome.found) return c.json(errorBody("scan_not_found", `no scan ${c.req.param("scanId")}`, "scanId"), 404);
+  if (!outcome.called) return c.json({ scan: outcome.scan, findings: { called: false, reason: outcome.reason } });
+  return c.json({ scan: outcome.scan, findings: { called: true, body: outcome.body, status: outcome.answer.status, answer: outcome.answer.json } });
 });
 
 app.all("/__host/tenants/:tenantId", (c) => tenantStub(c.env, c.req.param("tenantId")).fetch(c.req.raw));

@@ -72,7 +72,27 @@ export const AlertsPage = z.object({
 });
 export type AlertsPage = z.infer<typeof AlertsPage>;
 
-/** GET /api/full/file → 200: the hashes and names Cynet knows for a file. */
+/** Most occurrences read from one file record; guards memory against a file on every endpoint of a huge tenant. */
+export const MAX_OCCURRENCES_PER_FILE = 10_000;
+
+/**
+ * One endpoint a file record lists (cynet-api.md, "Finding a file on the endpoints"). Every field
+ * may be missing or of another type: it then reads as absent.
+ */
+export const FileOccurrence = z.object({
+  hostname: str,
+  full_path: str,
+  filename: str,
+  /** "PROCESS" when the file ran. */
+  file_type: str,
+  creation_time: str,
+  last_run_time: str,
+  owner_user: str,
+  running_user: str,
+});
+export type FileOccurrence = z.infer<typeof FileOccurrence>;
+
+/** GET /api/full/file → 200: the hashes and names Cynet knows for a file, and the endpoints it is on. */
 export const FileRecord = z.object({
   sha256: z.string(),
   md5: tolerant(z.string()),
@@ -84,5 +104,7 @@ export const FileRecord = z.object({
   risk_level: num,
   av_detections: num,
   is_whitelisted: str,
+  /** Raw here; each is parsed on its own (FileOccurrence), so one odd entry does not lose the others. */
+  occurrences: tolerant(z.array(z.unknown()).max(MAX_OCCURRENCES_PER_FILE)),
 });
 export type FileRecord = z.infer<typeof FileRecord>;

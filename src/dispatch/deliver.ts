@@ -16,6 +16,7 @@ import { enqueueDispatch, OUTBOX_IDS_PER_MESSAGE } from "./enqueue";
 import { markDeliveredStatement, markRefused, markRetry, type OutboxRef, type OutboxRow } from "./outbox";
 import { detectionEvent } from "./events";
 import { decisionNote, irRequest, scanNote } from "./scan-effects";
+import { sendAttachmentEvents, sendAttachmentNote } from "../findings/deliver";
 
 /** First retry delay of a failed delivery. */
 export const DISPATCH_BACKOFF_BASE_SECONDS = 10;
@@ -93,6 +94,12 @@ async function send(env: Env, db: Database, group: OutboxRow[], now: Date, event
       await postIrRequest(env, row.tenantId, irRequest(row.payload, await detectionsOf(db, row), hashes), row.idempotencyKey);
       return [];
     }
+    case "attachment_events":
+      await sendAttachmentEvents(env, db, row);
+      return [];
+    case "attachment_note":
+      await sendAttachmentNote(env, db, row);
+      return [];
   }
 }
 

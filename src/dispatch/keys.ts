@@ -26,6 +26,13 @@ export interface ScanFileRef {
   sha256: string;
 }
 
+/** A file the host's scanner convicted, and one endpoint Cynet has it on: the endpoint's name digested so keys stay header-safe. */
+export interface FileEndpointRef {
+  tenantId: string;
+  sha256: string;
+  hostDigest: string;
+}
+
 const batchPart = (b: PageBatchRef) => `${b.tenantId}:${b.runId}:${b.leaseId}:${b.pages}`;
 const scanPart = (s: ScanFileRef) => `${s.tenantId}:${s.scanDigest}:${s.sha256}`;
 
@@ -58,6 +65,19 @@ export const outboxKeys = {
   followUpNote: (scan: ScanFileRef, endpointsDigest: string) => `cynet-note:${scanPart(scan)}:${endpointsDigest}`,
   /** The note a later decision on a file sends a scan it was matched in: the file's `seq`-th verdict change (verdict_changes). */
   decisionNote: (scan: ScanFileRef, seq: number) => `cynet-decision:${scanPart(scan)}:${seq}`,
+  /** The "Malicious Attachment on Endpoint" event of one (file, endpoint) inside events/batch: one per pair, ever, whichever scan or check found it. */
+  attachmentEvent: (ref: FileEndpointRef) => `cynet-attachment-event:${ref.tenantId}:${ref.sha256}:${ref.hostDigest}`,
+  /**
+   * An attachment_events row: the endpoints one check of a file found first (`check`: a digest of
+   * the findings and the check number each was at), up to 100 a `part`.
+   */
+  attachmentEventsRow: (tenantId: string, sha256: string, check: string, part: number) => `cynet-attachment-events:${tenantId}:${sha256}:${check}:${part}`,
+  /** Prefix every attachment note of a (scan, file) shares. */
+  attachmentNotePrefix: (scan: ScanFileRef) => `cynet-attachment-note:${scanPart(scan)}:`,
+  /** The first attachment note on a (scan, file): the endpoints the file was first found on. */
+  attachmentFirstNote: (scan: ScanFileRef) => `cynet-attachment-note:${scanPart(scan)}:first`,
+  /** A follow-up attachment note naming endpoints earlier ones did not (digested). */
+  attachmentFollowUpNote: (scan: ScanFileRef, endpointsDigest: string) => `cynet-attachment-note:${scanPart(scan)}:${endpointsDigest}`,
 } as const;
 
 /** The IR request key's fixed start: a decision note's key is built from the IR request row's key in SQL. */

@@ -14,7 +14,7 @@ import type { BatchItem } from "drizzle-orm/batch";
 import { namedBatch } from "../storage/batch";
 import type { Database } from "../storage/db";
 import { jsonArraysUnderLimit, jsonList } from "../storage/json-list";
-import { detections, OUTBOX_KINDS, OUTBOX_STATES, outbox, verdictChanges, type ScanMatchPayload } from "../storage/schema";
+import { detections, findingEndpoints, OUTBOX_KINDS, OUTBOX_STATES, outbox, verdictChanges, type ScanMatchPayload } from "../storage/schema";
 import { decisionNoteKeySql } from "./keys";
 
 /** A stored outbox row. */
@@ -94,10 +94,10 @@ export function newDetectionsOf(eventKeys: string[]) {
     where ${outbox.idempotencyKey} in ${jsonList(eventKeys)})`;
 }
 
-/** A note or IR request row correlation writes. */
+/** A note or IR request row correlation writes, or an attachment note a finding's check writes. */
 export interface EffectRow {
   tenantId: string;
-  kind: "note" | "ir_request";
+  kind: "note" | "ir_request" | "attachment_note";
   alertIds: number[];
   payload: ScanMatchPayload;
   idempotencyKey: string;
@@ -149,6 +149,23 @@ export function insertDecisionNotesStatement(db: Database, tenantId: string, sha
           and json_extract(${ir}.payload, '$.sha256') = +vc.sha256 and ${ir}.created_at <= vc.recorded_at`)
         .where(sql`true`) as never,
     )
+    .onConflictDoNothing()
+    .returning({ id: outbox.id, kind: outbox.kind });
+}
+
+/**
+ * Statement adding the attachment_events row of the finding_endpoints rows one check added
+ * (`foundBy`), in the check's D1 batch after their INSERT: an endpoint another check recorded
+ * first is that check's, so each (file, endpoint) is in one row, ever. Nothing when the check
+ * added none, or when the key exists (the check was recorded already). Returns its id and kind.
+ */
+export function insertAttachmentEventsRowStatement(db: Database, tenantId: string, sha256: string, foundBy: string, idempotencyKey: string, now: Date) {
+  const found = sql`(select json_group_array(${findingEndpoints.id}) as ids, count(*) as n from ${findingEndpoints}
+    where ${findingEndpoints.tenantId} = ${tenantId} and ${findingEndpoints.sha256} = ${sha256} and ${findingEndpoints.foundBy} = ${foundBy})`;
+  const ordered = newRowSelection({ tenantId: sql`${tenantId}`, kind: sql`'attachment_events'`, alertIds: sql`found.ids`, payload: sql`null`, idempotencyKey: sql`${idempotencyKey}` }, now);
+  return db
+    .insert(outbox)
+    .select(db.select(ordered).from(sql`${found} as found`).where(sql`found.n > 0`) as never)
     .onConflictDoNothing()
     .returning({ id: outbox.id, kind: outbox.kind });
 }

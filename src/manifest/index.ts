@@ -16,6 +16,13 @@ export const MALICIOUS_FILE_EVENT = (() => {
   return event;
 })();
 
+/** The event type each endpoint a convicted attachment is found on becomes at the host (src/findings). */
+export const MALICIOUS_ATTACHMENT_EVENT = (() => {
+  const event = manifest.events.find((e) => e.type === "Malicious Attachment on Endpoint");
+  if (!event) throw new Error("plugin.manifest.json does not declare the Malicious Attachment on Endpoint event");
+  return event;
+})();
+
 /** Ids of the bundles that include the channel. */
 export const CHANNEL_BUNDLE_IDS: ReadonlySet<string> = new Set(manifest.bundles.map((b) => b.id));
 

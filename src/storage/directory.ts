@@ -23,8 +23,8 @@ import { tenantDatabases as directory, tenants } from "./schema";
 export const PRIMARY_BINDING = "DB";
 /**
  * Databases TENANT_DATABASES may list: 10,000 tenants of 100,000 detections need about 50 (docs/scaling.md),
- * and the cron visits each every tick (fan-out, sweep, retention: at most 12 D1 queries each), so 64
- * keep it under 800 of the 1000 D1 queries an invocation may make.
+ * and the cron visits each every tick (fan-out, sweep, the findings' due checks, retention: at most 14 D1
+ * queries each), so 64 keep it under 900 of the 1000 D1 queries an invocation may make.
  */
 export const MAX_TENANT_DATABASES = 64;
 /** Placements an isolate remembers: about 100 bytes each, so 10,000 tenants fit in 1 MB of its 128 MB; past it the oldest is read again. */

@@ -240,9 +240,12 @@ export interface ScanMatchPayload {
 
 /**
  * What an outbox row does: deliver events, look the detections' hashes up in the host's
- * scans ("match", which writes the IR request and note rows), or deliver one IR request or note.
+ * scans ("match", which writes the IR request and note rows), or deliver one IR request or note;
+ * for the host's own findings (src/findings), deliver the "Malicious Attachment on Endpoint"
+ * events of newly found endpoints ("attachment_events") or the note naming them on the scan
+ * ("attachment_note").
  */
-export const OUTBOX_KINDS = ["events", "match", "note", "ir_request"] as const;
+export const OUTBOX_KINDS = ["events", "match", "note", "ir_request", "attachment_events", "attachment_note"] as const;
 /** Delivery state of an outbox row. */
 export const OUTBOX_STATES = ["pending", "delivered", "failed"] as const;
 
@@ -257,9 +260,9 @@ export const outbox = sqliteTable(
     id: integer("id").primaryKey({ autoIncrement: true }),
     tenantId: text("tenant_id").notNull(),
     kind: text("kind", { enum: OUTBOX_KINDS }).notNull(),
-    /** Cynet alert ids of the detections the row is about. */
+    /** Cynet alert ids of the detections the row is about; for an attachment_events row, the ids of its finding_endpoints rows. */
     alertIds: text("alert_ids", { mode: "json" }).$type<number[]>().notNull().default(sql`'[]'`),
-    /** For notes and IR requests: the scan match they come from (see dispatch/correlate.ts). */
+    /** For notes and IR requests: the scan match they come from (see dispatch/correlate.ts); for an attachment note, the finding's scan and the endpoints it names. */
     payload: text("payload", { mode: "json" }).$type<ScanMatchPayload>(),
     /** The host call's Idempotency-Key: stable for the row, so a resend is answered, not repeated. */
     idempotencyKey: text("idempotency_key").notNull(),
@@ -381,3 +384,75 @@ export const auditLog = sqliteTable(
 );
 /** A stored audit entry. */
 export type AuditRow = typeof auditLog.$inferSelect;
+
+/**
+ * Attachments the host's scanner convicted (host contract §2, findings), one row per (tenant,
+ * file, scan), and where each stands in its schedule of checks at Cynet (src/findings/schedule.ts).
+ * The schedule lives here rather than in queue delays: a queue message waits 12 hours at most.
+ */
+export const findings = sqliteTable(
+  "findings",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    tenantId: text("tenant_id").notNull(),
+    sha256: text("sha256").notNull(),
+    scanId: text("scan_id").notNull(),
+    fileName: text("file_name"),
+    /** Who received the attachment, as the host named them. */
+    recipients: text("recipients", { mode: "json" }).$type<string[]>().notNull().default(sql`'[]'`),
+    /** When the host's scanner convicted it. */
+    foundAt: integer("found_at", { mode: "timestamp_ms" }).notNull(),
+    /** When the plugin took it: the schedule's origin. */
+    submittedAt: integer("submitted_at", { mode: "timestamp_ms" }).notNull(),
+    checksDone: integer("checks_done").notNull().default(0),
+    /** When the next check is due; null once the last scheduled check is done. */
+    nextCheckAt: integer("next_check_at", { mode: "timestamp_ms" }),
+    /** Until when a check message is on its way: the cron does not send another before then. */
+    queuedUntil: integer("queued_until", { mode: "timestamp_ms" }),
+    /** Failed tries of the check now due (Cynet busy, down or refusing), for its backoff. */
+    failures: integer("failures").notNull().default(0),
+    lastCheckedAt: integer("last_checked_at", { mode: "timestamp_ms" }),
+    /** Why the last try failed, in words an admin can act on; null after a check that succeeded. */
+    lastError: text("last_error"),
+    /** Endpoints the notes on this scan have named so far: a follow-up note names only others. */
+    notedEndpoints: text("noted_endpoints", { mode: "json" }).$type<string[]>().notNull().default(sql`'[]'`),
+  },
+  (t) => [
+    uniqueIndex("findings_tenant_sha256_scan").on(t.tenantId, t.sha256, t.scanId),
+    index("findings_tenant_id").on(t.tenantId, t.id),
+    index("findings_due").on(t.nextCheckAt).where(sql`next_check_at is not null`),
+  ],
+);
+/** A stored finding. */
+export type FindingRow = typeof findings.$inferSelect;
+
+/**
+ * The endpoints Cynet has the host's convicted files on, one row per (tenant, file, endpoint),
+ * ever: each is one "Malicious Attachment on Endpoint" event. What Cynet said of the file there
+ * is kept as it first said it.
+ */
+export const findingEndpoints = sqliteTable(
+  "finding_endpoints",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    tenantId: text("tenant_id").notNull(),
+    sha256: text("sha256").notNull(),
+    hostname: text("hostname").notNull(),
+    fullPath: text("full_path"),
+    fileName: text("file_name"),
+    /** Cynet's file_type; "PROCESS" when the file ran. */
+    fileType: text("file_type"),
+    ranAsProcess: integer("ran_as_process", { mode: "boolean" }).notNull(),
+    ownerUser: text("owner_user"),
+    runningUser: text("running_user"),
+    /** Cynet's creation_time and last_run_time, as Cynet wrote them. */
+    creationTime: text("creation_time"),
+    lastRunTime: text("last_run_time"),
+    foundAt: integer("found_at", { mode: "timestamp_ms" }).notNull(),
+    /** The check (and part) that found it: its attachment_events row takes exactly the rows it added. */
+    foundBy: text("found_by").notNull(),
+  },
+  (t) => [uniqueIndex("finding_endpoints_tenant_sha256_host").on(t.tenantId, t.sha256, t.hostname)],
+);
+/** An endpoint a convicted file was found on. */
+export type FindingEndpointRow = typeof findingEndpoints.$inferSelect;

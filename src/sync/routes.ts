@@ -84,6 +84,13 @@ function requireActive(row: TenantRow): void {
   }
 }
 
+/** The tenant's row when its channel is enabled and active; else the 409 every route that needs Cynet answers. */
+export async function requireActiveChannel(db: Database, tenantId: string): Promise<TenantRow> {
+  const row = await requireKnown(db, tenantId);
+  requireActive(row);
+  return row;
+}
+
 /** The trail entry a sync handle starts from: the signed body's actor, read before the body is parsed so refusals name them too. */
 function entryOf(c: AppContext, tenantId: string, action: "sync_requested" | "backfill_requested" | "reset_requested", at: Date) {
   return { tenantId, actor: actorInRawBody(c.get("rawBody")), action, at };

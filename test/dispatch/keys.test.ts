@@ -24,6 +24,11 @@ describe("idempotency keys", () => {
     firstNote: outboxKeys.firstNote(scan),
     followUpNote: outboxKeys.followUpNote(scan, "beef"),
     decisionNote: outboxKeys.decisionNote(scan, 2),
+    attachmentEvent: outboxKeys.attachmentEvent({ tenantId: "acme", sha256: "a".repeat(64), hostDigest: "0bad" }),
+    attachmentEventsRow: outboxKeys.attachmentEventsRow("acme", "a".repeat(64), "c4ec", 0),
+    attachmentNotePrefix: outboxKeys.attachmentNotePrefix(scan),
+    attachmentFirstNote: outboxKeys.attachmentFirstNote(scan),
+    attachmentFollowUpNote: outboxKeys.attachmentFollowUpNote(scan, "beef"),
   };
 
   it("spells each format as docs/storage-schema.md documents it", () => {
@@ -39,6 +44,11 @@ describe("idempotency keys", () => {
       firstNote: `cynet-note:acme:00ff:${"a".repeat(64)}:first`,
       followUpNote: `cynet-note:acme:00ff:${"a".repeat(64)}:beef`,
       decisionNote: `cynet-decision:acme:00ff:${"a".repeat(64)}:2`,
+      attachmentEvent: `cynet-attachment-event:acme:${"a".repeat(64)}:0bad`,
+      attachmentEventsRow: `cynet-attachment-events:acme:${"a".repeat(64)}:c4ec:0`,
+      attachmentNotePrefix: `cynet-attachment-note:acme:00ff:${"a".repeat(64)}:`,
+      attachmentFirstNote: `cynet-attachment-note:acme:00ff:${"a".repeat(64)}:first`,
+      attachmentFollowUpNote: `cynet-attachment-note:acme:00ff:${"a".repeat(64)}:beef`,
     });
     const prefixes = new Set(Object.values(every).map((k) => k.split(":")[0]!));
     expect(documentedPrefixes()).toEqual(prefixes);

@@ -49,6 +49,8 @@ const EVENT_TYPE = "Malicious File in Endpoint";
 /** Seeded scans (dev/host/seed.ts): with a file Cynet reports as malicious, by SHA-256, and with unrelated files. */
 const MATCHING_SCAN = "scan-1001";
 const UNRELATED_SCANS = ["scan-1002", "scan-1004", "scan-1007"];
+/** A seeded scan whose file the simulated Cynet has on endpoints: the host's scanner convicts it in the flow. */
+const CONVICTED_SCAN = "scan-1003";
 
 // ---------------------------------------------------------------- the stack
 
@@ -580,6 +582,25 @@ test("the admin's flow in the dev host: bundle, Activate, Connect, Sync now, eve
       assert.match(request, VIEWER_ZONE_NAMES);
       t.diagnostic(`${await requests.count()} IR requests listed`);
       await shot(page, "09-ir-requests");
+    });
+
+    await step("Scans: the host's scanner convicts a file; the endpoints Cynet has it on come back as a note and events", async () => {
+      await page.goto(`${host}/tenants/acme/security/scans/${CONVICTED_SCAN}`);
+      assert.match(await text(page.locator("[data-verdict]")), /Not convicted/);
+      await page.getByRole("button", { name: /^Convict this file/ }).click();
+      await page.waitForURL(new RegExp(`/security/scans/${CONVICTED_SCAN}$`));
+      assert.match(await text(page.locator("p.notice")), /is convicted\. Cynet looks for it on the endpoints/);
+      assert.match(await text(page.locator("[data-verdict]")), /Malicious, convicted/);
+      const note = await pollPage(page, `the attachment note on ${CONVICTED_SCAN}`, async () =>
+        (await page.locator(".notes .note-text").allInnerTexts()).find((n) => n.includes("Cynet has the attachment this scan convicted on")),
+      );
+      assert.match(note, /on \d+ endpoints?: /, `the note names the endpoints, got: ${note}`);
+      await shot(page, "09b-convicted-scan");
+      const sha256 = (await text(page.getByRole("table", { name: "Files in this scan" }))).match(/SHA-256 ([0-9a-f]{64})/)![1]!;
+      await page.goto(`${host}/tenants/acme/security/events?q=${sha256}`);
+      const attachment = page.locator("tr.event-row", { hasText: "Malicious Attachment on Endpoint" });
+      assert.ok((await attachment.count()) > 0, "an attachment event per endpoint");
+      for (const row of await attachment.all()) assert.match(await text(row), /High|Critical/);
     });
 
     await step("Deactivate: a confirmation first, then the row says what the plugin says", async () => {

@@ -22,7 +22,7 @@ import { capturedEnv, drainSync, expectedDetections, settle } from "../support/s
 import { anyMethod, badBody, badJsonValue, contentType, invalidUtf8, oddTenantId, queryString, signMode } from "./arbitraries";
 import { callApp, isContractError, stackTraceMarks, pluginView, send, stringsOf, type Body, type RawAnswer, type RawCall } from "./harness";
 
-/** Runs per signed tenant route; 13 routes × 150 = 1950 requests, plus the other properties. */
+/** Runs per signed tenant route; 15 routes × 150 = 2250 requests, plus the other properties. */
 const RUNS_PER_ROUTE = 150;
 const RUNS_PUBLIC = 60;
 const RUNS_TENANT_IDS = 250;
@@ -81,6 +81,7 @@ function validBodyFor(path: string): Record<string, unknown> | undefined {
   if (path.endsWith("/sync/reset")) return { lookbackDays: 30, ...ACTOR };
   if (path.endsWith("/deliveries/retry")) return { ids: [1, 2, 3], ...ACTOR };
   if (path.endsWith("/verdicts")) return { hashes: ["a".repeat(64), "b".repeat(32)] };
+  if (path.endsWith("/findings")) return { findings: [{ sha256: "c".repeat(64), scanId: "scan-fuzz", fileName: "a.exe", recipients: ["a@acme.example"], foundAt: new Date().toISOString() }], actor: { id: "fuzzer" } };
   return undefined;
 }
 
@@ -136,6 +137,7 @@ async function probe(call: RawCall, opts: { tenantRoute: boolean; viaRuntime?: b
   // Keep the captured queues small: what the fuzzed routes enqueue is not delivered.
   if (c.sync.sent.length > 200) c.sync.take();
   if (c.dispatch.sent.length > 200) c.dispatch.take();
+  if (c.findings.sent.length > 200) c.findings.take();
   return r;
 }
 
@@ -304,16 +306,17 @@ describe("fuzz: queue messages", () => {
       {
         weight: 2,
         arbitrary: fc.record({
-          kind: fc.constantFrom("dispatch", "sync", "other"),
+          kind: fc.constantFrom("dispatch", "sync", "finding_checks", "other"),
           tenantId: fc.oneof(fc.constantFrom(tenants.active, tenants.unknown), oddTenantId),
           outboxIds: fc.oneof(fc.array(fc.integer({ min: -5, max: 100_000 }), { maxLength: 120 }), fc.anything({ maxDepth: 1 })),
+          findingIds: fc.oneof(fc.array(fc.integer({ min: -5, max: 100_000 }), { maxLength: 60 }), fc.anything({ maxDepth: 1 })),
           reason: fc.constantFrom("cron", "manual", "continuation", "bogus"),
           requestedAt: fc.oneof(fc.date({ noInvalidDate: true }).map((d) => d.toISOString()), fc.string()),
         }),
       },
     );
     await fc.assert(
-      fc.asyncProperty(fc.constantFrom("cynet-sync", "cynet-dispatch", "cynet-correlate", "cynet-dead-letter", "some-other-queue"), fc.array(message, { minLength: 1, maxLength: 5 }), async (queue, bodies) => {
+      fc.asyncProperty(fc.constantFrom("cynet-sync", "cynet-dispatch", "cynet-correlate", "cynet-findings", "cynet-dead-letter", "some-other-queue"), fc.array(message, { minLength: 1, maxLength: 5 }), async (queue, bodies) => {
         const batch = createMessageBatch<QueueMessage>(queue, bodies.map((body, i) => ({ id: `fz${i}`, timestamp: new Date(), attempts: 1, body: body as QueueMessage })));
         const ctx = createExecutionContext();
         figures.queueMessages += bodies.length;

@@ -259,6 +259,8 @@ export const TENANT_TABLES: Record<string, string> = {
   audit_log: "tenant_id",
   detection_status_changes: "tenant_id",
   verdict_changes: "tenant_id",
+  findings: "tenant_id",
+  finding_endpoints: "tenant_id",
 };
 
 /** Every D1 row of one tenant, table by table, in a stable order. */

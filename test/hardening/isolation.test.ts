@@ -11,13 +11,15 @@
 import { createExecutionContext, createMessageBatch, createScheduledController } from "cloudflare:test";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { consumeDispatchBatch } from "../../src/dispatch/consumer";
+import { consumeFindingsBatch } from "../../src/findings/consumer";
 import { tenantRoutes } from "../../src/http/app";
 import type { Env } from "../../src/env";
 import type { QueueMessage } from "../../src/queue-message";
 import { handleScheduled } from "../../src/sync/scheduled";
 import { uniqueTenant } from "../support/plugin";
 import { connectForm, CynetWorld } from "../support/standins";
-import { capturedEnv, drainSync, expectedDetections, hostFault, hostRecords, rows, settle, clearHostFaults } from "../support/sync";
+import { capturedEnv, drainSync, expectedDetections, hostFault, hostRecords, rows, runFindingChecks, settle, clearHostFaults } from "../support/sync";
+import { TestClock } from "../support/clock";
 import { callApp, send, tenantSnapshot } from "./harness";
 
 afterEach(() => {
@@ -52,6 +54,13 @@ describe("tenant isolation", () => {
     await settle(c.env, c.dispatch);
     c.deadLetter.take();
     await clearHostFaults(A.tenantId);
+    // A's finding: one of its files in its scan, found on its endpoints by a check (events and note delivered).
+    const aFound = await callApp(c.env, "POST", `/v1/tenants/${A.tenantId}/findings`, { findings: [{ sha256: A.files[0], scanId: "iso-a-scan-0", foundAt: new Date().toISOString() }] });
+    expect(aFound.status, aFound.text).toBe(202);
+    expect(await runFindingChecks(c.env, c.findings, A.tenantId, new TestClock())).toBe(1);
+    await settle(c.env, c.dispatch);
+    const aFindingIds = (await rows<{ id: number }>("SELECT id FROM findings WHERE tenant_id = ?", A.tenantId)).map((r) => r.id);
+    expect((await rows("SELECT id FROM finding_endpoints WHERE tenant_id = ?", A.tenantId)).length).toBeGreaterThan(0);
     await A.world.addAlerts({ count: 150 });
     expect(await drainSync(c.env, A.tenantId, "manual")).toContain("completed");
     const aPendingMessages = c.dispatch.take();
@@ -123,6 +132,8 @@ describe("tenant isolation", () => {
       const malicious = (r.body as Verdicts).results.filter((v) => v.malicious);
       attempt(`B's verdicts call A's ${chunk.length} hashes malicious`, malicious.length > 0);
     }
+    const bFindings = await asB("GET", "/findings?limit=100");
+    attempt("B's findings list A's", (bFindings.body as { findings: unknown[] }).findings.length > 0 || showsA(bFindings.text) || bFindings.text.includes(A.files[0]!));
     // The same hashes are malicious for A: the check above is not vacuous.
     const control = await callApp<Verdicts>(c.env, "POST", `/v1/tenants/${A.tenantId}/verdicts`, { hashes: aShas.slice(0, 50) });
     expect(control.body.results.every((v) => v.malicious)).toBe(true);
@@ -133,6 +144,18 @@ describe("tenant isolation", () => {
     const retryAll = await asB("POST", "/deliveries/retry");
     attempt("B's retry-all requeues A's rows", c.dispatch.sent.some((m) => m.tenantId !== B.tenantId || m.outboxIds.some((id) => aOutbox.some((o) => o.id === id))));
     expect(retryAll.status).toBe(202);
+    // B sends A's finding (A's file, A's scan id) as its own: a new finding of B's, checked in B's Cynet only.
+    const bFinding = await asB("POST", "/findings", { findings: [{ sha256: A.files[0], scanId: "iso-a-scan-0", foundAt: new Date().toISOString() }] });
+    expect(bFinding.status, bFinding.text).toBe(202);
+    attempt("B's finding of A's file and scan counts as A's duplicate", (bFinding.body as { new: number }).new !== 1);
+    attempt("B's finding sends a check for A", c.findings.sent.some((m) => m.tenantId === A.tenantId));
+    expect(await runFindingChecks(c.env, c.findings, B.tenantId, new TestClock())).toBe(1);
+    // A findings message naming B with A's finding ids, once they are due again: B's checks only.
+    const checkCtx = createExecutionContext();
+    const later = new TestClock(2 * 60 * 60_000);
+    const checks = createMessageBatch<QueueMessage>("cynet-findings", [{ id: "f1", timestamp: later.now(), attempts: 1, body: { kind: "finding_checks", tenantId: B.tenantId, findingIds: aFindingIds } }]);
+    await consumeFindingsBatch(checks, c.env, checkCtx, later);
+    attempt("a findings message naming B checks A's findings", c.dispatch.sent.some((m) => m.tenantId === A.tenantId));
     for (const [method, path, body] of [
       ["POST", "/sync", undefined],
       ["POST", "/sync/backfill", { since: new Date(Date.now() - 3 * 86_400_000).toISOString() }],

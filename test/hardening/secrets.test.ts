@@ -11,15 +11,17 @@
  *
  * Figure: occurrences, 0. Printed as `SECRETS occurrences=0 …`.
  */
-import { createExecutionContext, createMessageBatch } from "cloudflare:test";
+import { createExecutionContext, createMessageBatch, createScheduledController } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { consumeDeadLetterBatch } from "../../src/dispatch/consumer";
 import type { Env } from "../../src/env";
 import type { QueueMessage } from "../../src/queue-message";
+import { handleScheduled } from "../../src/sync/scheduled";
+import { TestClock } from "../support/clock";
 import { uniqueTenant } from "../support/plugin";
 import { CLIENT_ID, connectForm, CynetWorld, OPERATOR, VIEWER } from "../support/standins";
-import { capturedEnv, clearHostFaults, drainSync, expectedDetections, hostFault, hostRecords, rows, settle } from "../support/sync";
+import { capturedEnv, clearHostFaults, drainSync, expectedDetections, hostFault, hostRecords, rows, runFindingChecks, settle } from "../support/sync";
 import { callApp, dumpD1, occurrences, recordQueue, secretForms } from "./harness";
 
 afterEach(() => {
@@ -53,7 +55,7 @@ describe("secret leaks", () => {
     const d1Dumps: string[] = [];
     const hostBodies: string[] = [];
     const tokens = new Set<string>();
-    for (const q of [c.sync, c.dispatch, c.deadLetter]) recordQueue(q as { send(b: unknown): Promise<void> }, queued);
+    for (const q of [c.sync, c.dispatch, c.deadLetter, c.findings]) recordQueue(q as { send(b: unknown): Promise<void> }, queued);
     for (const level of ["log", "info", "warn", "error", "debug", "trace"] as const) {
       vi.spyOn(console, level).mockImplementation((...args: unknown[]) => {
         logs.push(args.map((a) => (typeof a === "string" ? a : a instanceof Error ? `${a.stack}` : JSON.stringify(a))).join(" "));
@@ -87,7 +89,7 @@ describe("secret leaks", () => {
     };
     const snapshot = async () => d1Dumps.push(JSON.stringify(await dumpD1()));
     const everyRead = async (testEnv: Env) => {
-      for (const path of ["/status", "/detections?limit=200", "/sync/runs", "/audit?limit=200", "/deliveries?state=failed", "/deliveries?state=delivered", "/deliveries?state=pending"]) {
+      for (const path of ["/status", "/detections?limit=200", "/sync/runs", "/audit?limit=200", "/deliveries?state=failed", "/deliveries?state=delivered", "/deliveries?state=pending", "/findings"]) {
         expect((await call(testEnv, "GET", path)).status).toBe(200);
       }
     };
@@ -167,6 +169,28 @@ describe("secret leaks", () => {
     await settle(c.env, c.dispatch);
     expect((await hostRecords(tenantId, "ir-requests")).length).toBe(2);
     expect((await call(c.env, "POST", "/verdicts", { hashes: [fileA, fileB, "0".repeat(64)] })).status).toBe(200);
+    await everyRead(c.env);
+    await snapshot();
+
+    // ---- the host's findings: a check whose file lookups echo the access token, then one that succeeds after a re-login
+    const clock = new TestClock();
+    interceptors.push({
+      what: "finding check echoing the access token",
+      match: (u) => u.pathname === "/api/full/file",
+      respond: (r) => new Response(`upstream busy, headers were: ${JSON.stringify([...r.headers])}`, { status: 503 }),
+      times: 3,
+    });
+    const finding = { sha256: fileA, scanId: "sec-scan-1", fileName: "a.exe", recipients: ["alice@acme.example"], foundAt: new Date().toISOString() };
+    expect((await call(c.env, "POST", "/findings", { findings: [finding], actor: { id: "admin-1", name: "Alice Admin" } })).status).toBe(202);
+    expect(await runFindingChecks(c.env, c.findings, tenantId, clock)).toBe(1);
+    expect((await call(c.env, "GET", "/findings")).text).toContain("Cynet answered HTTP 503");
+    await world.expireTokens();
+    clock.advance(60 * 60_000);
+    await handleScheduled(createScheduledController({ scheduledTime: clock.now().getTime(), cron: "*/5 * * * *" }), c.env, createExecutionContext());
+    expect(await runFindingChecks(c.env, c.findings, tenantId, clock)).toBe(1);
+    await settle(c.env, c.dispatch);
+    expect((await hostRecords<{ type: string }>(tenantId, "events")).filter((e) => e.type === "Malicious Attachment on Endpoint").length).toBeGreaterThan(0);
+    c.sync.take();
     await everyRead(c.env);
     await snapshot();
 

@@ -78,7 +78,7 @@ describe("GET /v1/openapi.json", () => {
     expect(collect(doc, "$defs")).toEqual([]);
     expect(collect(doc, "$schema")).toEqual([]);
     // The names the route modules give their schemas are the components' names.
-    expect(Object.keys(schemas)).toEqual(expect.arrayContaining(["Error", "ChannelStatus", "EnablementRequest", "ActivationRequest", "VerdictRequest", "RetryDeliveriesRequest", "ResetRequest"]));
+    expect(Object.keys(schemas)).toEqual(expect.arrayContaining(["Error", "ChannelStatus", "EnablementRequest", "ActivationRequest", "VerdictRequest", "RetryDeliveriesRequest", "ResetRequest", "FindingsRequest", "FindingsPage"]));
   });
 
   it("marks a request body required exactly where the route refuses an empty one", async () => {
@@ -96,6 +96,7 @@ describe("GET /v1/openapi.json", () => {
       "POST /v1/tenants/:tenantId/sync/reset": false,
       "POST /v1/tenants/:tenantId/deliveries/retry": false,
       "POST /v1/tenants/:tenantId/verdicts": true,
+      "POST /v1/tenants/:tenantId/findings": true,
     });
 
     // And the routes behave as documented: signed calls with no body at all, to an enabled tenant.

@@ -20,7 +20,8 @@ import { fanOutSyncs, handleScheduled } from "../../src/sync/scheduled";
 import { TENANT_TABLES } from "../hardening/harness";
 import { callJson, uniqueTenant } from "../support/plugin";
 import { connectForm, CynetWorld } from "../support/standins";
-import { capturedEnv, deliver, drainSync, expectedDetections, hostRecords, settle, type HostEvent } from "../support/sync";
+import { capturedEnv, deliver, drainSync, expectedDetections, hostRecords, runFindingChecks, settle, type HostEvent } from "../support/sync";
+import { TestClock } from "../support/clock";
 
 const c = capturedEnv();
 /** The Worker's env with its queues captured and tenants spread over DB and DB_2. */
@@ -68,6 +69,16 @@ beforeAll(async () => {
   for (const binding of BINDINGS) expect(await rowsIn(binding, "SELECT 1 FROM tenants"), `${binding} is empty at the start`).toEqual([]);
   A = await connectAndSync("dir-a", 300, 101);
   B = await connectAndSync("dir-b", 200, 202);
+  // Each tenant's scanner convicted one of its own files, in a scan at the host: its findings,
+  // the endpoints Cynet has the file on and their events and note are the tenant's database's too.
+  for (const t of [A, B]) {
+    const sha256 = [...t.expected.values()][0]!;
+    const scan = { scanId: `${t.tenantId}-scan`, fileName: "attachment.exe", scannedAt: new Date().toISOString(), sha256 };
+    expect((await fetch(`https://host.test/__host/tenants/${t.tenantId}/scans`, { method: "PUT", headers: { "content-type": "application/json" }, body: JSON.stringify({ scans: [scan] }) })).ok).toBe(true);
+    const found = await call("POST", `/v1/tenants/${t.tenantId}/findings`, { findings: [{ sha256, scanId: scan.scanId, foundAt: scan.scannedAt }] });
+    expect(found.status, found.text).toBe(202);
+    expect(await runFindingChecks(two, c.findings, t.tenantId, new TestClock())).toBe(1);
+  }
   // Both tenants' deliveries, played through the dispatch consumer in shared batches.
   await settle(two, c.dispatch);
   c.sync.take();
@@ -118,14 +129,18 @@ describe("tenants over two databases", () => {
       expect(new Map(stored.map((r) => [r.alert_id, r.sha256]))).toEqual(t.expected);
       expect(await rowsIn(home(t), "SELECT id FROM outbox WHERE tenant_id = ? AND state != 'delivered'", t.tenantId)).toEqual([]);
 
-      // The host received one event per detection of this tenant, each once.
-      const events = await hostRecords<HostEvent>(t.tenantId, "events");
+      // The host received one event per detection of this tenant, each once, and its finding's.
+      const received = await hostRecords<HostEvent>(t.tenantId, "events");
+      const events = received.filter((e) => e.type === "Malicious File in Endpoint");
       expect(events.map((e) => e.details.cynet.alertId).sort((x, y) => x - y)).toEqual([...t.expected.keys()].sort((x, y) => x - y));
+      const attachmentEvents = received.filter((e) => e.type === "Malicious Attachment on Endpoint");
+      const endpoints = await rowsIn(home(t), "SELECT id FROM finding_endpoints WHERE tenant_id = ?", t.tenantId);
+      expect(attachmentEvents.length).toBe(endpoints.length);
 
       const status = await call<ChannelStatus>("GET", `/v1/tenants/${t.tenantId}/status`);
       expect(status.status).toBe(200);
       expect(status.body).toMatchObject({ status: "active", sync: { health: "ok", lastRun: { outcome: "succeeded" } } });
-      expect(status.body.deliveries.events).toMatchObject({ delivered: t.expected.size, pending: 0, failed: 0 });
+      expect(status.body.deliveries.events).toMatchObject({ delivered: t.expected.size + attachmentEvents.length, pending: 0, failed: 0 });
 
       const listed = await call<{ detections: unknown[] }>("GET", `/v1/tenants/${t.tenantId}/detections?limit=200`);
       expect(listed.body.detections.length).toBe(Math.min(200, t.expected.size));

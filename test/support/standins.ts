@@ -45,6 +45,20 @@ export interface WorldSetup {
   epoch?: string;
 }
 
+/** A file on an endpoint, as a test places it (the simulator's POST /__sim/worlds/:label/files/:sha256/occurrences body). */
+export interface OccurrenceSetup {
+  hostname: string;
+  full_path: string;
+  filename?: string;
+  /** "PROCESS" when the file ran there; the simulator's default is "FILE". */
+  file_type?: string;
+  creation_time?: string | null;
+  last_run_time?: string | null;
+  owner_user?: string | null;
+  running_user?: string | null;
+  appearsAt?: string;
+}
+
 /** An alert status an analyst sets (cynet-api.md): 0 Open, 1 Pending, 2 Ignored, 3 Closed; the simulator's own type. */
 export type { AlertStatus };
 
@@ -99,6 +113,10 @@ export class CynetWorld {
     const r = await fetch(`${this.orgUrl}/api/full/file?sha256=${sha256}`, { headers: { access_token: login.access_token, client_id: CLIENT_ID } });
     if (!r.ok) throw new Error(`full/file ${r.status}`);
     return (await r.json()) as { sha256: string; md5: string; sha1: string };
+  }
+  /** Places a file on an endpoint: Cynet's full/file lists it there from `appearsAt` (default now); a file Cynet never saw becomes known. */
+  async placeOccurrence(sha256: string, occurrence: OccurrenceSetup) {
+    return send(this.control(`/files/${sha256}/occurrences`), "POST", occurrence);
   }
   async expireTokens() {
     await send(this.control("/expire-tokens"), "POST");

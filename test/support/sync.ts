@@ -3,7 +3,9 @@ import { createExecutionContext, createMessageBatch, getQueueResult } from "clou
 import { env } from "cloudflare:workers";
 import { expect } from "vitest";
 import { consumeDispatchBatch } from "../../src/dispatch/consumer";
+import { consumeFindingsBatch } from "../../src/findings/consumer";
 import type { DispatchMessage } from "../../src/dispatch/messages";
+import type { FindingsMessage } from "../../src/findings/messages";
 import type { ChannelStatus } from "../../src/activation/schemas";
 import type { Env } from "../../src/env";
 import type { QueueMessage } from "../../src/queue-message";
@@ -36,14 +38,15 @@ export class CapturingQueue<T> {
   }
 }
 
-/** The Worker's env with both producers captured. */
+/** The Worker's env with every producer captured. */
 export function capturedEnv() {
   const sync = new CapturingQueue<SyncMessage>();
   const dispatch = new CapturingQueue<DispatchMessage>();
   const deadLetter = new CapturingQueue<DispatchMessage>();
+  const findings = new CapturingQueue<FindingsMessage>();
   // Both delivery queues feed one capture: the tests play them through the same consumer.
-  const testEnv = { ...env, SYNC_QUEUE: sync, DISPATCH_QUEUE: dispatch, CORRELATE_QUEUE: dispatch, DEAD_LETTER_QUEUE: deadLetter } as unknown as Env;
-  return { env: testEnv, sync, dispatch, deadLetter };
+  const testEnv = { ...env, SYNC_QUEUE: sync, DISPATCH_QUEUE: dispatch, CORRELATE_QUEUE: dispatch, DEAD_LETTER_QUEUE: deadLetter, FINDINGS_QUEUE: findings } as unknown as Env;
+  return { env: testEnv, sync, dispatch, deadLetter, findings };
 }
 
 /** Polls `probe` until it returns a truthy value. */
@@ -134,6 +137,22 @@ export async function settle(testEnv: Env, queue: { take(): DispatchMessage[] },
     pending = [...again, ...queue.take()];
   }
   return retries;
+}
+
+/**
+ * Plays the captured findings messages of `tenantId` through the findings consumer, one per
+ * batch as the queue hands them over (max_batch_size 1), each expected to be acked; returns how
+ * many there were. What the checks wrote waits on the dispatch capture.
+ */
+export async function runFindingChecks(testEnv: Env, queue: CapturingQueue<FindingsMessage>, tenantId: string, clock: Clock): Promise<number> {
+  const mine = queue.take().filter((m) => m.tenantId === tenantId);
+  for (const body of mine) {
+    const batch = createMessageBatch<QueueMessage>("cynet-findings", [{ id: `f${++messageCounter}`, timestamp: clock.now(), attempts: 1, body }]);
+    const ctx = createExecutionContext();
+    await consumeFindingsBatch(batch, testEnv, ctx, clock);
+    expect((await getQueueResult(batch, ctx)).explicitAcks, "the check message is acked").toHaveLength(1);
+  }
+  return mine.length;
 }
 
 /** Messages a dispatch invocation takes at most (wrangler.toml, max_batch_size of cynet-dispatch and cynet-correlate). */

@@ -237,12 +237,19 @@ function eventDetails(e: HostRecord, orgUrl: string | null): Html {
     </dl></div>
     <div class="detail-group"><h4>Endpoint</h4><dl class="facts">
       ${fact("Host", endpoint.hostName)}${fact("IP", endpoint.ip)}${fact("User", endpoint.user)}${fact("Host ID", endpoint.hostId)}
+      ${fact("Path on endpoint", endpoint.path, { code: true })}${typeof endpoint.ranAsProcess === "boolean" ? fact("Ran as a process", endpoint.ranAsProcess ? "Yes" : "No") : ""}
+      ${fact("Owner", endpoint.ownerUser)}${fact("Running user", endpoint.runningUser)}${fact("Created", endpoint.createdAt, { time: true })}${fact("Last run", endpoint.lastRunAt, { time: true })}
     </dl></div>
-    <div class="detail-group"><h4>Cynet alert</h4><dl class="facts">
+    ${Array.isArray(d.scans)
+      ? html`<div class="detail-group"><h4>Convicted in scans</h4><dl class="facts">${d.scans.map((s) => {
+          const scan = rec(s);
+          return fact(str(scan.scanId) ?? "Scan", scan.convictedAt, { time: true });
+        })}</dl></div>`
+      : html`<div class="detail-group"><h4>Cynet alert</h4><dl class="facts">
       ${fact("Alert ID", cynet.alertId)}${fact("Cynet severity", cynet.severity)}${fact("Status", cynet.status)}${fact("Incident", cynet.incidentName)}
       ${fact("Detected", cynet.detectedAt, { time: true })}${fact("First seen", cynet.firstSeenAt, { time: true })}${fact("Last seen", cynet.lastSeenAt, { time: true })}
       ${cynetAlertPlace(str(cynet.alertId), orgUrl)}
-    </dl></div>
+    </dl></div>`}
   </div>
   <details class="raw"><summary>Event as delivered (JSON)</summary><pre>${JSON.stringify(e, null, 2)}</pre></details>`;
 }
@@ -385,14 +392,19 @@ function notesList(notes: HostRecord[]): Html {
 }
 
 /** Security Operations > Scans > one scan: the scanned file and its hashes, its notes and the IR requests about it. */
-export function scanPage(t: TenantInfo, scan: ScanWithNotes, irRequests: HostRecord[]): Html {
+export function scanPage(t: TenantInfo, scan: ScanWithNotes, irRequests: HostRecord[], notice: Notice | null = null): Html {
   const requests = irRequests.filter((r) => r.scanId === scan.scanId).sort(newestFirst);
   const body = html`<article class="scan" data-scan-id="${scan.scanId}" aria-labelledby="scan-file">
     <h2 id="scan-file">${scan.fileName} <span class="tag">${scan.scanId}</span></h2>
     <dl class="facts">
       <dt>Scan ID</dt><dd><code>${scan.scanId}</code></dd>
       <dt>Scanned</dt><dd>${time(scan.scannedAt)}</dd>
+      <dt>Scanner verdict</dt><dd data-verdict="${scan.convictedAt ? "malicious" : "none"}">${scan.convictedAt ? html`Malicious, convicted ${time(scan.convictedAt)}` : "Not convicted"}</dd>
     </dl>
+    <form method="post" action="${paths.scan(t.tenantId, scan.scanId)}/convict" class="inline">
+      <button type="submit"${scan.sha256 ? "" : " disabled"}>${scan.convictedAt ? "Send the conviction again" : "Convict this file (the scanner's verdict: malicious)"}</button>
+      <span class="muted">${scan.sha256 ? "The channel then looks for it on the endpoints." : "Needs the file's SHA-256."}</span>
+    </form>
     <h3>Scanned file</h3>
     <table class="attachments" aria-label="Files in this scan">
       <thead><tr><th scope="col">File name</th><th scope="col">Hashes</th></tr></thead>
@@ -413,7 +425,7 @@ export function scanPage(t: TenantInfo, scan: ScanWithNotes, irRequests: HostRec
             <p class="muted">${irStatusBadge()} · ${capitalized(str(r.priority) ?? "")} priority · received ${time(r.receivedAt)}</p></li>`;
         })}</ul>`}
   </section>`;
-  return layout({ ...t, page: "scans", section: "Security Operations", parent: { label: "Scans", href: paths.scans(t.tenantId) }, title: scan.fileName, body });
+  return layout({ ...t, page: "scans", section: "Security Operations", parent: { label: "Scans", href: paths.scans(t.tenantId) }, title: scan.fileName, body, notices: notice ? [notice] : [] });
 }
 
 /** A scan id the dev host does not have: a page that says so, not JSON. */

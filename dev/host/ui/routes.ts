@@ -12,7 +12,7 @@ import type { Env } from "../env";
 import { answerMessage, callPlugin, loadManifest, relay, type PluginAnswer, type PluginManifest } from "../plugin";
 import { DEFAULT_TENANT } from "../seed";
 import type { HostRecord, ScanWithNotes } from "../state";
-import { ensureSeeded, sendEnablement, setBundle, tenantStub, type EnablementOutcome } from "../tenants";
+import { convictScan, ensureSeeded, sendEnablement, setBundle, tenantStub, type EnablementOutcome } from "../tenants";
 import { channelActivity, channelRow, parseStatus, plural, readFailedDeliveries, readRuns, settling, type ChannelStatus } from "./channel";
 import { FAVICON_SVG, paths, type Html, type Notice } from "./layout";
 import { noticeCookie, setNotice, takeNotice } from "./notice";
@@ -250,7 +250,29 @@ ui.get("/tenants/:tenantId/security/scans/:scanId", async (c) => {
   const scan = scans.find((s) => s.scanId === c.req.param("scanId"));
   c.header("cache-control", "no-store");
   if (scan === undefined) return c.html(scanNotFoundPage(info, c.req.param("scanId")), 404);
-  return c.html(scanPage(info, scan, requests));
+  const flash = takeNotice(c);
+  return c.html(scanPage(info, scan, requests, flash === null ? null : { tone: flash.tone, text: flash.text }));
+});
+
+/** The scan page's "Convict" button: the dev host's scanner convicts the file, and the plugin is sent the finding. */
+ui.post("/tenants/:tenantId/security/scans/:scanId/convict", async (c) => {
+  const info = await tenantInfo(c);
+  const scanId = c.req.param("scanId");
+  const outcome = await convictScan(c.env, info.tenantId, scanId);
+  if (!outcome.found) return c.html(scanNotFoundPage(info, scanId), 404);
+  if (!outcome.called) setNotice(c, { tone: "error", text: `${outcome.scan.fileName} is marked convicted, but no finding was sent: ${outcome.reason}` });
+  else if (!ok(outcome.answer)) setNotice(c, { tone: "error", text: `${outcome.scan.fileName} is marked convicted, but the plugin did not take the finding: ${answerMessage(outcome.answer)}` });
+  else {
+    const fresh = z.object({ new: z.number().int() }).safeParse(outcome.answer.json);
+    setNotice(c, {
+      tone: "ok",
+      text: fresh.success && fresh.data.new === 0
+        ? `${outcome.scan.fileName} was already sent to ${await channelName(c)}; it keeps looking for it on the endpoints.`
+        : `${outcome.scan.fileName} is convicted. ${await channelName(c)} looks for it on the endpoints now and again over the next three days; where it is found, events and a note on this scan follow.`,
+    });
+  }
+  // After the notice: the redirect carries the headers set so far.
+  return c.redirect(paths.scan(info.tenantId, scanId), 303);
 });
 
 ui.get("/tenants/:tenantId/security/ir-requests", async (c) => {
