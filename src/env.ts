@@ -4,6 +4,7 @@
  */
 import type { SyncMessage } from "./sync/messages";
 import type { DispatchMessage } from "./dispatch/messages";
+import type { ActionMessage } from "./actions/messages";
 
 export interface Env {
   /**
@@ -25,6 +26,8 @@ export interface Env {
   DISPATCH_QUEUE: Queue<DispatchMessage>;
   /** Scan matching: "match" outbox rows (Cynet file lookups, scans/search), apart so deliveries never wait behind them. */
   CORRELATE_QUEUE: Queue<DispatchMessage>;
+  /** Response actions: each action's chain of steps (send its remediation requests to Cynet, poll the items), apart from deliveries. */
+  ACTIONS_QUEUE: Queue<ActionMessage>;
   /** Final failures: deliveries the host refused for good (retries exhausted land here too). */
   DEAD_LETTER_QUEUE: Queue<DispatchMessage>;
   /** Base URL of the host API (contract §4). */

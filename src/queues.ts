@@ -4,11 +4,12 @@ import type { Env } from "./env";
 import type { QueueMessage } from "./queue-message";
 import { consumeSyncBatch } from "./sync/consumer";
 import { consumeDispatchBatch, consumeDeadLetterBatch } from "./dispatch/consumer";
+import { consumeActionBatch } from "./actions/consumer";
 
 export type { QueueMessage };
 
 /** Queue names as wrangler.toml declares them. */
-export const QUEUES = { sync: "cynet-sync", dispatch: "cynet-dispatch", correlate: "cynet-correlate", deadLetter: "cynet-dead-letter" } as const;
+export const QUEUES = { sync: "cynet-sync", dispatch: "cynet-dispatch", correlate: "cynet-correlate", actions: "cynet-actions", deadLetter: "cynet-dead-letter" } as const;
 
 /** The Worker's queue handler. */
 export async function handleQueue(batch: MessageBatch<QueueMessage>, env: Env, ctx: ExecutionContext): Promise<void> {
@@ -18,6 +19,8 @@ export async function handleQueue(batch: MessageBatch<QueueMessage>, env: Env, c
     case QUEUES.dispatch:
     case QUEUES.correlate:
       return consumeDispatchBatch(batch, env, ctx);
+    case QUEUES.actions:
+      return consumeActionBatch(batch, env, ctx);
     case QUEUES.deadLetter:
       return consumeDeadLetterBatch(batch, env, ctx);
     default:

@@ -70,6 +70,12 @@ export const AlertsPage = z.object({
 });
 export type AlertsPage = z.infer<typeof AlertsPage>;
 
+/** Most occurrences read from one file record: far more endpoints than one file reaches in a tenant. */
+export const MAX_OCCURRENCES = 10_000;
+
+/** One endpoint a file is on, as `full/file` lists it. */
+export const FileOccurrence = z.object({ hostname: z.string().min(1), full_path: str });
+
 /** GET /api/full/file → 200: the hashes and names Cynet knows for a file. */
 export const FileRecord = z.object({
   sha256: z.string(),
@@ -82,5 +88,26 @@ export const FileRecord = z.object({
   risk_level: num,
   av_detections: num,
   is_whitelisted: str,
+  /** The endpoints the file is on (host names), when Cynet lists them; entries that do not fit are dropped. */
+  occurrences: tolerant(z.array(z.unknown()).max(MAX_OCCURRENCES)).transform((list) => (list ?? []).flatMap((o) => {
+    const parsed = FileOccurrence.safeParse(o);
+    return parsed.success ? [parsed.data] : [];
+  })),
 });
 export type FileRecord = z.infer<typeof FileRecord>;
+
+/** Most remediation items accepted from one call: one host's request makes one or a few. */
+export const MAX_REMEDIATION_ITEMS = 100;
+/** A remediation call → 200: the remediation items Cynet created (cynet-api.md, "Response actions"); a host call may name none. */
+export const RemediationAnswer = z.object({ remediation_items: z.array(z.number().int()).max(MAX_REMEDIATION_ITEMS).optional() });
+
+/** Longest statusInfo kept: Cynet's are short sentences. */
+export const MAX_STATUS_INFO_LENGTH = 500;
+
+/** GET /api/file/remediation/{id} → 200: the item's numeric status (meaning not public) and Cynet's words for it. */
+export const RemediationStatus = z.object({
+  id: tolerant(z.number().int()),
+  status: z.number().int().nullable().optional().catch(null),
+  statusInfo: z.string().nullable().optional().catch(null).transform((s) => s?.slice(0, MAX_STATUS_INFO_LENGTH) ?? null),
+});
+export type RemediationStatus = z.infer<typeof RemediationStatus>;

@@ -54,6 +54,8 @@ export const outboxKeys = {
   firstNote: (scan: ScanFileRef) => `cynet-note:${scanPart(scan)}:first`,
   /** A follow-up note naming endpoints not named before (digested). */
   followUpNote: (scan: ScanFileRef, endpointsDigest: string) => `cynet-note:${scanPart(scan)}:${endpointsDigest}`,
+  /** The note on a scan saying how a response action named for it ended: once per action (its id is random, so never reused). */
+  actionNote: (tenantId: string, actionId: string) => `cynet-action-note:${tenantId}:${actionId}`,
 } as const;
 
 /** Bytes of SHA-256 a key digest keeps: at 96 bits a collision among one tenant's scans or endpoint lists is negligible, in 24 hex characters. */

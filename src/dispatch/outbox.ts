@@ -127,13 +127,19 @@ export function insertMatchRowStatement(db: Database, tenantId: string, alertIds
   return db.insert(outbox).values({ tenantId, kind: "match", alertIds, idempotencyKey, nextAttemptAt: dueAt, createdAt: now }).onConflictDoNothing();
 }
 
+/** The scan match a note or IR request row carries; undefined for a row of another kind (an action note names an action instead). */
+export function scanMatchOf(row: Pick<OutboxRow, "payload">): ScanMatchPayload | undefined {
+  return row.payload && "sha256" in row.payload ? row.payload : undefined;
+}
+
 /** The tenant's notes already written under these key prefixes (all of one length), in one read. */
 export async function notesUnderPrefixes(db: Database, tenantId: string, prefixes: string[]) {
   if (prefixes.length === 0) return [];
-  return db
+  const rows = await db
     .select({ key: outbox.idempotencyKey, payload: outbox.payload })
     .from(outbox)
     .where(and(eq(outbox.tenantId, tenantId), eq(outbox.kind, "note"), sql`substr(${outbox.idempotencyKey}, 1, ${prefixes[0]!.length}) in ${jsonList(prefixes)}`));
+  return rows.map((r) => ({ key: r.key, payload: scanMatchOf(r) }));
 }
 
 /** Statement recording rows the host accepted, in one UPDATE however many. */

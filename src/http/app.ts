@@ -7,6 +7,7 @@ import { activationRoutes } from "../activation/routes";
 import { syncRoutes } from "../sync/routes";
 import { dispatchRoutes } from "../dispatch/routes";
 import { verdictRoutes } from "../verdicts/routes";
+import { actionRoutes } from "../actions/routes";
 import { manifest, MANIFEST_PATH, MANIFEST_SCHEMA_PATH, manifestSchemaDocument } from "../manifest";
 import { handleError, handleNotFound } from "./errors";
 import type { AppEnv, Route } from "./context";
@@ -15,7 +16,7 @@ import { requireHostSignature } from "./signature";
 import { reportDatabaseConfiguration, requireHostApiUrl, warnIfDevelopmentOverride } from "./startup";
 
 /** Every signed route, in the order the OpenAPI document lists them. */
-export const tenantRoutes: Route[] = [...activationRoutes, ...syncRoutes, ...dispatchRoutes, ...verdictRoutes];
+export const tenantRoutes: Route[] = [...activationRoutes, ...syncRoutes, ...dispatchRoutes, ...verdictRoutes, ...actionRoutes];
 
 const publicRoutes: Route[] = [
   {

@@ -66,7 +66,8 @@ function pagedListQuery(idName: string, before: string) {
 const DetectionsQuery = pagedListQuery("an alert id", "Only alerts with a smaller id than this (the previous page's nextBefore)");
 const RunsQuery = pagedListQuery("a run id", "Only runs with a smaller id than this (the last id of the previous page)");
 
-async function requireActive(db: Database, tenantId: string) {
+/** The tenant, when its channel is enabled and active; else the 409 every admin route answers. */
+export async function requireActive(db: Database, tenantId: string) {
   const row = await findTenant(db, tenantId);
   if (!row?.enabled) throw new ApiError(409, "channel_not_enabled", "The Cynet channel is not enabled for this organization.");
   if (row.state !== "active") {

@@ -1,12 +1,13 @@
 /**
- * The cron tick: one sync message per active tenant that is due, the outbox sweeper, and
- * retention (storage/retention.ts).
+ * The cron tick: one sync message per active tenant that is due, the outbox sweeper, the
+ * response actions whose step message was lost, and retention (storage/retention.ts).
  * The tick itself does no syncing, so it stays small however many tenants there are.
  */
 import { logLine } from "../observability/log";
 import { countSubrequest } from "../observability/meter";
 import { and, asc, eq, lte, or, isNull } from "drizzle-orm";
 import { sweepOutbox } from "../dispatch/sweeper";
+import { sweepActions } from "../actions/consumer";
 import type { Env } from "../env";
 import type { Database } from "../storage/db";
 import { tenantDatabases } from "../storage/directory";
@@ -72,7 +73,7 @@ async function dueTenants(db: Database, now: Date, limit: number) {
 /** The Worker's scheduled handler. */
 export async function handleScheduled(controller: ScheduledController, env: Env, _ctx: ExecutionContext): Promise<void> {
   const now = new Date(controller.scheduledTime);
-  const [fanned, swept, pruned] = await Promise.allSettled([fanOutSyncs(env, now), sweepOutbox(env, now), pruneTenantDatabases(env, now)]);
+  const [fanned, swept, pruned, actionsSwept] = await Promise.allSettled([fanOutSyncs(env, now), sweepOutbox(env, now), pruneTenantDatabases(env, now), sweepActions(env, now)]);
   console.log(
     JSON.stringify({
       level: "info",
@@ -80,8 +81,9 @@ export async function handleScheduled(controller: ScheduledController, env: Env,
       syncsEnqueued: fanned.status === "fulfilled" ? fanned.value : null,
       outboxSwept: swept.status === "fulfilled" ? swept.value : null,
       retentionPruned: pruned.status === "fulfilled" ? pruned.value : null,
+      actionsSwept: actionsSwept.status === "fulfilled" ? actionsSwept.value : null,
     }),
   );
-  for (const r of [fanned, swept, pruned]) if (r.status === "rejected") logLine("error", "cron step failed", { error: r.reason });
+  for (const r of [fanned, swept, pruned, actionsSwept]) if (r.status === "rejected") logLine("error", "cron step failed", { error: r.reason });
   if (fanned.status === "rejected") throw fanned.reason;
 }

@@ -23,6 +23,7 @@ describe("idempotency keys", () => {
     notePrefix: outboxKeys.notePrefix(scan),
     firstNote: outboxKeys.firstNote(scan),
     followUpNote: outboxKeys.followUpNote(scan, "beef"),
+    actionNote: outboxKeys.actionNote("acme", "6f1c2d3e-0000-4000-8000-000000000001"),
   };
 
   it("spells each format as docs/storage-schema.md documents it", () => {
@@ -37,6 +38,7 @@ describe("idempotency keys", () => {
       notePrefix: `cynet-note:acme:00ff:${"a".repeat(64)}:`,
       firstNote: `cynet-note:acme:00ff:${"a".repeat(64)}:first`,
       followUpNote: `cynet-note:acme:00ff:${"a".repeat(64)}:beef`,
+      actionNote: "cynet-action-note:acme:6f1c2d3e-0000-4000-8000-000000000001",
     });
     const prefixes = new Set(Object.values(every).map((k) => k.split(":")[0]!));
     expect(documentedPrefixes()).toEqual(prefixes);

@@ -43,6 +43,22 @@ export interface WorldSetup {
   changedAlertsUnavailable?: boolean;
   /** Where the generated alerts' 20 days of history end (ISO); default: this minute. */
   epoch?: string;
+  /** An on-premise Cynet: host isolation answers 404. */
+  onPremise?: boolean;
+  /** false: the API user lacks remediation rights, every remediation call answers 403. */
+  remediationPermission?: boolean;
+  /** Hosts whose remediation items move slowly. */
+  slowRemediationHosts?: string[];
+}
+
+/** A remediation call the simulated Cynet received, with the HTTP status it answered and the items it made. */
+export interface RemediationCall {
+  at: string;
+  action: string;
+  host: string | null;
+  sha256: string | null;
+  answered: number;
+  items: number[];
 }
 
 /** An alert status an analyst sets (cynet-api.md): 0 Open, 1 Pending, 2 Ignored, 3 Closed; the simulator's own type. */
@@ -95,6 +111,10 @@ export class CynetWorld {
     const r = await fetch(`${this.orgUrl}/api/full/file?sha256=${sha256}`, { headers: { access_token: login.access_token, client_id: CLIENT_ID } });
     if (!r.ok) throw new Error(`full/file ${r.status}`);
     return (await r.json()) as { sha256: string; md5: string; sha1: string };
+  }
+  /** Every remediation call this Cynet received, oldest first, and its items with how often each was polled. */
+  async remediation(): Promise<{ calls: RemediationCall[]; items: Array<{ id: number; action: string; host: string; polls: number }> }> {
+    return (await send(this.control("/remediation/calls"), "GET")) as { calls: RemediationCall[]; items: Array<{ id: number; action: string; host: string; polls: number }> };
   }
   async expireTokens() {
     await send(this.control("/expire-tokens"), "POST");
