@@ -18,14 +18,14 @@ import { tenantDatabase } from "../storage/directory";
 import { ACTION_KINDS, type ActionRow } from "../storage/schema";
 import { requireActive } from "../sync/routes";
 import { RESPONSE_ACTIONS } from "./catalog";
+import { MAX_HOSTS_PER_ACTION } from "./limits";
 import { sendStep } from "./consumer";
 import { ActionId } from "./messages";
 import { findAction, findByClientKey, insertActionStatements, listActions, partsOf } from "./store";
 import { hostKey, resolveHosts } from "./targets";
 import { actionView, ActionView } from "./view";
 
-/** Most hosts one action may name: a response to one incident, not a fleet-wide sweep (that is Cynet's console's job). */
-export const MAX_HOSTS_PER_ACTION = 20;
+export { MAX_HOSTS_PER_ACTION };
 /** Longest host name: a DNS name's limit. */
 export const MAX_HOST_NAME_LENGTH = 253;
 /** Longest reason kept: a sentence or two for the audit trail and the note. */

@@ -44,6 +44,11 @@ const auditRows = (tenantId: string) => rows<Audit>("SELECT action, outcome, act
 describe("response actions", () => {
   it("quarantines a file on two hosts: one request each, items polled to final, a note on the scan, audit rows", async () => {
     const t = await tenantWithFileOnTwoHosts();
+    // The IR request the scan match opened offers the actions for its file and endpoints.
+    const [ir] = await hostRecords<{ scanId: string; description: string; evidence: { actions: { file: string[]; host: string[]; hosts: string[]; sha256: string } } }>(t.tenantId, "ir-requests");
+    expect(ir!.scanId).toBe("scan-77");
+    expect(ir!.evidence.actions).toEqual({ file: ["quarantine_file", "kill_process", "delete_file", "unquarantine_file", "verify_file"], host: ["isolate_host", "release_host"], hosts: expect.arrayContaining(["WS-ALPHA", "WS-BRAVO"]), sha256: FILE });
+    expect(ir!.description).toMatch(/Cynet response actions available for this file on WS-(ALPHA|BRAVO), WS-(ALPHA|BRAVO): quarantine file, kill process/);
     const asked = await requestAction(t.env, t.tenantId, { action: "quarantine_file", sha256: FILE.toUpperCase(), hosts: ["ws-alpha", "WS-BRAVO"], scanId: "scan-77", irRequestId: "ir-5", reason: "Convicted attachment", actor: ANALYST });
     expect(asked.status, asked.text).toBe(202);
     const id = asked.body.id as string;

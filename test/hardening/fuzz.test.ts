@@ -77,6 +77,7 @@ function validBodyFor(path: string): Record<string, unknown> | undefined {
   if (path.endsWith("/sync/reset")) return { lookbackDays: 30 };
   if (path.endsWith("/deliveries/retry")) return { ids: [1, 2, 3] };
   if (path.endsWith("/verdicts")) return { hashes: ["a".repeat(64), "b".repeat(32)] };
+  if (path.endsWith("/actions")) return { action: "quarantine_file", sha256: "a".repeat(64), hosts: ["WS-1"], scanId: "scan-1", reason: "fuzz", actor: { id: "u-1", name: "Fuzz" } };
   return undefined;
 }
 
@@ -300,7 +301,9 @@ describe("fuzz: queue messages", () => {
       {
         weight: 2,
         arbitrary: fc.record({
-          kind: fc.constantFrom("dispatch", "sync", "other"),
+          kind: fc.constantFrom("dispatch", "sync", "action", "other"),
+          actionId: fc.oneof(fc.uuid(), fc.string()),
+          step: fc.oneof(fc.integer({ min: -1, max: 3 }), fc.anything({ maxDepth: 0 })),
           tenantId: fc.oneof(fc.constantFrom(tenants.active, tenants.unknown), oddTenantId),
           outboxIds: fc.oneof(fc.array(fc.integer({ min: -5, max: 100_000 }), { maxLength: 120 }), fc.anything({ maxDepth: 1 })),
           reason: fc.constantFrom("cron", "manual", "continuation", "bogus"),
@@ -309,7 +312,7 @@ describe("fuzz: queue messages", () => {
       },
     );
     await fc.assert(
-      fc.asyncProperty(fc.constantFrom("cynet-sync", "cynet-dispatch", "cynet-correlate", "cynet-dead-letter", "some-other-queue"), fc.array(message, { minLength: 1, maxLength: 5 }), async (queue, bodies) => {
+      fc.asyncProperty(fc.constantFrom("cynet-sync", "cynet-dispatch", "cynet-correlate", "cynet-actions", "cynet-dead-letter", "some-other-queue"), fc.array(message, { minLength: 1, maxLength: 5 }), async (queue, bodies) => {
         const batch = createMessageBatch<QueueMessage>(queue, bodies.map((body, i) => ({ id: `fz${i}`, timestamp: new Date(), attempts: 1, body: body as QueueMessage })));
         const ctx = createExecutionContext();
         figures.queueMessages += bodies.length;

@@ -257,6 +257,9 @@ export const TENANT_TABLES: Record<string, string> = {
   outbox: "tenant_id",
   file_hashes: "tenant_id",
   audit_log: "tenant_id",
+  actions: "tenant_id",
+  action_hosts: "tenant_id",
+  remediation_items: "tenant_id",
 };
 
 /** Every D1 row of one tenant, table by table, in a stable order. */

@@ -4,6 +4,7 @@ import { env } from "cloudflare:workers";
 import { expect } from "vitest";
 import { consumeDispatchBatch } from "../../src/dispatch/consumer";
 import type { DispatchMessage } from "../../src/dispatch/messages";
+import type { ActionMessage } from "../../src/actions/messages";
 import type { ChannelStatus } from "../../src/activation/schemas";
 import type { Env } from "../../src/env";
 import type { QueueMessage } from "../../src/queue-message";
@@ -41,9 +42,10 @@ export function capturedEnv() {
   const sync = new CapturingQueue<SyncMessage>();
   const dispatch = new CapturingQueue<DispatchMessage>();
   const deadLetter = new CapturingQueue<DispatchMessage>();
+  const actions = new CapturingQueue<ActionMessage>();
   // Both delivery queues feed one capture: the tests play them through the same consumer.
-  const testEnv = { ...env, SYNC_QUEUE: sync, DISPATCH_QUEUE: dispatch, CORRELATE_QUEUE: dispatch, DEAD_LETTER_QUEUE: deadLetter } as unknown as Env;
-  return { env: testEnv, sync, dispatch, deadLetter };
+  const testEnv = { ...env, SYNC_QUEUE: sync, DISPATCH_QUEUE: dispatch, CORRELATE_QUEUE: dispatch, DEAD_LETTER_QUEUE: deadLetter, ACTIONS_QUEUE: actions } as unknown as Env;
+  return { env: testEnv, sync, dispatch, deadLetter, actions };
 }
 
 /** Polls `probe` until it returns a truthy value. */
