@@ -22,7 +22,8 @@ import { systemClock, type Clock } from "../shared/clock";
 import { namedBatch, rowsOf } from "../storage/batch";
 import type { Database } from "../storage/db";
 import { inEveryTenantDatabase, tenantDatabase } from "../storage/directory";
-import { outbox, type ActionHostRow, type ActionRow, type RemediationItemRow } from "../storage/schema";
+import type { ActionHostRow, ActionRow, RemediationItemRow } from "../storage/schema";
+import { insertActionNoteStatement } from "../dispatch/outbox";
 import { loadKeyRing } from "../storage/secrets";
 import { findTenant, type TenantRow } from "../storage/tenants";
 import { RESPONSE_ACTIONS } from "./catalog";
@@ -213,16 +214,10 @@ function finishStatements(db: Database, action: ActionRow, step: number, parts: 
     detail: { actionId: action.id, action: action.action, state, hosts: action.hosts, ...counts, remediationItems: parts.items.map((i) => ({ host: i.host, id: i.itemId, status: i.status, statusInfo: i.statusInfo })) },
     at: now,
   };
-  const note = action.scanId
-    ? [
-        db
-          .insert(outbox)
-          .values({ tenantId: action.tenantId, kind: "action_note", payload: { scanId: action.scanId, actionId: action.id }, idempotencyKey: outboxKeys.actionNote(action.tenantId, action.id), nextAttemptAt: now, createdAt: now })
-          .onConflictDoNothing()
-          .returning({ id: outbox.id, kind: outbox.kind }),
-      ]
-    : [];
-  return { finish: [finishStatement(db, action, step, state, now)], audit: [auditStatementWhen(db, entry, finishedAt(action, step, now))], note };
+  // The entry and the note land only if this invocation's UPDATE ended the action (a duplicate's adds neither).
+  const endedHere = finishedAt(action, step, now);
+  const note = action.scanId ? [insertActionNoteStatement(db, action.tenantId, { scanId: action.scanId, actionId: action.id }, outboxKeys.actionNote(action.tenantId, action.id), now, endedHere)] : [];
+  return { finish: [finishStatement(db, action, step, state, now)], audit: [auditStatementWhen(db, entry, endedHere)], note };
 }
 
 /**
@@ -280,13 +275,15 @@ export async function runActionStep(env: Env, message: ActionMessage, clock: Clo
   return { outcome: "advanced", sent, polled, nextStepInSeconds: delaySeconds };
 }
 
-/** Sends a step's message; a failed send is logged, not thrown: the cron sends an overdue chain again. */
-export async function sendStep(env: Env, body: ActionMessage, delaySeconds = 0): Promise<void> {
+/** Sends a step's message; a failed send is logged, not thrown (the cron sends an overdue chain again). Returns whether it was sent. */
+export async function sendStep(env: Env, body: ActionMessage, delaySeconds = 0): Promise<boolean> {
   try {
     countSubrequest("queue");
     await env.ACTIONS_QUEUE.send(body, delaySeconds > 0 ? { delaySeconds } : undefined);
+    return true;
   } catch (err) {
     logLine("warn", "action step not enqueued; the cron sends it again", { tenantId: body.tenantId, actionId: body.actionId, step: body.step, error: err });
+    return false;
   }
 }
 
@@ -314,9 +311,11 @@ export async function consumeActionBatch(batch: MessageBatch<QueueMessage>, env:
 export async function sweepActions(env: Env, now: Date): Promise<number> {
   const swept = await inEveryTenantDatabase(env, "action sweep", async ({ db }) => {
     const overdue = await overdueActions(db, new Date(now.getTime() - ACTION_SWEEP_GRACE_MS), ACTION_SWEEP_MAX);
-    for (const a of overdue) await sendStep(env, { kind: "action", tenantId: a.tenantId, actionId: a.id, step: a.step });
-    await markActionsSwept(db, overdue.map((a) => a.id), now);
-    return overdue.length;
+    const sent: string[] = [];
+    for (const a of overdue) if (await sendStep(env, { kind: "action", tenantId: a.tenantId, actionId: a.id, step: a.step })) sent.push(a.id);
+    // Marked only once sent: a failed send leaves the action for the next tick.
+    await markActionsSwept(db, sent, now);
+    return sent.length;
   });
   return swept.reduce((a, b) => a + b, 0);
 }

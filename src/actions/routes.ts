@@ -6,7 +6,7 @@
  */
 import { z } from "zod";
 import { Actor } from "../audit/actor";
-import { auditStatement } from "../audit/trail";
+import { auditStatement, auditStatementWhen } from "../audit/trail";
 import { keyDigest } from "../dispatch/keys";
 import { ApiError, ErrorBody } from "../http/errors";
 import type { AppContext, Route } from "../http/context";
@@ -21,7 +21,7 @@ import { RESPONSE_ACTIONS } from "./catalog";
 import { MAX_HOSTS_PER_ACTION } from "./limits";
 import { sendStep } from "./consumer";
 import { ActionId } from "./messages";
-import { findAction, findByClientKey, insertActionStatements, listActions, partsOf } from "./store";
+import { actionExists, findAction, findByClientKey, insertActionStatements, listActions, partsOf } from "./store";
 import { hostKey, resolveHosts } from "./targets";
 import { actionView, ActionView } from "./view";
 
@@ -155,12 +155,11 @@ async function requestAction(c: AppContext, request: DeclaredRequest<typeof Acti
     nextRunAt: now,
     createdAt: now,
   };
-  // The audit entry lands with the action or not at all (a key taken meanwhile by an identical request adds neither).
-  const mine = { ...action };
+  // The audit entry lands with the action (a key taken meanwhile by an identical request is answered as that one, below).
   await namedBatch(db, {
-    action: insertActionStatements(db, mine, now),
+    action: insertActionStatements(db, action, now),
     audit: [
-      auditStatement(db, {
+      auditStatementWhen(db, {
         tenantId,
         actor: body.actor,
         action: "action_requested",
@@ -168,7 +167,7 @@ async function requestAction(c: AppContext, request: DeclaredRequest<typeof Acti
         subject: `action ${id}: ${body.action} on ${hosts.join(", ")}`,
         detail: { actionId: id, action: body.action, sha256: action.sha256, hosts, scanId: action.scanId, irRequestId: action.irRequestId, reason: action.reason, idempotencyKey: clientKey ?? null },
         at: now,
-      }),
+      }, actionExists(tenantId, id)),
     ],
   });
   const stored = await findAction(db, tenantId, id);

@@ -41,6 +41,11 @@ export function insertActionStatements(db: Database, action: NewAction & { id: s
   return [insertAction, insertHosts];
 }
 
+/** SQL that holds when the tenant's action `id` is stored (for an audit entry that must land only with it). */
+export function actionExists(tenantId: string, id: string) {
+  return sql`exists (select 1 from ${actions} where ${actions.tenantId} = ${tenantId} and ${actions.id} = ${id})`;
+}
+
 /** The tenant's action with this id. */
 export async function findAction(db: Database, tenantId: string, id: string): Promise<ActionRow | undefined> {
   return db.query.actions.findFirst({ where: and(eq(actions.tenantId, tenantId), eq(actions.id, id)) });

@@ -14,7 +14,7 @@ import type { BatchItem } from "drizzle-orm/batch";
 import { namedBatch } from "../storage/batch";
 import type { Database } from "../storage/db";
 import { jsonArraysUnderLimit, jsonList } from "../storage/json-list";
-import { detections, OUTBOX_KINDS, OUTBOX_STATES, outbox, type ScanMatchPayload } from "../storage/schema";
+import { detections, OUTBOX_KINDS, OUTBOX_STATES, outbox, type ActionNotePayload, type ScanMatchPayload } from "../storage/schema";
 
 /** A stored outbox row. */
 export type OutboxRow = typeof outbox.$inferSelect;
@@ -120,6 +120,20 @@ export function insertEffectRowsStatements(db: Database, rows: EffectRow[], now:
       .onConflictDoNothing()
       .returning({ id: outbox.id, kind: outbox.kind });
   });
+}
+
+/**
+ * Statement adding the note row of an ended response action, only when `condition` holds as it
+ * runs (the action was ended by the UPDATE before it in the same batch); nothing if its key exists.
+ * Returns its id and kind when it was added.
+ */
+export function insertActionNoteStatement(db: Database, tenantId: string, payload: ActionNotePayload, idempotencyKey: string, now: Date, condition: SQL) {
+  const ordered = newRowSelection({ tenantId: sql`${tenantId}`, kind: sql`'action_note'`, alertIds: sql`'[]'`, payload: sql`${JSON.stringify(payload)}`, idempotencyKey: sql`${idempotencyKey}` }, now);
+  return db
+    .insert(outbox)
+    .select(db.select(ordered).from(sql`(select 1)`).where(condition) as never)
+    .onConflictDoNothing()
+    .returning({ id: outbox.id, kind: outbox.kind });
 }
 
 /** Statement adding a deferred match row (a later correlation of these alerts); nothing if its key exists. */

@@ -4,7 +4,9 @@
  * polled to final, the note on the scan at the dev host, and the audit rows.
  */
 import { describe, expect, it } from "vitest";
-import { REMEDIATION_POLL_INTERVAL_SECONDS, REMEDIATION_STABLE_POLLS, SEND_CLAIM_MS } from "../../src/actions/consumer";
+import { createExecutionContext, createScheduledController } from "cloudflare:test";
+import { ACTION_SWEEP_GRACE_MS, REMEDIATION_POLL_INTERVAL_SECONDS, REMEDIATION_STABLE_POLLS, SEND_CLAIM_MS } from "../../src/actions/consumer";
+import { handleScheduled } from "../../src/sync/scheduled";
 import { ACTION_SEND_MAX_ATTEMPTS, ISOLATION_UNSUPPORTED_MESSAGE, PERMISSION_MESSAGE } from "../../src/actions/outcomes";
 import { MAX_HOSTS_PER_ACTION } from "../../src/actions/routes";
 import type { Env } from "../../src/env";
@@ -266,6 +268,20 @@ describe("response actions", () => {
     expect((await t.world.remediation()).calls.map((c) => c.answered)).toEqual([401, 200]);
     expect((await t.world.state()).counters.token).toBe(logins + 1);
     expect((await readAction(t.tenantId, r.body.id as string)).state).toBe("done");
+  });
+
+  it("sends a lost step again from the cron once it is overdue, and the action then runs", async () => {
+    const t = await tenantWithFileOnTwoHosts();
+    const r = await requestAction(t.env, t.tenantId, { action: "verify_file", sha256: FILE, hosts: ["WS-ALPHA"], actor: ANALYST });
+    // The message is lost (never delivered).
+    expect(t.actions.next()?.body.step).toBe(0);
+    await handleScheduled(createScheduledController({ scheduledTime: Date.now() + ACTION_SWEEP_GRACE_MS - 60_000, cron: "*/5 * * * *" }), t.env, createExecutionContext());
+    expect(t.actions.sent).toEqual([]);
+    await handleScheduled(createScheduledController({ scheduledTime: Date.now() + ACTION_SWEEP_GRACE_MS + 60_000, cron: "*/5 * * * *" }), t.env, createExecutionContext());
+    expect(t.actions.sent.map((m) => m.body)).toEqual([{ kind: "action", tenantId: t.tenantId, actionId: r.body.id, step: 0 }]);
+    await playActions(t);
+    expect((await readAction(t.tenantId, r.body.id as string)).state).toBe("done");
+    expect((await t.world.remediation()).calls).toHaveLength(1);
   });
 
   it("is refused while the channel is not active, and answers 404 for an action of another tenant", async () => {
