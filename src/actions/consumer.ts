@@ -60,8 +60,9 @@ const POLL_DUE_TOLERANCE_MS = 1_000;
 export const ACTION_SWEEP_GRACE_MS = 10 * 60_000;
 /** Actions the cron sends again per tick and database; a larger backlog goes on the next ticks. */
 export const ACTION_SWEEP_MAX = 200;
-/** First wait of a message that crashed, doubling per attempt up to the poll bound's tenth. */
+/** First wait of a step that crashed (D1 or the session failing), doubling per attempt: D1 hiccups pass in seconds. */
 const CRASH_RETRY_BASE_SECONDS = 10;
+/** Longest wait between two tries of a crashed step: an analyst is watching, and the queue's 10 retries span about half an hour. */
 const CRASH_RETRY_CAP_SECONDS = 5 * 60;
 
 /** A lazily opened Cynet session for one step, logged in again once on a 401. */
@@ -116,7 +117,9 @@ const isFinalHost = (h: ActionHostRow) => h.state === "sent" || h.state === "fai
 async function sendDue(db: Database, action: ActionRow, hosts: ActionHostRow[], session: StepSession, now: Date): Promise<number> {
   let sent = 0;
   let refusedAll: { code: string; message: string } | undefined;
-  for (const host of hosts) {
+  // In the order asked, not the table's.
+  const order = new Map(action.hosts.map((h, i) => [h, i]));
+  for (const host of [...hosts].sort((a, b) => (order.get(a.host) ?? 0) - (order.get(b.host) ?? 0))) {
     if (host.state === "sending" && host.claimedAt && now.getTime() - host.claimedAt.getTime() >= SEND_CLAIM_MS) {
       // Cut off between the claim and the record of Cynet's answer: never asked again.
       await db.batch([recordEndedStatement(db, host, "unknown", "interrupted", INTERRUPTED_MESSAGE)]);
