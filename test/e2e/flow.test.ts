@@ -599,6 +599,9 @@ test("the admin's flow in the dev host: bundle, Activate, Connect, Sync now, eve
       const box = page.getByLabel(/^I confirm: quarantine file on /);
       await page.getByRole("button", { name: "Quarantine file" }).click();
       assert.equal(await box.evaluate((el) => (el as HTMLInputElement).validity.valueMissing), true);
+      const unconfirmed = await page.request.post(`${host}/tenants/acme/security/actions`, { form: { action: "quarantine_file", host: hosts[0]!, sha256: matchedSha256 } });
+      assert.equal(unconfirmed.status(), 400);
+      assert.match(await unconfirmed.text(), /Tick the box to confirm/);
       await box.check();
       await shot(page, "12-action-confirm");
       await page.getByRole("button", { name: "Quarantine file" }).click();
