@@ -144,6 +144,18 @@ describe("response actions", () => {
     expect(audit.map((a) => [a.action, a.outcome])).toEqual([["action_requested", "refused"], ["action_requested", "refused"]]);
   });
 
+  it("accepts a host that only Cynet's file record shows the file on (not synced yet), as Cynet spells it", async () => {
+    const t = await tenantWithFileOnTwoHosts();
+    // Cynet saw the file on a third endpoint after the last sync: no detection names it yet.
+    await t.world.addAlerts({ alerts: [{ AlertType: 0, Status: 0, Sha256: FILE, HostName: "LAPTOP-Delta", HostIp: "10.0.0.4", Path: "C:\\x.exe" }] });
+    expect(await rows("SELECT 1 FROM detections WHERE tenant_id = ? AND host_name = 'LAPTOP-Delta'", t.tenantId)).toEqual([]);
+    const r = await requestAction(t.env, t.tenantId, { action: "verify_file", sha256: FILE, hosts: ["laptop-delta", "WS-ALPHA"], actor: ANALYST });
+    expect(r.status, r.text).toBe(202);
+    expect(r.body.hosts).toEqual(["LAPTOP-Delta", "WS-ALPHA"]);
+    await playActions(t);
+    expect((await t.world.remediation()).calls.map((c) => c.host)).toEqual(["LAPTOP-Delta", "WS-ALPHA"]);
+  });
+
   it("refuses what is not one action on named hosts: unknown action, missing or extra sha256, no hosts, everywhere, too many, twice", async () => {
     const t = await tenantWithFileOnTwoHosts();
     const cases: Array<[Record<string, unknown>, string]> = [

@@ -84,3 +84,19 @@ export interface ActionViewShape {
   requestedBy: { id: string; name: string | null };
   results: Array<{ host: string; state: string; attempts: number; error: { code: string; message: string } | null; remediationItems: Array<{ id: number; status: number | null; statusInfo: string | null; final: boolean; polls: number; note: string | null }> }>;
 }
+
+/**
+ * Runs what a plain capturing queue holds of the actions queue (no delays recorded), moving the
+ * clock a minute on before each step, past any step's delay, until the chains end.
+ */
+export async function runCapturedActions(env: Env, queue: { take(): ActionMessage[] }, clock = new TestClock(), maxRounds = 60): Promise<void> {
+  for (let round = 0; round < maxRounds; round++) {
+    const steps = queue.take();
+    if (steps.length === 0) return;
+    for (const body of steps) {
+      clock.advance(60_000);
+      await deliverAction(env, body, clock);
+    }
+  }
+  throw new Error(`actions did not settle in ${maxRounds} rounds`);
+}
