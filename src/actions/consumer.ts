@@ -200,7 +200,9 @@ function nextDue(parts: ActionParts, now: Date): Date {
     if (h.state === "sending") times.push((h.claimedAt ?? now).getTime() + SEND_CLAIM_MS);
   }
   for (const i of parts.items) if (!i.final) times.push((i.lastPolledAt ?? i.createdAt).getTime() + REMEDIATION_POLL_INTERVAL_SECONDS * 1000);
-  return new Date(Math.max(now.getTime(), Math.min(...times)));
+  // Never empty here (an action with nothing left is ended instead); a poll interval on is the safe default.
+  const next = times.length ? Math.min(...times) : now.getTime() + REMEDIATION_POLL_INTERVAL_SECONDS * 1000;
+  return new Date(Math.max(now.getTime(), next));
 }
 
 /** Statements ending `action`: its state, its audit entry (only if this invocation ended it) and the scan's note row. */
