@@ -267,6 +267,26 @@ async function checkSimulator(base) {
   check(afterTouch.includes(100000) && afterTouch.includes(100001) && afterTouch.length === 8, "touched alerts seen again", afterTouch);
   check((await call("POST", `${world()}/alerts/touch`, { body: { clientDbIds: [1] } })).status === 404, "touch unknown id 404");
 
+  // Remediation: file actions as JSON, host isolation as form data, items that move as they are polled, and the calls log.
+  const remHost = "WKS-NEW";
+  const q = await call("POST", "/api/file/remediation/quarantine", { body: { sha256: newHash, host: remHost }, headers: auth });
+  check(q.status === 200 && Array.isArray(q.json.remediation_items) && q.json.remediation_items.length === 1, "remediation quarantine items", q.json);
+  const itemId = q.json.remediation_items[0];
+  const polls = [];
+  for (let i = 0; i < 3; i += 1) polls.push((await call("GET", `/api/file/remediation/${itemId}`, { headers: auth })).json.statusInfo);
+  check(JSON.stringify(polls) === JSON.stringify(["In progress", "File quarantined", "File quarantined"]), "remediation item moves, then holds", polls);
+  const requarantine = await call("POST", "/api/file/remediation/quarantine", { body: { sha256: newHash, host: remHost }, headers: auth });
+  await call("GET", `/api/file/remediation/${requarantine.json.remediation_items[0]}`, { headers: auth });
+  const missing = (await call("GET", `/api/file/remediation/${requarantine.json.remediation_items[0]}`, { headers: auth })).json;
+  check(missing.status === 24 && missing.statusInfo === "File does not exist", "a quarantined file is not there any more", missing);
+  check((await call("POST", "/api/file/remediation/delete", { body: { sha256: newHash, host: null }, headers: auth })).status === 400, "host: null refused");
+  check((await call("POST", "/api/file/remediation/kill", { body: { sha256: newHash, host: remHost } })).status === 401, "remediation needs a token");
+  const iso = await call("POST", "/api/host/remediation/isolate", { raw: `host=${remHost}`, headers: { ...auth, "content-type": "application/x-www-form-urlencoded" } });
+  check(iso.status === 200 && iso.json.remediation_items.length === 1, "host isolate takes form data", iso.json);
+  check((await call("GET", "/api/file/remediation/999999999", { headers: auth })).status === 404, "unknown remediation item 404");
+  const log = (await call("GET", `${world()}/remediation/calls`)).json;
+  check(log.calls.map((c) => `${c.action}:${c.host}:${c.answered}`).join(",") === `quarantine:${remHost}:200,quarantine:${remHost}:200,delete:null:400,kill:${remHost}:401,isolate:${remHost}:200`, "remediation calls logged with their answers", log.calls);
+
   // last_seen_desc: alerts added while paging shift later pages.
   await call("PUT", world("shift"), { body: { alertCount: 30, ordering: "last_seen_desc", epoch: EPOCH } });
   const shiftHdr = { "x-forwarded-host": "shift.api.cynet.com" };

@@ -202,7 +202,7 @@ if (!stopping) {
   // READY_LINE first: the smoke test, the soak and the E2E test wait for it.
   console.log(`
 ${READY_LINE}.
-  Dev host, open this:  ${at(ports.host)}/   (Settings > Bundles and Channels, Events, Scans, IR Requests)
+  Dev host, open this:  ${at(ports.host)}/   (Settings > Bundles and Channels, Events, Scans, IR Requests, Response Actions)
   Plugin:               ${at(ports.plugin)}/healthz   (also /v1/manifest, /v1/openapi.json)
   Cynet simulator:      ${at(ports.cynet)}/__sim/health
   Cron:                 ${crons.map((c) => `"${c}"`).join(", ")} from wrangler.toml, fired by npm start; next at ${next ? clockTime(next) : "?"}

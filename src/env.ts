@@ -5,6 +5,7 @@
 import type { SyncMessage } from "./sync/messages";
 import type { DispatchMessage } from "./dispatch/messages";
 import type { FindingsMessage } from "./findings/messages";
+import type { ActionMessage } from "./actions/messages";
 
 export interface Env {
   /**
@@ -28,6 +29,8 @@ export interface Env {
   CORRELATE_QUEUE: Queue<DispatchMessage>;
   /** Checks of the host's findings at Cynet (src/findings): due checks, sent by the findings route and the cron. */
   FINDINGS_QUEUE: Queue<FindingsMessage>;
+  /** Response actions: each action's chain of steps (send its remediation requests to Cynet, poll the items), apart from deliveries. */
+  ACTIONS_QUEUE: Queue<ActionMessage>;
   /** Final failures: deliveries the host refused for good (retries exhausted land here too). */
   DEAD_LETTER_QUEUE: Queue<DispatchMessage>;
   /** Base URL of the host API (contract §4). */

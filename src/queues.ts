@@ -5,11 +5,12 @@ import type { QueueMessage } from "./queue-message";
 import { consumeSyncBatch } from "./sync/consumer";
 import { consumeDispatchBatch, consumeDeadLetterBatch } from "./dispatch/consumer";
 import { consumeFindingsBatch } from "./findings/consumer";
+import { consumeActionBatch } from "./actions/consumer";
 
 export type { QueueMessage };
 
 /** Queue names as wrangler.toml declares them. */
-export const QUEUES = { sync: "cynet-sync", dispatch: "cynet-dispatch", correlate: "cynet-correlate", findings: "cynet-findings", deadLetter: "cynet-dead-letter" } as const;
+export const QUEUES = { sync: "cynet-sync", dispatch: "cynet-dispatch", correlate: "cynet-correlate", findings: "cynet-findings", actions: "cynet-actions", deadLetter: "cynet-dead-letter" } as const;
 
 /** The Worker's queue handler. */
 export async function handleQueue(batch: MessageBatch<QueueMessage>, env: Env, ctx: ExecutionContext): Promise<void> {
@@ -21,6 +22,8 @@ export async function handleQueue(batch: MessageBatch<QueueMessage>, env: Env, c
       return consumeDispatchBatch(batch, env, ctx);
     case QUEUES.findings:
       return consumeFindingsBatch(batch, env, ctx);
+    case QUEUES.actions:
+      return consumeActionBatch(batch, env, ctx);
     case QUEUES.deadLetter:
       return consumeDeadLetterBatch(batch, env, ctx);
     default:

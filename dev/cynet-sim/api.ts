@@ -69,7 +69,7 @@ async function enter(c: Context, endpoint: CynetEndpoint): Promise<{ world: Worl
 }
 
 /** Checks the `access_token` (401) and `client_id` (403) headers. */
-function refuse(c: Context, world: World): Response | null {
+export function refuse(c: Context, world: World): Response | null {
   if (!world.tokenValid(c.req.header("access_token"), Date.now())) {
     return cynetError(401, "unauthorized", "access token missing, unknown or expired");
   }

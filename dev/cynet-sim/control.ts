@@ -18,7 +18,7 @@ const MAX_STATUS_IDS = MAX_TOUCH_IDS;
 const LABEL_PATTERN = /^[a-z0-9-]{1,63}$/i;
 
 const labelSchema = z.string().regex(LABEL_PATTERN, "expected a DNS label").transform((l) => l.toLowerCase());
-const simFaultRuleSchema = faultRuleSchema(["token", "alerts", "changes", "file"]);
+const simFaultRuleSchema = faultRuleSchema(["token", "alerts", "changes", "file", "remediation", "remediation_status"]);
 const appendSchema = z
   .strictObject({
     count: z.number().int().min(1).max(MAX_APPEND_COUNT).optional(),
@@ -171,4 +171,10 @@ control.delete("/__sim/worlds/:label/faults", (c) => {
 control.post("/__sim/worlds/:label/expire-tokens", (c) => {
   const now = Date.now();
   return c.json({ expired: getWorld(labelOf(c.req.param("label")), now).expireTokens(now) });
+});
+
+/** Every remediation call the world received (action, host, file, the HTTP status it was answered, the items made), oldest first. */
+control.get("/__sim/worlds/:label/remediation/calls", (c) => {
+  const world = getWorld(labelOf(c.req.param("label")), Date.now());
+  return c.json({ calls: world.remediation.calls, items: [...world.remediation.items.values()].map((i) => ({ id: i.id, action: i.action, host: i.host, polls: i.polls })) });
 });

@@ -3,9 +3,11 @@ import { SIMULATED_DETAIL_MARKER } from "../shared/faults";
 import { InputError, errorBody, jsonOnError } from "../shared/http";
 import { cynetApi } from "./api";
 import { control } from "./control";
+import { remediationApi } from "./remediation";
 
 const app = new Hono();
 app.route("/", cynetApi);
+app.route("/", remediationApi);
 app.route("/", control);
 app.notFound((c) => c.json(errorBody("not_found", "no such route"), 404));
 app.onError((err, c) => {

@@ -4,6 +4,7 @@ import { alertFileHash, type AlertInput, type SimAlert } from "./alert";
 import type { Occurrence } from "./files";
 import { FIRST_CLIENT_DB_ID, fileForHash, generateAlerts, generateBatch, type SimFile } from "./generate";
 import { Draw } from "./prng";
+import { RemediationBook } from "./remediation";
 
 /** Largest world: a million-alert backlog for the benchmark, still within one local isolate's memory (about 2 KB an alert). */
 export const MAX_ALERT_COUNT = 1_000_000;
@@ -59,6 +60,12 @@ export const worldOptionsSchema = z.strictObject({
    * reader's cursor never passes it). Null: only the control API changes statuses.
    */
   decisionEverySeconds: z.number().int().min(1).max(MAX_DECISION_INTERVAL_SECONDS).nullable().optional(),
+  /** An on-premise Cynet: host isolation answers 404 (cynet-api.md, "Response actions"). */
+  onPremise: z.boolean().optional(),
+  /** Whether the API user has remediation rights; false: every remediation call answers 403. */
+  remediationPermission: z.boolean().optional(),
+  /** Hosts whose remediation items move slowly (SLOW_POLLS_PER_STEP polls a step). */
+  slowRemediationHosts: z.array(z.string().min(1).max(MAX_CREDENTIAL_LENGTH)).max(MAX_USERS).optional(),
   epoch: z.iso.datetime({ offset: true }).optional(),
 });
 
@@ -67,7 +74,7 @@ export type WorldOptions = z.infer<typeof worldOptionsSchema>;
 /** A world's settled configuration. */
 export type WorldConfig = Required<Omit<WorldOptions, "epoch">> & { epochMs: number };
 /** An endpoint of the Cynet API, for counters and faults. */
-export type CynetEndpoint = "token" | "alerts" | "changes" | "file";
+export type CynetEndpoint = "token" | "alerts" | "changes" | "file" | "remediation" | "remediation_status";
 
 /** Statuses an analyst may set on an alert (cynet-api.md): 0 Open, 1 Pending, 2 Ignored, 3 Closed. */
 export const alertStatusSchema = z.union([z.literal(0), z.literal(1), z.literal(2), z.literal(3)]);
@@ -108,6 +115,9 @@ function settle(label: string, options: WorldOptions, nowMs: number): WorldConfi
     syncTimeAheadSeconds: options.syncTimeAheadSeconds ?? 0,
     changedAlertsUnavailable: options.changedAlertsUnavailable ?? false,
     decisionEverySeconds: options.decisionEverySeconds ?? null,
+    onPremise: options.onPremise ?? false,
+    remediationPermission: options.remediationPermission ?? true,
+    slowRemediationHosts: options.slowRemediationHosts ?? [],
     epochMs: options.epoch === undefined ? Math.floor(nowMs / EPOCH_ROUNDING_MS) * EPOCH_ROUNDING_MS : Date.parse(options.epoch),
   };
 }
@@ -124,7 +134,9 @@ export class World {
   readonly files = new Map<string, SimFile>();
   /** Occurrences tests placed on endpoints, by file, each visible from its `appearsAtMs`. */
   readonly #placed = new Map<string, Array<Occurrence & { appearsAtMs: number }>>();
-  readonly counters: Record<CynetEndpoint, number> = { token: 0, alerts: 0, changes: 0, file: 0 };
+  readonly counters: Record<CynetEndpoint, number> = { token: 0, alerts: 0, changes: 0, file: 0, remediation: 0, remediation_status: 0 };
+  /** Remediation items and the calls received (./remediation.ts). */
+  readonly remediation = new RemediationBook();
   readonly faults = new FaultBook();
   readonly #tokens = new Map<string, number>();
   #lastSeenMs: number[];

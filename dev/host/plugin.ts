@@ -61,13 +61,13 @@ function pluginBase(env: PluginEnv): string | null {
 }
 
 /** Makes a signed call to the plugin; a dev host misconfiguration or an unreachable plugin becomes a JSON error answer. */
-export async function callPlugin(env: PluginEnv, method: "GET" | "PUT" | "POST" | "DELETE", path: string, body?: string): Promise<PluginAnswer> {
+export async function callPlugin(env: PluginEnv, method: "GET" | "PUT" | "POST" | "DELETE", path: string, body?: string, extraHeaders: Record<string, string> = {}): Promise<PluginAnswer> {
   const base = pluginBase(env);
   if (base === null) return localError(503, "dev_host_not_configured", "The dev host has no PLUGIN_URL, so it cannot call the plugin. Start everything with `npm start`.");
   if (!env.HOST_SIGNING_SECRET) return localError(503, "dev_host_not_configured", "The dev host has no HOST_SIGNING_SECRET, so it cannot sign calls to the plugin. Start everything with `npm start`.");
   const url = new URL(base + path);
   const raw = body ?? "";
-  const headers: Record<string, string> = await signatureHeaders(env.HOST_SIGNING_SECRET, method, url.pathname + url.search, raw);
+  const headers: Record<string, string> = { ...extraHeaders, ...(await signatureHeaders(env.HOST_SIGNING_SECRET, method, url.pathname + url.search, raw)) };
   if (body !== undefined) headers["content-type"] = "application/json";
   let response: Response;
   try {
@@ -114,10 +114,14 @@ export const manifestSchema = z.looseObject({
   activation: z.looseObject({ title: z.string(), submitLabel: z.string(), fields: z.array(fieldSchema).min(1) }),
   events: z.array(z.looseObject({ type: z.string(), severity: z.string() })).default([]),
   sync: z.looseObject({ schedule: z.string().optional() }).optional(),
+  /** The response actions the channel offers (host contract §2): rendered as the IR request's and scan's action buttons. */
+  actions: z.array(z.looseObject({ id: z.string(), label: z.string(), targets: z.enum(["file", "host"]), confirmation: z.boolean().default(true), description: z.string().default("") })).default([]),
 });
 
 /** The plugin's manifest, as the dev host uses it. */
 export type PluginManifest = z.infer<typeof manifestSchema>;
+/** One response action the channel offers. */
+export type ManifestAction = PluginManifest["actions"][number];
 /** One field of the activation form. */
 export type ActivationField = PluginManifest["activation"]["fields"][number];
 

@@ -36,7 +36,7 @@ const LABEL_PATTERN = /^[a-z0-9-]{1,63}$/;
 const fastWorldSchema = worldOptionsSchema.extend({ latencyMs: z.number().int().min(0).max(MAX_LATENCY_MS).optional() });
 
 type Counts = Record<CynetEndpoint | "all", number>;
-const zero = (): Counts => ({ token: 0, alerts: 0, changes: 0, file: 0, all: 0 });
+const zero = (): Counts => ({ token: 0, alerts: 0, changes: 0, file: 0, remediation: 0, remediation_status: 0, all: 0 });
 
 /** A world with what the bench reads about it. */
 interface Hosted {

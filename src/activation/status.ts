@@ -22,7 +22,7 @@ export async function loadChannelStatus(db: Database, tenantId: string, now: Dat
   ]);
   const deliveries = emptyDeliveries();
   for (const c of counts) {
-    const key = ({ events: "events", match: "scanSearches", note: "notes", ir_request: "irRequests", attachment_events: "events", attachment_note: "notes" } as const)[c.kind];
+    const key = ({ events: "events", match: "scanSearches", note: "notes", ir_request: "irRequests", attachment_events: "events", attachment_note: "notes", action_note: "notes" } as const)[c.kind];
     // An events row stands for many events; notes and IR requests are one per row.
     deliveries[key][c.state] += Number(c.kind === "events" || c.kind === "attachment_events" ? c.items : c.rows);
   }

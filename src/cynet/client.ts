@@ -1,8 +1,8 @@
 /**
  * The Cynet API calls the plugin makes (cynet-api.md): log in, read a page of alerts (seen or
- * changed since a time), look up a file's other hashes. Each answer is validated before it is used.
+ * changed since a time), look up a file (its other hashes, the endpoints it is on), ask for a remediation and follow it. Each answer is validated before it is used.
  */
-import { AlertsPage, FileRecord, TokenResponse } from "./schemas";
+import { AlertsPage, FileRecord, RemediationAnswer, RemediationStatus, TokenResponse } from "./schemas";
 import { CynetError, cynetRequest, type CynetTarget } from "./transport";
 
 /** What a logged-in call needs: where Cynet is, the access token and the numeric Client ID. */
@@ -87,4 +87,23 @@ export async function fetchFile(session: CynetSession, sha256: string): Promise<
 
 function sessionHeaders(session: CynetSession): Record<string, string> {
   return { access_token: session.accessToken, client_id: session.clientId };
+}
+
+/**
+ * One remediation request (cynet-api.md, "Response actions"): a file action posts
+ * `{"sha256", "host"}` as JSON, a host action posts `host=` as form data. Always one named host:
+ * `"host": null` would act on every endpoint with the file, so there is no way to send it.
+ * Answers the remediation item ids Cynet created (a host action may create none).
+ */
+export async function requestRemediation(session: CynetSession, path: string, host: string, sha256: string | null): Promise<number[]> {
+  if (host.trim() === "") throw new Error("a remediation request names one host");
+  const body = sha256 === null ? new URLSearchParams({ host }) : { sha256, host };
+  const answer = await cynetRequest(session.target, "POST", path, sessionHeaders(session), body);
+  return parseOrMalformed(RemediationAnswer, answer, "remediation answer").remediation_items ?? [];
+}
+
+/** GET /api/file/remediation/{id}: where one remediation item stands, in Cynet's numbers and words. */
+export async function fetchRemediationStatus(session: CynetSession, itemId: number): Promise<RemediationStatus> {
+  const body = await cynetRequest(session.target, "GET", `/api/file/remediation/${encodeURIComponent(String(itemId))}`, sessionHeaders(session));
+  return parseOrMalformed(RemediationStatus, body, "remediation status");
 }

@@ -108,3 +108,19 @@ export const FileRecord = z.object({
   occurrences: tolerant(z.array(z.unknown()).max(MAX_OCCURRENCES_PER_FILE)),
 });
 export type FileRecord = z.infer<typeof FileRecord>;
+
+/** Most remediation items accepted from one call: one host's request makes one or a few. */
+export const MAX_REMEDIATION_ITEMS = 100;
+/** A remediation call → 200: the remediation items Cynet created (cynet-api.md, "Response actions"); a host call may name none. */
+export const RemediationAnswer = z.object({ remediation_items: z.array(z.number().int()).max(MAX_REMEDIATION_ITEMS).optional() });
+
+/** Longest statusInfo kept: Cynet's are short sentences. */
+export const MAX_STATUS_INFO_LENGTH = 500;
+
+/** GET /api/file/remediation/{id} → 200: the item's numeric status (meaning not public) and Cynet's words for it. */
+export const RemediationStatus = z.object({
+  id: tolerant(z.number().int()),
+  status: z.number().int().nullable().optional().catch(null),
+  statusInfo: z.string().nullable().optional().catch(null).transform((s) => s?.slice(0, MAX_STATUS_INFO_LENGTH) ?? null),
+});
+export type RemediationStatus = z.infer<typeof RemediationStatus>;

@@ -55,7 +55,10 @@ function resolve(target: CynetTarget, pathAndQuery: string): { url: string; extr
   return { url: new URL(pathAndQuery, target.originOverride).toString(), extraHeaders: { "x-forwarded-host": base.host } };
 }
 
-/** Calls Cynet and returns the parsed JSON of a 2xx answer; throws CynetError otherwise. */
+/**
+ * Calls Cynet and returns the parsed JSON of a 2xx answer; throws CynetError otherwise. A body is
+ * sent as JSON, or as form data when it is URLSearchParams (host remediation takes `host=`).
+ */
 export async function cynetRequest(
   target: CynetTarget,
   method: "GET" | "POST",
@@ -64,6 +67,8 @@ export async function cynetRequest(
   body?: unknown,
 ): Promise<unknown> {
   const { url, extraHeaders } = resolve(target, pathAndQuery);
+  const form = body instanceof URLSearchParams;
+  const contentType: Record<string, string> = body === undefined ? {} : { "content-type": form ? "application/x-www-form-urlencoded" : "application/json" };
   countSubrequest("cynet");
   let answer: UpstreamAnswer;
   try {
@@ -71,8 +76,8 @@ export async function cynetRequest(
       url,
       {
         method,
-        headers: { accept: "application/json", ...(body === undefined ? {} : { "content-type": "application/json" }), ...headers, ...extraHeaders },
-        body: body === undefined ? undefined : JSON.stringify(body),
+        headers: { accept: "application/json", ...contentType, ...headers, ...extraHeaders },
+        body: body === undefined ? undefined : form ? body.toString() : JSON.stringify(body),
       },
       { timeoutMs: CYNET_TIMEOUT_MS, maxBytes: MAX_CYNET_RESPONSE_BYTES },
     );

@@ -13,7 +13,8 @@ import { jsonList } from "../storage/json-list";
 import { detections, fileHashes, type DetectionRow } from "../storage/schema";
 import { correlate } from "./correlate";
 import { enqueueDispatch, OUTBOX_IDS_PER_MESSAGE } from "./enqueue";
-import { markDeliveredStatement, markRefused, markRetry, type OutboxRef, type OutboxRow } from "./outbox";
+import { markDeliveredStatement, markRefused, markRetry, scanMatchOf, type OutboxRef, type OutboxRow } from "./outbox";
+import { actionNoteOf } from "../actions/note";
 import { detectionEvent } from "./events";
 import { decisionNote, irRequest, scanNote } from "./scan-effects";
 import { sendAttachmentEvents, sendAttachmentNote } from "../findings/deliver";
@@ -83,15 +84,23 @@ async function send(env: Env, db: Database, group: OutboxRow[], now: Date, event
     case "match":
       return correlate(env, db, group, now, lookupBudget);
     case "note": {
-      if (!row.payload) throw new HostError(false, undefined, "note row without its scan match");
-      const note = row.payload.decision ? decisionNote(row.payload) : scanNote(row.payload, await detectionsOf(db, row));
-      await postScanNote(env, row.tenantId, row.payload.scanId, note, row.idempotencyKey);
+      const match = scanMatchOf(row);
+      if (!match) throw new HostError(false, undefined, "note row without its scan match");
+      const note = match.decision ? decisionNote(match) : scanNote(match, await detectionsOf(db, row));
+      await postScanNote(env, row.tenantId, match.scanId, note, row.idempotencyKey);
       return [];
     }
     case "ir_request": {
-      if (!row.payload) throw new HostError(false, undefined, "IR request row without its scan match");
-      const [hashes] = await db.select().from(fileHashes).where(and(eq(fileHashes.tenantId, row.tenantId), eq(fileHashes.sha256, row.payload.sha256)));
-      await postIrRequest(env, row.tenantId, irRequest(row.payload, await detectionsOf(db, row), hashes), row.idempotencyKey);
+      const match = scanMatchOf(row);
+      if (!match) throw new HostError(false, undefined, "IR request row without its scan match");
+      const [hashes] = await db.select().from(fileHashes).where(and(eq(fileHashes.tenantId, row.tenantId), eq(fileHashes.sha256, match.sha256)));
+      await postIrRequest(env, row.tenantId, irRequest(match, await detectionsOf(db, row), hashes), row.idempotencyKey);
+      return [];
+    }
+    case "action_note": {
+      const action = row.payload && "actionId" in row.payload ? row.payload : undefined;
+      if (!action) throw new HostError(false, undefined, "action note row without its action");
+      await postScanNote(env, row.tenantId, action.scanId, await actionNoteOf(db, row.tenantId, action.actionId), row.idempotencyKey);
       return [];
     }
     case "attachment_events":

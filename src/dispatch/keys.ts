@@ -78,6 +78,8 @@ export const outboxKeys = {
   attachmentFirstNote: (scan: ScanFileRef) => `cynet-attachment-note:${scanPart(scan)}:first`,
   /** A follow-up attachment note naming endpoints earlier ones did not (digested). */
   attachmentFollowUpNote: (scan: ScanFileRef, endpointsDigest: string) => `cynet-attachment-note:${scanPart(scan)}:${endpointsDigest}`,
+  /** The note on a scan saying how a response action named for it ended: once per action (its id is random, so never reused). */
+  actionNote: (tenantId: string, actionId: string) => `cynet-action-note:${tenantId}:${actionId}`,
 } as const;
 
 /** The IR request key's fixed start: a decision note's key is built from the IR request row's key in SQL. */

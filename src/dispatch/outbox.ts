@@ -14,7 +14,7 @@ import type { BatchItem } from "drizzle-orm/batch";
 import { namedBatch } from "../storage/batch";
 import type { Database } from "../storage/db";
 import { jsonArraysUnderLimit, jsonList } from "../storage/json-list";
-import { detections, findingEndpoints, OUTBOX_KINDS, OUTBOX_STATES, outbox, verdictChanges, type ScanMatchPayload } from "../storage/schema";
+import { detections, findingEndpoints, OUTBOX_KINDS, OUTBOX_STATES, outbox, verdictChanges, type ActionNotePayload, type ScanMatchPayload } from "../storage/schema";
 import { decisionNoteKeySql } from "./keys";
 
 /** A stored outbox row. */
@@ -170,18 +170,38 @@ export function insertAttachmentEventsRowStatement(db: Database, tenantId: strin
     .returning({ id: outbox.id, kind: outbox.kind });
 }
 
+/**
+ * Statement adding the note row of an ended response action, only when `condition` holds as it
+ * runs (the action was ended by the UPDATE before it in the same batch); nothing if its key exists.
+ * Returns its id and kind when it was added.
+ */
+export function insertActionNoteStatement(db: Database, tenantId: string, payload: ActionNotePayload, idempotencyKey: string, now: Date, condition: SQL) {
+  const ordered = newRowSelection({ tenantId: sql`${tenantId}`, kind: sql`'action_note'`, alertIds: sql`'[]'`, payload: sql`${JSON.stringify(payload)}`, idempotencyKey: sql`${idempotencyKey}` }, now);
+  return db
+    .insert(outbox)
+    .select(db.select(ordered).from(sql`(select 1)`).where(condition) as never)
+    .onConflictDoNothing()
+    .returning({ id: outbox.id, kind: outbox.kind });
+}
+
 /** Statement adding a deferred match row (a later correlation of these alerts); nothing if its key exists. */
 export function insertMatchRowStatement(db: Database, tenantId: string, alertIds: number[], idempotencyKey: string, dueAt: Date, now: Date): BatchItem<"sqlite"> {
   return db.insert(outbox).values({ tenantId, kind: "match", alertIds, idempotencyKey, nextAttemptAt: dueAt, createdAt: now }).onConflictDoNothing();
 }
 
+/** The scan match a note or IR request row carries; undefined for a row of another kind (an action note names an action instead). */
+export function scanMatchOf(row: Pick<OutboxRow, "payload">): ScanMatchPayload | undefined {
+  return row.payload && "sha256" in row.payload ? row.payload : undefined;
+}
+
 /** The tenant's notes already written under these key prefixes (all of one length), in one read. */
 export async function notesUnderPrefixes(db: Database, tenantId: string, prefixes: string[]) {
   if (prefixes.length === 0) return [];
-  return db
+  const rows = await db
     .select({ key: outbox.idempotencyKey, payload: outbox.payload })
     .from(outbox)
     .where(and(eq(outbox.tenantId, tenantId), eq(outbox.kind, "note"), sql`substr(${outbox.idempotencyKey}, 1, ${prefixes[0]!.length}) in ${jsonList(prefixes)}`));
+  return rows.map((r) => ({ key: r.key, payload: scanMatchOf(r) }));
 }
 
 /** Statement recording rows the host accepted, in one UPDATE however many. */

@@ -9,6 +9,7 @@ import type { DetectionRow, FileHashRow, ScanMatchPayload } from "../storage/sch
 import { endpointOf } from "./correlate";
 import { unnamedFile } from "./events";
 import { fileSeverity } from "./severity";
+import { availableActions } from "../actions/offer";
 
 const byTime = (a: DetectionRow, b: DetectionRow) => a.detectedAt.getTime() - b.detectedAt.getTime();
 
@@ -58,6 +59,7 @@ export function irRequest(match: ScanMatchPayload, found: DetectionRow[], hashes
   const endpoints = [...new Map(sorted.map((d) => [endpointOf(d), d])).values()];
   const file = match.fileName ?? first?.fileName ?? unnamedFile(match.sha256);
   const severity = fileSeverity(found.map((d) => d.cynetSeverity));
+  const offer = availableActions(match.sha256, endpoints.flatMap((d) => (d.hostName ? [d.hostName] : [])));
   const endpointList = endpoints.map((d) => `${endpointOf(d)}${d.hostIp && d.hostName ? ` (${d.hostIp})` : ""}${d.userName ? `, user ${d.userName}` : ""}, detected ${readableTime(d.detectedAt)}`);
   const description = [
     `Cynet found the file ${file} malicious, and the file was in scan ${match.scanId}${match.scannedAt ? ` of ${readableTimeText(match.scannedAt)}` : ""} (matched by ${match.hashType.toUpperCase()}).`,
@@ -71,6 +73,7 @@ export function irRequest(match: ScanMatchPayload, found: DetectionRow[], hashes
     ...endpointList.map((e) => `- ${e}`),
     `${severity.text}.`,
     `Cynet alert${found.length > 1 ? "s" : ""} ${found.map((d) => d.alertId).join(", ")}${first?.incidentName ? `, incident "${first.incidentName}"` : ""}, first detected ${first ? readableTime(first.detectedAt) : "unknown"}.`,
+    offer.text,
   ].join("\n");
   return {
     scanId: match.scanId,
@@ -92,6 +95,7 @@ export function irRequest(match: ScanMatchPayload, found: DetectionRow[], hashes
         firstDetectedAt: first?.detectedAt.toISOString() ?? null,
       },
       requested: "Investigate the scan and mitigate the threat.",
+      actions: offer.evidence,
     },
   };
 }

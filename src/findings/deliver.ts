@@ -2,7 +2,7 @@
 import type { Env } from "../env";
 import { HostError, postEventsBatch, postScanNote } from "../host/client";
 import type { Database } from "../storage/db";
-import type { OutboxRow } from "../dispatch/outbox";
+import { scanMatchOf, type OutboxRow } from "../dispatch/outbox";
 import { attachmentEvent, attachmentNote, MAX_SCANS_PER_EVENT } from "./effects";
 import { endpointsById, endpointsOfFiles, findingsOfFile } from "./store";
 
@@ -19,8 +19,9 @@ export async function sendAttachmentEvents(env: Env, db: Database, row: OutboxRo
 
 /** Sends an attachment note on its scan, naming the endpoints its payload lists. */
 export async function sendAttachmentNote(env: Env, db: Database, row: OutboxRow): Promise<void> {
-  if (!row.payload) throw new HostError(false, undefined, "attachment note row without its scan");
-  const named = new Set(row.payload.endpoints ?? []);
-  const endpoints = (await endpointsOfFiles(db, row.tenantId, [row.payload.sha256])).filter((e) => named.has(e.hostname));
-  await postScanNote(env, row.tenantId, row.payload.scanId, attachmentNote(row.payload, endpoints), row.idempotencyKey);
+  const scan = scanMatchOf(row);
+  if (!scan) throw new HostError(false, undefined, "attachment note row without its scan");
+  const named = new Set(scan.endpoints ?? []);
+  const endpoints = (await endpointsOfFiles(db, row.tenantId, [scan.sha256])).filter((e) => named.has(e.hostname));
+  await postScanNote(env, row.tenantId, scan.scanId, attachmentNote(scan, endpoints), row.idempotencyKey);
 }

@@ -9,6 +9,7 @@ import { dispatchRoutes } from "../dispatch/routes";
 import { verdictRoutes } from "../verdicts/routes";
 import { auditRoutes } from "../audit/routes";
 import { findingRoutes } from "../findings/routes";
+import { actionRoutes } from "../actions/routes";
 import { manifest, MANIFEST_PATH, MANIFEST_SCHEMA_PATH, manifestSchemaDocument } from "../manifest";
 import { handleError, handleNotFound } from "./errors";
 import type { AppEnv, Route } from "./context";
@@ -17,7 +18,7 @@ import { requireHostSignature } from "./signature";
 import { reportDatabaseConfiguration, requireHostApiUrl, warnIfDevelopmentOverride } from "./startup";
 
 /** Every signed route, in the order the OpenAPI document lists them. */
-export const tenantRoutes: Route[] = [...activationRoutes, ...syncRoutes, ...dispatchRoutes, ...verdictRoutes, ...auditRoutes, ...findingRoutes];
+export const tenantRoutes: Route[] = [...activationRoutes, ...syncRoutes, ...dispatchRoutes, ...verdictRoutes, ...auditRoutes, ...findingRoutes, ...actionRoutes];
 
 const publicRoutes: Route[] = [
   {

@@ -4,6 +4,7 @@
  */
 import { z } from "zod";
 import { HostSeverity } from "../host/schemas.ts";
+import { ACTION_KINDS } from "../storage/schema.ts";
 
 /** Longest channel description: "a short description" (contract §1), a line or two on the channel's card. */
 const MAX_CHANNEL_DESCRIPTION_LENGTH = 500;
@@ -50,6 +51,18 @@ export const PluginManifest = z
       fields: z.array(ActivationField).length(4),
     }),
     events: z.array(z.object({ type: z.string().min(1), severity: HostSeverity, description: z.string() })).min(1),
+    /** The response actions the channel offers (POST …/actions), for the host to render as buttons. */
+    actions: z
+      .array(
+        z.object({
+          id: z.enum(ACTION_KINDS).describe("The `action` of POST /v1/tenants/{tenantId}/actions"),
+          label: z.string().min(1),
+          targets: z.enum(["file", "host"]).describe("file: a file (sha256) on named hosts; host: the named hosts themselves"),
+          confirmation: z.boolean().describe("Whether the host asks the person to confirm, naming the hosts, before it calls"),
+          description: z.string().min(1),
+        }),
+      )
+      .min(1),
     sync: z.object({ schedule: Cron, initialLookbackDays: z.number().int().min(1).max(MAX_LOOKBACK_DAYS) }),
     hostApis: z.array(z.string().regex(/^(GET|POST|PUT|DELETE) \/v1\//)).min(1),
     routes: z.record(z.string(), z.string()),

@@ -238,14 +238,21 @@ export interface ScanMatchPayload {
   decision?: { seq: number; malicious: boolean; reason: (typeof REVOCATION_REASONS)[number] | null; alertId: number | null; at: number };
 }
 
+/** The response action an "action_note" row reports on the scan it names (actions/note.ts builds the text at send time). */
+export interface ActionNotePayload {
+  scanId: string;
+  actionId: string;
+}
+
 /**
  * What an outbox row does: deliver events, look the detections' hashes up in the host's
  * scans ("match", which writes the IR request and note rows), or deliver one IR request or note;
  * for the host's own findings (src/findings), deliver the "Malicious Attachment on Endpoint"
  * events of newly found endpoints ("attachment_events") or the note naming them on the scan
- * ("attachment_note").
+ * ("attachment_note"); or the note on a scan that says how a response action named for it ended
+ * ("action_note").
  */
-export const OUTBOX_KINDS = ["events", "match", "note", "ir_request", "attachment_events", "attachment_note"] as const;
+export const OUTBOX_KINDS = ["events", "match", "note", "ir_request", "attachment_events", "attachment_note", "action_note"] as const;
 /** Delivery state of an outbox row. */
 export const OUTBOX_STATES = ["pending", "delivered", "failed"] as const;
 
@@ -262,8 +269,8 @@ export const outbox = sqliteTable(
     kind: text("kind", { enum: OUTBOX_KINDS }).notNull(),
     /** Cynet alert ids of the detections the row is about; for an attachment_events row, the ids of its finding_endpoints rows. */
     alertIds: text("alert_ids", { mode: "json" }).$type<number[]>().notNull().default(sql`'[]'`),
-    /** For notes and IR requests: the scan match they come from (see dispatch/correlate.ts); for an attachment note, the finding's scan and the endpoints it names. */
-    payload: text("payload", { mode: "json" }).$type<ScanMatchPayload>(),
+    /** For notes and IR requests: the scan match they come from (see dispatch/correlate.ts); for an attachment note, the finding's scan and the endpoints it names; for an action note, the action. */
+    payload: text("payload", { mode: "json" }).$type<ScanMatchPayload | ActionNotePayload>(),
     /** The host call's Idempotency-Key: stable for the row, so a resend is answered, not repeated. */
     idempotencyKey: text("idempotency_key").notNull(),
     state: text("state", { enum: OUTBOX_STATES }).notNull().default("pending"),
@@ -456,3 +463,110 @@ export const findingEndpoints = sqliteTable(
 );
 /** An endpoint a convicted file was found on. */
 export type FindingEndpointRow = typeof findingEndpoints.$inferSelect;
+/** The response actions the channel can ask Cynet for (actions/catalog.ts owns their meaning). */
+export const ACTION_KINDS = ["quarantine_file", "kill_process", "delete_file", "unquarantine_file", "verify_file", "isolate_host", "release_host"] as const;
+/** Where a response action stands: waiting for the queue, asked of Cynet and being followed, or ended. */
+export const ACTION_STATES = ["queued", "running", "done", "failed"] as const;
+
+/**
+ * Response actions the host asked for (host contract §2, "actions"): one row per request, its
+ * hosts in action_hosts, Cynet's remediation items in remediation_items. The id is random, so it
+ * names one action across every database and says nothing about how many there are.
+ */
+export const actions = sqliteTable(
+  "actions",
+  {
+    id: text("id").primaryKey(),
+    tenantId: text("tenant_id").notNull(),
+    action: text("action", { enum: ACTION_KINDS }).notNull(),
+    /** The file, for a file action; null for a host action. */
+    sha256: text("sha256"),
+    /** The host names as Cynet spells them, in the order asked. */
+    hosts: text("hosts", { mode: "json" }).$type<string[]>().notNull(),
+    scanId: text("scan_id"),
+    irRequestId: text("ir_request_id"),
+    reason: text("reason"),
+    actorId: text("actor_id").notNull(),
+    actorName: text("actor_name"),
+    /** The host's Idempotency-Key, when it sent one: the same key answers this action again. */
+    clientKey: text("client_key"),
+    /** Digest of the request as parsed: a reused key with another request is refused. */
+    requestDigest: text("request_digest").notNull(),
+    state: text("state", { enum: ACTION_STATES }).notNull().default("queued"),
+    /**
+     * The step of the action's one message chain (actions/consumer.ts): a message of another step is
+     * a stale duplicate; the invocation that moves the step on sends the next message.
+     */
+    step: integer("step").notNull().default(0),
+    /** When the chain's next message is due; the cron re-sends it when it is long overdue (a lost message). */
+    nextRunAt: integer("next_run_at", { mode: "timestamp_ms" }).notNull(),
+    createdAt: integer("created_at", { mode: "timestamp_ms" }).notNull(),
+    finishedAt: integer("finished_at", { mode: "timestamp_ms" }),
+  },
+  (t) => [
+    index("actions_tenant_created").on(t.tenantId, t.createdAt, t.id),
+    uniqueIndex("actions_tenant_client_key").on(t.tenantId, t.clientKey),
+    index("actions_open_due").on(t.nextRunAt).where(sql`state in ('queued', 'running')`),
+  ],
+);
+/** A stored response action. */
+export type ActionRow = typeof actions.$inferSelect;
+
+/**
+ * Where one host's remediation request stands: not sent yet; claimed by an invocation that is
+ * calling Cynet; sent (Cynet answered with its remediation items); failed (Cynet refused, or kept
+ * failing); unknown (an invocation was cut off between Cynet's answer and its record, so whether
+ * Cynet acted is not known and the request is never sent again).
+ */
+export const ACTION_HOST_STATES = ["pending", "sending", "sent", "failed", "unknown"] as const;
+
+/** One (action, host): the one remediation request to Cynet it stands for, sent at most once. */
+export const actionHosts = sqliteTable(
+  "action_hosts",
+  {
+    tenantId: text("tenant_id").notNull(),
+    actionId: text("action_id").notNull(),
+    host: text("host").notNull(),
+    state: text("state", { enum: ACTION_HOST_STATES }).notNull().default("pending"),
+    /** Calls made for it (each answered 409, 429 or 5xx, but the last). */
+    attempts: integer("attempts").notNull().default(0),
+    nextAttemptAt: integer("next_attempt_at", { mode: "timestamp_ms" }).notNull(),
+    /** The invocation holding the "sending" claim, and since when: only it records Cynet's answer. */
+    claim: text("claim"),
+    claimedAt: integer("claimed_at", { mode: "timestamp_ms" }),
+    /** Stable code and admin words of a failed or unknown request. */
+    errorCode: text("error_code"),
+    error: text("error"),
+    sentAt: integer("sent_at", { mode: "timestamp_ms" }),
+  },
+  (t) => [primaryKey({ columns: [t.tenantId, t.actionId, t.host] })],
+);
+/** A stored (action, host). */
+export type ActionHostRow = typeof actionHosts.$inferSelect;
+
+/** One remediation item Cynet answered for an (action, host), polled until its status settles. */
+export const remediationItems = sqliteTable(
+  "remediation_items",
+  {
+    tenantId: text("tenant_id").notNull(),
+    actionId: text("action_id").notNull(),
+    host: text("host").notNull(),
+    /** Cynet's remediation item id. */
+    itemId: integer("item_id").notNull(),
+    /** Cynet's numeric status and its words, as last read; null before the first poll. */
+    status: integer("status"),
+    statusInfo: text("status_info"),
+    /** Polls in a row that read this status (1 on a change). */
+    samePolls: integer("same_polls").notNull().default(0),
+    polls: integer("polls").notNull().default(0),
+    /** Set once it is final: settled, the polling bound passed, or Cynet would not answer for it. */
+    final: integer("final", { mode: "boolean" }).notNull().default(false),
+    /** Why polling stopped when it was not a settled status, in admin words. */
+    note: text("note"),
+    createdAt: integer("created_at", { mode: "timestamp_ms" }).notNull(),
+    lastPolledAt: integer("last_polled_at", { mode: "timestamp_ms" }),
+  },
+  (t) => [primaryKey({ columns: [t.tenantId, t.actionId, t.itemId] })],
+);
+/** A stored remediation item. */
+export type RemediationItemRow = typeof remediationItems.$inferSelect;

@@ -1,6 +1,6 @@
 /**
  * The cron tick: one sync message per active tenant that is due, the outbox sweeper, the
- * findings' due checks (findings/schedule.ts), and retention (storage/retention.ts).
+ * findings' due checks (findings/schedule.ts), response actions whose step message was lost, and retention (storage/retention.ts).
  * The tick itself does no syncing, so it stays small however many tenants there are.
  */
 import { logLine } from "../observability/log";
@@ -8,6 +8,7 @@ import { countSubrequest } from "../observability/meter";
 import { and, asc, eq, lte, or, isNull } from "drizzle-orm";
 import { sweepOutbox } from "../dispatch/sweeper";
 import { sendDueFindingChecks } from "../findings/schedule";
+import { sweepActions } from "../actions/consumer";
 import type { Env } from "../env";
 import type { Database } from "../storage/db";
 import { tenantDatabases } from "../storage/directory";
@@ -73,7 +74,13 @@ async function dueTenants(db: Database, now: Date, limit: number) {
 /** The Worker's scheduled handler. */
 export async function handleScheduled(controller: ScheduledController, env: Env, _ctx: ExecutionContext): Promise<void> {
   const now = new Date(controller.scheduledTime);
-  const [fanned, swept, checks, pruned] = await Promise.allSettled([fanOutSyncs(env, now), sweepOutbox(env, now), sendDueFindingChecks(env, now), pruneTenantDatabases(env, now)]);
+  const [fanned, swept, checks, pruned, actionsSwept] = await Promise.allSettled([
+    fanOutSyncs(env, now),
+    sweepOutbox(env, now),
+    sendDueFindingChecks(env, now),
+    pruneTenantDatabases(env, now),
+    sweepActions(env, now),
+  ]);
   console.log(
     JSON.stringify({
       level: "info",
@@ -82,8 +89,9 @@ export async function handleScheduled(controller: ScheduledController, env: Env,
       outboxSwept: swept.status === "fulfilled" ? swept.value : null,
       findingChecksSent: checks.status === "fulfilled" ? checks.value : null,
       retentionPruned: pruned.status === "fulfilled" ? pruned.value : null,
+      actionsSwept: actionsSwept.status === "fulfilled" ? actionsSwept.value : null,
     }),
   );
-  for (const r of [fanned, swept, checks, pruned]) if (r.status === "rejected") logLine("error", "cron step failed", { error: r.reason });
+  for (const r of [fanned, swept, checks, pruned, actionsSwept]) if (r.status === "rejected") logLine("error", "cron step failed", { error: r.reason });
   if (fanned.status === "rejected") throw fanned.reason;
 }

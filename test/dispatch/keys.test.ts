@@ -29,6 +29,7 @@ describe("idempotency keys", () => {
     attachmentNotePrefix: outboxKeys.attachmentNotePrefix(scan),
     attachmentFirstNote: outboxKeys.attachmentFirstNote(scan),
     attachmentFollowUpNote: outboxKeys.attachmentFollowUpNote(scan, "beef"),
+    actionNote: outboxKeys.actionNote("acme", "6f1c2d3e-0000-4000-8000-000000000001"),
   };
 
   it("spells each format as docs/storage-schema.md documents it", () => {
@@ -49,6 +50,7 @@ describe("idempotency keys", () => {
       attachmentNotePrefix: `cynet-attachment-note:acme:00ff:${"a".repeat(64)}:`,
       attachmentFirstNote: `cynet-attachment-note:acme:00ff:${"a".repeat(64)}:first`,
       attachmentFollowUpNote: `cynet-attachment-note:acme:00ff:${"a".repeat(64)}:beef`,
+      actionNote: "cynet-action-note:acme:6f1c2d3e-0000-4000-8000-000000000001",
     });
     const prefixes = new Set(Object.values(every).map((k) => k.split(":")[0]!));
     expect(documentedPrefixes()).toEqual(prefixes);

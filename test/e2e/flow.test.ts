@@ -603,6 +603,47 @@ test("the admin's flow in the dev host: bundle, Activate, Connect, Sync now, eve
       for (const row of await attachment.all()) assert.match(await text(row), /High|Critical/);
     });
 
+    await step("Act in Cynet from the IR request: quarantine on its endpoints, confirm naming the hosts, follow it to its result", async () => {
+      await page.goto(`${host}/tenants/acme/security/ir-requests`);
+      const request = page.locator(`article.ir[data-scan-id="${MATCHING_SCAN}"]`).first();
+      const form = request.locator("form.act");
+      await form.getByLabel("Action").selectOption({ label: "Quarantine file" });
+      const hosts = await form.locator('input[name="host"]').evaluateAll((els) => els.map((e) => (e as HTMLInputElement).value));
+      assert.ok(hosts.length > 0, "the form offers the request's endpoints");
+      await form.getByRole("button", { name: "Review action…" }).click();
+      await page.waitForURL(/\/security\/actions\/new\?/);
+      assert.match(await text(page.getByRole("heading", { level: 1 })), /^Confirm: Quarantine file$/);
+      const named = await page.locator("[data-confirm-host]").allTextContents();
+      assert.deepEqual(named.map((h) => h.trim()), hosts, "the confirmation names every host");
+      await page.getByLabel("Reason (optional, kept in the audit trail and the note)").fill("Convicted attachment, e2e");
+      // Not without the box (the page holds without JavaScript: the dev host checks it too).
+      const box = page.getByLabel(/^I confirm: quarantine file on /);
+      await page.getByRole("button", { name: "Quarantine file" }).click();
+      assert.equal(await box.evaluate((el) => (el as HTMLInputElement).validity.valueMissing), true);
+      const unconfirmed = await page.request.post(`${host}/tenants/acme/security/actions`, { form: { action: "quarantine_file", host: hosts[0]!, sha256: matchedSha256 } });
+      assert.equal(unconfirmed.status(), 400);
+      assert.match(await unconfirmed.text(), /Tick the box to confirm/);
+      await box.check();
+      await shot(page, "12-action-confirm");
+      await page.getByRole("button", { name: "Quarantine file" }).click();
+      await page.waitForURL(/\/security\/actions\/[0-9a-f-]{36}$/);
+      assert.match(await text(page.locator("main")), /Asked by Dev Host Admin/);
+      // The page follows the plugin until Cynet's items settle (it reloads itself).
+      const state = page.locator("[data-action-state]");
+      await page.waitForFunction(() => /^(Done|Failed)$/.test(document.querySelector("[data-action-state]")?.textContent ?? ""), undefined, { timeout: 150_000, polling: 1_000 });
+      assert.equal(await text(state), "Done");
+      const items = await page.locator("[data-status-info]").allTextContents();
+      assert.equal(items.length, hosts.length, "one remediation item per host");
+      for (const words of items) assert.equal(words, "File quarantined", "Cynet's words for each item");
+      await shot(page, "13-action-done");
+      // The outcome is noted on the scan.
+      await pollPage(page, `the action's note on ${MATCHING_SCAN}`, async () => {
+        await page.goto(`${host}/tenants/acme/security/scans/${MATCHING_SCAN}`);
+        const note = page.locator(".note-text", { hasText: /^Cynet response action Quarantine file/ });
+        return (await note.count()) > 0 ? text(note.first()) : undefined;
+      });
+    });
+
     await step("Deactivate: a confirmation first, then the row says what the plugin says", async () => {
       await page.getByRole("link", { name: "Bundles and Channels" }).click();
       await cynetRow.getByRole("button", { name: "Deactivate Cynet" }).click();

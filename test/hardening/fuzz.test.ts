@@ -22,7 +22,7 @@ import { capturedEnv, drainSync, expectedDetections, settle } from "../support/s
 import { anyMethod, badBody, badJsonValue, contentType, invalidUtf8, oddTenantId, queryString, signMode } from "./arbitraries";
 import { callApp, isContractError, stackTraceMarks, pluginView, send, stringsOf, type Body, type RawAnswer, type RawCall } from "./harness";
 
-/** Runs per signed tenant route; 15 routes × 150 = 2250 requests, plus the other properties. */
+/** Runs per signed tenant route; 18 routes × 150 = 2700 requests, plus the other properties. */
 const RUNS_PER_ROUTE = 150;
 const RUNS_PUBLIC = 60;
 const RUNS_TENANT_IDS = 250;
@@ -82,6 +82,7 @@ function validBodyFor(path: string): Record<string, unknown> | undefined {
   if (path.endsWith("/deliveries/retry")) return { ids: [1, 2, 3], ...ACTOR };
   if (path.endsWith("/verdicts")) return { hashes: ["a".repeat(64), "b".repeat(32)] };
   if (path.endsWith("/findings")) return { findings: [{ sha256: "c".repeat(64), scanId: "scan-fuzz", fileName: "a.exe", recipients: ["a@acme.example"], foundAt: new Date().toISOString() }], actor: { id: "fuzzer" } };
+  if (path.endsWith("/actions")) return { action: "quarantine_file", sha256: "a".repeat(64), hosts: ["WS-1"], scanId: "scan-1", reason: "fuzz", actor: { id: "u-1", name: "Fuzz" } };
   return undefined;
 }
 
@@ -306,7 +307,9 @@ describe("fuzz: queue messages", () => {
       {
         weight: 2,
         arbitrary: fc.record({
-          kind: fc.constantFrom("dispatch", "sync", "finding_checks", "other"),
+          kind: fc.constantFrom("dispatch", "sync", "finding_checks", "action", "other"),
+          actionId: fc.oneof(fc.uuid(), fc.string()),
+          step: fc.oneof(fc.integer({ min: -1, max: 3 }), fc.anything({ maxDepth: 0 })),
           tenantId: fc.oneof(fc.constantFrom(tenants.active, tenants.unknown), oddTenantId),
           outboxIds: fc.oneof(fc.array(fc.integer({ min: -5, max: 100_000 }), { maxLength: 120 }), fc.anything({ maxDepth: 1 })),
           findingIds: fc.oneof(fc.array(fc.integer({ min: -5, max: 100_000 }), { maxLength: 60 }), fc.anything({ maxDepth: 1 })),
@@ -316,7 +319,7 @@ describe("fuzz: queue messages", () => {
       },
     );
     await fc.assert(
-      fc.asyncProperty(fc.constantFrom("cynet-sync", "cynet-dispatch", "cynet-correlate", "cynet-findings", "cynet-dead-letter", "some-other-queue"), fc.array(message, { minLength: 1, maxLength: 5 }), async (queue, bodies) => {
+      fc.asyncProperty(fc.constantFrom("cynet-sync", "cynet-dispatch", "cynet-correlate", "cynet-findings", "cynet-actions", "cynet-dead-letter", "some-other-queue"), fc.array(message, { minLength: 1, maxLength: 5 }), async (queue, bodies) => {
         const batch = createMessageBatch<QueueMessage>(queue, bodies.map((body, i) => ({ id: `fz${i}`, timestamp: new Date(), attempts: 1, body: body as QueueMessage })));
         const ctx = createExecutionContext();
         figures.queueMessages += bodies.length;

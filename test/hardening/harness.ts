@@ -261,6 +261,9 @@ export const TENANT_TABLES: Record<string, string> = {
   verdict_changes: "tenant_id",
   findings: "tenant_id",
   finding_endpoints: "tenant_id",
+  actions: "tenant_id",
+  action_hosts: "tenant_id",
+  remediation_items: "tenant_id",
 };
 
 /** Every D1 row of one tenant, table by table, in a stable order. */

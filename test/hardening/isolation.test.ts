@@ -85,6 +85,12 @@ describe("tenant isolation", () => {
     expect(aOnlyHashes.length).toBeGreaterThan(50);
     const maxAlert = Math.max(...aDetections.map((d) => d.alert_id));
 
+    // A response action of A's (queued; its message is captured, not run).
+    const [aFile] = await rows<{ sha256: string; host_name: string }>("SELECT sha256, host_name FROM detections WHERE tenant_id = ? AND host_name IS NOT NULL LIMIT 1", A.tenantId);
+    const aAction = await callApp<{ id: string }>(c.env, "POST", `/v1/tenants/${A.tenantId}/actions`, { action: "verify_file", sha256: aFile!.sha256, hosts: [aFile!.host_name], actor: { id: "a-analyst" } });
+    expect(aAction.status, aAction.text).toBe(202);
+    c.actions.take();
+
     const aBefore = await tenantSnapshot(A.tenantId);
     const aHostBefore = await Promise.all((["events", "notes", "ir-requests", "scans"] as const).map((k) => hostRecords(A.tenantId, k)));
     const aIdentity = [A.tenantId, A.world.label, A.world.orgUrl];
@@ -134,6 +140,14 @@ describe("tenant isolation", () => {
     }
     const bFindings = await asB("GET", "/findings?limit=100");
     attempt("B's findings list A's", (bFindings.body as { findings: unknown[] }).findings.length > 0 || showsA(bFindings.text) || bFindings.text.includes(A.files[0]!));
+    const actionsList = await asB("GET", "/actions?limit=100");
+    attempt("B's actions list A's action", actionsList.text.includes(aAction.body.id) || showsA(actionsList.text));
+    const aActionAsB = await asB("GET", `/actions/${aAction.body.id}`);
+    covered.add("GET /actions/:id");
+    attempt("B reads A's action by its id", aActionAsB.status !== 404 || aActionAsB.text.includes(aFile!.sha256));
+    const bAction = await asB("POST", "/actions", { action: "quarantine_file", sha256: aFile!.sha256, hosts: [aFile!.host_name], actor: { id: "b-analyst" } });
+    expect(bAction.status, bAction.text).toBeLessThan(500);
+    attempt("B's action request queues work for A", c.actions.take().some((m) => m.tenantId === A.tenantId));
     // The same hashes are malicious for A: the check above is not vacuous.
     const control = await callApp<Verdicts>(c.env, "POST", `/v1/tenants/${A.tenantId}/verdicts`, { hashes: aShas.slice(0, 50) });
     expect(control.body.results.every((v) => v.malicious)).toBe(true);

@@ -2,7 +2,8 @@
  * Secret leaks (issue 6.2): the whole flow (enablement, a refused and an accepted Connect,
  * syncs through Cynet faults: a 401 mid-paging, a 500, a token call that echoes the password, a
  * file lookup that echoes the token; deliveries through host faults: a 503, a 502 and a 400 that
- * echo the bearer token; dead-lettering and the retry call; a rotation of the Cynet password;
+ * echo the bearer token; dead-lettering and the retry call; a response action through remediation
+ * and status calls that echo the access token; a rotation of the Cynet password;
  * a CREDENTIALS_KEY rotation (v2 added, v1 dropped, and a key rotated out too early);
  * deactivation), with everything captured: every answer body, every console line, every queue
  * message, every D1 row (all tables, after each phase), every record and request body at the
@@ -23,6 +24,7 @@ import { uniqueTenant } from "../support/plugin";
 import { CLIENT_ID, connectForm, CynetWorld, OPERATOR, VIEWER } from "../support/standins";
 import { capturedEnv, clearHostFaults, drainSync, expectedDetections, hostFault, hostRecords, rows, runFindingChecks, settle } from "../support/sync";
 import { callApp, dumpD1, occurrences, recordQueue, secretForms } from "./harness";
+import { deliverAction } from "../support/actions";
 
 afterEach(() => {
   vi.restoreAllMocks();
@@ -55,7 +57,7 @@ describe("secret leaks", () => {
     const d1Dumps: string[] = [];
     const hostBodies: string[] = [];
     const tokens = new Set<string>();
-    for (const q of [c.sync, c.dispatch, c.deadLetter, c.findings]) recordQueue(q as { send(b: unknown): Promise<void> }, queued);
+    for (const q of [c.sync, c.dispatch, c.deadLetter, c.findings, c.actions]) recordQueue(q as { send(b: unknown): Promise<void> }, queued);
     for (const level of ["log", "info", "warn", "error", "debug", "trace"] as const) {
       vi.spyOn(console, level).mockImplementation((...args: unknown[]) => {
         logs.push(args.map((a) => (typeof a === "string" ? a : a instanceof Error ? `${a.stack}` : JSON.stringify(a))).join(" "));
@@ -192,6 +194,36 @@ describe("secret leaks", () => {
     expect((await hostRecords<{ type: string }>(tenantId, "events")).filter((e) => e.type === "Malicious Attachment on Endpoint").length).toBeGreaterThan(0);
     c.sync.take();
     await everyRead(c.env);
+    // ---- a response action, through a Cynet whose remediation and status calls echo the access token
+    const [onHost] = await rows<{ host_name: string }>("SELECT host_name FROM detections WHERE tenant_id = ? AND sha256 = ? AND host_name IS NOT NULL LIMIT 1", tenantId, fileA);
+    interceptors.push({
+      what: "remediation echoing the access token",
+      match: (u) => u.pathname === "/api/file/remediation/quarantine",
+      respond: (r) => new Response(`busy; token was ${r.headers.get("access_token")}`, { status: 503 }),
+      times: 1,
+    });
+    interceptors.push({
+      what: "remediation status echoing the access token",
+      match: (u) => u.pathname.startsWith("/api/file/remediation/") && /\d+$/.test(u.pathname),
+      respond: (r) => new Response(`oops ${JSON.stringify([...r.headers])}`, { status: 500 }),
+      times: 1,
+    });
+    const asked = await call(c.env, "POST", "/actions", { action: "quarantine_file", sha256: fileA, hosts: [onHost!.host_name], scanId: "sec-scan-1", reason: "secrets test", actor: { id: "u-sec", name: "Sec Analyst" } });
+    expect(asked.status, asked.text).toBe(202);
+    const actionClock = new TestClock();
+    for (let round = 0; round < 60; round++) {
+      const steps = c.actions.take();
+      if (steps.length === 0) break;
+      for (const body of steps) {
+        // Past any step's delay (a retry's 30 s, a poll's 15 s).
+        actionClock.advance(60_000);
+        await deliverAction(c.env, body, actionClock);
+      }
+    }
+    await settle(c.env, c.dispatch);
+    const actionId = (asked.body as { id: string }).id;
+    expect((await call(c.env, "GET", `/actions/${actionId}`)).body).toMatchObject({ state: "done" });
+    expect((await call(c.env, "GET", "/actions")).status).toBe(200);
     await snapshot();
 
     // ---- the Cynet password is rotated: the sync stops in error until Connect with the new one
@@ -269,7 +301,9 @@ describe("secret leaks", () => {
 
     // The capture saw what it should have: otherwise a 0 would mean nothing.
     expect(tokens.size, "Cynet tokens issued to the plugin").toBeGreaterThanOrEqual(5);
-    expect(intercepted).toEqual(expect.arrayContaining(["token call echoing the password", "file lookup echoing the access token", "notes answering 502 with the request headers", "IR request refused with 400 echoing the headers"]));
+    expect(intercepted).toEqual(
+      expect.arrayContaining(["token call echoing the password", "file lookup echoing the access token", "notes answering 502 with the request headers", "IR request refused with 400 echoing the headers", "remediation echoing the access token", "remediation status echoing the access token"]),
+    );
     expect(logs.some((l) => l.includes("sync failed"))).toBe(true);
     expect(logs.some((l) => l.includes('"level":"alert"'))).toBe(true);
     expect(logs.some((l) => l.includes("invocation metrics"))).toBe(true);

@@ -97,6 +97,7 @@ describe("GET /v1/openapi.json", () => {
       "POST /v1/tenants/:tenantId/deliveries/retry": false,
       "POST /v1/tenants/:tenantId/verdicts": true,
       "POST /v1/tenants/:tenantId/findings": true,
+      "POST /v1/tenants/:tenantId/actions": true,
     });
 
     // And the routes behave as documented: signed calls with no body at all, to an enabled tenant.
@@ -164,7 +165,7 @@ describe("GET /v1/openapi.json", () => {
     expect(await badTenant.json()).toMatchObject({ error: "invalid_tenant_id", field: "tenantId" });
   });
 
-  it("documents the verdicts' D1 bookmark: an optional request header, and a header of the 200 answer", async () => {
+  it("documents the verdicts' D1 bookmark (an optional request header, and a header of the 200 answer) and the actions' Idempotency-Key", async () => {
     const doc = await served();
     const verdicts = operation(doc, "/v1/tenants/:tenantId/verdicts", "post");
     const header = verdicts.parameters?.find((p) => p.in === "header");
@@ -172,8 +173,10 @@ describe("GET /v1/openapi.json", () => {
     const ok = (verdicts.responses as Record<string, { headers?: Record<string, { description: string; schema: Json }> }>)["200"];
     expect(Object.keys(ok?.headers ?? {})).toEqual([BOOKMARK_HEADER]);
     expect(ok!.headers![BOOKMARK_HEADER]!.schema).toEqual(header!.schema);
-    // No other route declares a header.
-    const others = tenantRoutes.filter((r) => r.spec.path !== "/v1/tenants/:tenantId/verdicts").flatMap((r) => operation(doc, r.spec.path, r.spec.method).parameters ?? []);
+    // Besides it, only the actions request declares a header: its optional Idempotency-Key.
+    const actions = operation(doc, "/v1/tenants/:tenantId/actions", "post").parameters?.filter((p) => p.in === "header");
+    expect(actions).toMatchObject([{ name: "idempotency-key", in: "header", required: false }]);
+    const others = tenantRoutes.filter((r) => !(r.spec.path === "/v1/tenants/:tenantId/verdicts" || (r.spec.path === "/v1/tenants/:tenantId/actions" && r.spec.method === "post"))).flatMap((r) => operation(doc, r.spec.path, r.spec.method).parameters ?? []);
     expect(others.filter((p) => p.in === "header")).toEqual([]);
   });
 

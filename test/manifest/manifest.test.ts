@@ -5,6 +5,8 @@ import { ActivationRequest } from "../../src/activation/schemas";
 import { WithActor } from "../../src/audit/actor";
 import { manifest, MALICIOUS_FILE_EVENT } from "../../src/manifest";
 import { PluginManifest } from "../../src/manifest/schema";
+import { RESPONSE_ACTIONS } from "../../src/actions/catalog";
+import { ACTION_KINDS } from "../../src/storage/schema";
 import { callPlugin } from "../support/plugin";
 
 describe("plugin.manifest.json", () => {
@@ -31,6 +33,15 @@ describe("plugin.manifest.json", () => {
 
   it("declares the event the code emits", () => {
     expect(MALICIOUS_FILE_EVENT).toMatchObject({ type: "Malicious File in Endpoint", severity: "high" });
+  });
+
+  it("declares every response action POST …/actions takes, as the code performs it", () => {
+    expect(manifest.actions.map((a) => a.id)).toEqual([...ACTION_KINDS]);
+    for (const a of manifest.actions) {
+      const { label, targets, confirmation, description } = RESPONSE_ACTIONS[a.id];
+      expect(a).toEqual({ id: a.id, label, targets, confirmation, description });
+    }
+    expect(manifest.actions.filter((a) => !a.confirmation).map((a) => a.id)).toEqual(["verify_file"]);
   });
 
   it("has the same activation fields as the activation route validates", () => {

@@ -18,6 +18,7 @@ import { DatabaseConfigError, TenantDatabasesSetting } from "../../src/storage/d
 import { BOOKMARK_HEADER } from "../../src/storage/sessions";
 import { fanOutSyncs, handleScheduled } from "../../src/sync/scheduled";
 import { TENANT_TABLES } from "../hardening/harness";
+import { runCapturedActions } from "../support/actions";
 import { callJson, uniqueTenant } from "../support/plugin";
 import { connectForm, CynetWorld } from "../support/standins";
 import { capturedEnv, deliver, drainSync, expectedDetections, hostRecords, runFindingChecks, settle, type HostEvent } from "../support/sync";
@@ -57,6 +58,12 @@ async function connectAndSync(prefix: string, alertCount: number, seed: number) 
   const connected = await call("POST", `/v1/tenants/${tenantId}/activation`, connectForm(world));
   expect(connected.status, connected.text).toBe(200);
   expect(await drainSync(two, tenantId, "activation")).toContain("completed");
+  // A response action too, run to its end: its rows belong in the tenant's database like the rest.
+  const [found] = await DATABASES[(await placement(tenantId)) as Binding].prepare("SELECT sha256, host_name FROM detections WHERE tenant_id = ? AND host_name IS NOT NULL LIMIT 1").bind(tenantId).all<{ sha256: string; host_name: string }>().then((r) => r.results);
+  const asked = await call("POST", `/v1/tenants/${tenantId}/actions`, { action: "verify_file", sha256: found!.sha256, hosts: [found!.host_name], actor: { id: "dir-analyst" } });
+  expect(asked.status, asked.text).toBe(202);
+  await runCapturedActions(two, c.actions);
+  expect((await call("GET", `/v1/tenants/${tenantId}/actions/${asked.body.id as string}`)).body).toMatchObject({ state: "done" });
   return { tenantId, world, expected: expectedDetections(await world.alerts()) };
 }
 

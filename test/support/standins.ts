@@ -43,6 +43,22 @@ export interface WorldSetup {
   changedAlertsUnavailable?: boolean;
   /** Where the generated alerts' 20 days of history end (ISO); default: this minute. */
   epoch?: string;
+  /** An on-premise Cynet: host isolation answers 404. */
+  onPremise?: boolean;
+  /** false: the API user lacks remediation rights, every remediation call answers 403. */
+  remediationPermission?: boolean;
+  /** Hosts whose remediation items move slowly. */
+  slowRemediationHosts?: string[];
+}
+
+/** A remediation call the simulated Cynet received, with the HTTP status it answered and the items it made. */
+export interface RemediationCall {
+  at: string;
+  action: string;
+  host: string | null;
+  sha256: string | null;
+  answered: number;
+  items: number[];
 }
 
 /** A file on an endpoint, as a test places it (the simulator's POST /__sim/worlds/:label/files/:sha256/occurrences body). */
@@ -117,6 +133,10 @@ export class CynetWorld {
   /** Places a file on an endpoint: Cynet's full/file lists it there from `appearsAt` (default now); a file Cynet never saw becomes known. */
   async placeOccurrence(sha256: string, occurrence: OccurrenceSetup) {
     return send(this.control(`/files/${sha256}/occurrences`), "POST", occurrence);
+  }
+  /** Every remediation call this Cynet received, oldest first, and its items with how often each was polled. */
+  async remediation(): Promise<{ calls: RemediationCall[]; items: Array<{ id: number; action: string; host: string; polls: number }> }> {
+    return (await send(this.control("/remediation/calls"), "GET")) as { calls: RemediationCall[]; items: Array<{ id: number; action: string; host: string; polls: number }> };
   }
   async expireTokens() {
     await send(this.control("/expire-tokens"), "POST");

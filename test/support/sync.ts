@@ -6,6 +6,7 @@ import { consumeDispatchBatch } from "../../src/dispatch/consumer";
 import { consumeFindingsBatch } from "../../src/findings/consumer";
 import type { DispatchMessage } from "../../src/dispatch/messages";
 import type { FindingsMessage } from "../../src/findings/messages";
+import type { ActionMessage } from "../../src/actions/messages";
 import type { ChannelStatus } from "../../src/activation/schemas";
 import type { Env } from "../../src/env";
 import type { QueueMessage } from "../../src/queue-message";
@@ -44,9 +45,10 @@ export function capturedEnv() {
   const dispatch = new CapturingQueue<DispatchMessage>();
   const deadLetter = new CapturingQueue<DispatchMessage>();
   const findings = new CapturingQueue<FindingsMessage>();
+  const actions = new CapturingQueue<ActionMessage>();
   // Both delivery queues feed one capture: the tests play them through the same consumer.
-  const testEnv = { ...env, SYNC_QUEUE: sync, DISPATCH_QUEUE: dispatch, CORRELATE_QUEUE: dispatch, DEAD_LETTER_QUEUE: deadLetter, FINDINGS_QUEUE: findings } as unknown as Env;
-  return { env: testEnv, sync, dispatch, deadLetter, findings };
+  const testEnv = { ...env, SYNC_QUEUE: sync, DISPATCH_QUEUE: dispatch, CORRELATE_QUEUE: dispatch, DEAD_LETTER_QUEUE: deadLetter, FINDINGS_QUEUE: findings, ACTIONS_QUEUE: actions } as unknown as Env;
+  return { env: testEnv, sync, dispatch, deadLetter, findings, actions };
 }
 
 /** Polls `probe` until it returns a truthy value. */

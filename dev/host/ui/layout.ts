@@ -7,7 +7,7 @@ import { devAdmin } from "../actor";
 export type Html = HtmlEscapedString | Promise<HtmlEscapedString>;
 
 /** The pages in the navigation. */
-export type PageId = "bundles" | "audit" | "events" | "scans" | "ir-requests";
+export type PageId = "bundles" | "audit" | "events" | "scans" | "ir-requests" | "actions";
 
 /** Where each page lives, for a tenant. */
 export const paths = {
@@ -17,6 +17,9 @@ export const paths = {
   scans: (t: string) => `/tenants/${encodeURIComponent(t)}/security/scans`,
   irRequests: (t: string) => `/tenants/${encodeURIComponent(t)}/security/ir-requests`,
   scan: (t: string, scanId: string) => `/tenants/${encodeURIComponent(t)}/security/scans/${encodeURIComponent(scanId)}`,
+  actions: (t: string) => `/tenants/${encodeURIComponent(t)}/security/actions`,
+  newAction: (t: string) => `/tenants/${encodeURIComponent(t)}/security/actions/new`,
+  action: (t: string, id: string) => `/tenants/${encodeURIComponent(t)}/security/actions/${encodeURIComponent(id)}`,
 };
 
 /** A message shown at the top of the page after an action. */
@@ -136,6 +139,15 @@ nav.pager { display: flex; gap: 1.25rem; align-items: baseline; justify-content:
 .check { display: flex; gap: .5rem; align-items: center; font-weight: 600; }
 .check input { width: 1.1rem; height: 1.1rem; }
 details.evidence { margin-top: .75rem; }
+form.act { margin-top: .75rem; padding: .75rem 1rem; border: 1px dashed var(--line); border-radius: 8px; }
+form.act fieldset { border: 0; padding: 0; margin: .4rem 0; }
+form.act legend { font-weight: 600; }
+form.act .check-inline { margin-right: 1rem; }
+form.act select, .confirm textarea { font: inherit; padding: .3rem .5rem; }
+.confirm textarea { width: 100%; min-height: 4rem; }
+.status.done { background: var(--ok-bg); color: var(--ok); border-color: #a8d5b5; }
+.status.failed { background: var(--bad-bg); color: var(--bad); border-color: #f1b0aa; }
+.status.queued, .status.running { background: var(--warn-bg); color: var(--warn); border-color: #ecd18a; }
 footer.tz { padding: .5rem 2rem 1.5rem; color: var(--muted); font-size: .85rem; grid-column: 2; }
 `;
 
@@ -183,6 +195,8 @@ interface LayoutOptions {
   body: Html;
   /** Inline scripts after the page's content. */
   scripts?: Html[];
+  /** Reload the page every this many seconds (a progress view that works without JavaScript). */
+  refreshSeconds?: number;
 }
 
 function navLink(href: string, label: string, current: boolean): Html {
@@ -199,6 +213,7 @@ export function layout(o: LayoutOptions): Html {
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${o.title} · ${o.section} · ${o.tenantName} · Dev host</title>
 <link rel="icon" type="image/svg+xml" href="/favicon.ico">
+${o.refreshSeconds ? html`<meta http-equiv="refresh" content="${String(o.refreshSeconds)}">` : ""}
 <style>${raw(CSS)}</style>
 </head>
 <body>
@@ -219,6 +234,7 @@ export function layout(o: LayoutOptions): Html {
     ${navLink(paths.events(t), "Events", o.page === "events")}
     ${navLink(paths.scans(t), "Scans", o.page === "scans")}
     ${navLink(paths.irRequests(t), "IR Requests", o.page === "ir-requests")}
+    ${navLink(paths.actions(t), "Response Actions", o.page === "actions")}
   </ul>
 </nav>
 <main id="main" tabindex="-1">

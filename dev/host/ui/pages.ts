@@ -2,7 +2,8 @@
 import { html, raw } from "hono/html";
 import { z } from "zod";
 import { BUNDLES, type Bundle } from "../catalog";
-import type { ActivationField, ManifestResult, PluginAnswer, PluginManifest } from "../plugin";
+import type { ActivationField, ManifestAction, ManifestResult, PluginAnswer, PluginManifest } from "../plugin";
+import { actionForm, offerOf } from "./actions";
 import type { HostRecord, ScanWithNotes } from "../state";
 import { channelRow, plural } from "./channel";
 import { ACTIVATION_JS, CHANNEL_LIVE_JS, MAX_STATUS_POLLS, STATUS_POLL_INTERVAL_MS } from "./client";
@@ -392,8 +393,11 @@ function notesList(notes: HostRecord[]): Html {
 }
 
 /** Security Operations > Scans > one scan: the scanned file and its hashes, its notes and the IR requests about it. */
-export function scanPage(t: TenantInfo, scan: ScanWithNotes, irRequests: HostRecord[], notice: Notice | null = null): Html {
+export function scanPage(t: TenantInfo, scan: ScanWithNotes, irRequests: HostRecord[], notice: Notice | null = null, actions: ManifestAction[] = []): Html {
   const requests = irRequests.filter((r) => r.scanId === scan.scanId).sort(newestFirst);
+  // The endpoints the scan's IR requests name, for the action form.
+  const offers = requests.map(offerOf).filter((o) => o !== null);
+  const offer = offers[0] ? { ...offers[0], hosts: [...new Set(offers.flatMap((o) => o.hosts))] } : null;
   const body = html`<article class="scan" data-scan-id="${scan.scanId}" aria-labelledby="scan-file">
     <h2 id="scan-file">${scan.fileName} <span class="tag">${scan.scanId}</span></h2>
     <dl class="facts">
@@ -424,6 +428,7 @@ export function scanPage(t: TenantInfo, scan: ScanWithNotes, irRequests: HostRec
           return html`<li data-request-id="${id}"><p><a href="${paths.irRequests(t.tenantId)}#${id}">${str(r.subject) ?? "(no subject)"}</a></p>
             <p class="muted">${irStatusBadge()} · ${capitalized(str(r.priority) ?? "")} priority · received ${time(r.receivedAt)}</p></li>`;
         })}</ul>`}
+    ${offer ? actionForm(t, offer, actions, { scanId: scan.scanId, irRequestId: null }, "scan") : ""}
   </section>`;
   return layout({ ...t, page: "scans", section: "Security Operations", parent: { label: "Scans", href: paths.scans(t.tenantId) }, title: scan.fileName, body, notices: notice ? [notice] : [] });
 }
@@ -454,7 +459,7 @@ function evidence(value: unknown): Html {
 }
 
 /** Security Operations > IR Requests: the IR team's queue, newest first, evidence folded. */
-export function irRequestsPage(t: TenantInfo, requests: HostRecord[]): Html {
+export function irRequestsPage(t: TenantInfo, requests: HostRecord[], actions: ManifestAction[] = []): Html {
   const sorted = [...requests].sort(newestFirst);
   const body = html`<p class="toolbar"><span><span data-count="ir-requests">${plural(sorted.length, "request")}</span>, newest first.</span> <a href="">Refresh</a></p>
   ${sorted.length === 0
@@ -474,6 +479,10 @@ export function irRequestsPage(t: TenantInfo, requests: HostRecord[]): Html {
       <h3>Description</h3>
       <p class="ir-description">${str(r.description) ?? ""}</p>
       <details class="evidence"><summary>Evidence<span class="vh"> for ${str(r.subject) ?? "this request"}</span></summary>${evidence(r.evidence)}</details>
+      ${(() => {
+        const offer = offerOf(r);
+        return offer ? actionForm(t, offer, actions, { scanId: scanId || null, irRequestId: id || null }, id) : "";
+      })()}
     </article></li>`;
       })}</ol>`}`;
   return layout({ ...t, page: "ir-requests", section: "Security Operations", title: "IR Requests", body });

@@ -5,11 +5,12 @@
  */
 import { Hono, type Context } from "hono";
 import { z } from "zod";
-import { rawWithActor, withActor } from "../actor";
+import { devAdmin, rawWithActor, withActor } from "../actor";
 import { findBundle } from "../catalog";
 import { auditPage, auditPluginPath, auditQuerySchema } from "./audit";
 import type { Env } from "../env";
-import { answerMessage, callPlugin, loadManifest, relay, type PluginAnswer, type PluginManifest } from "../plugin";
+import { answerMessage, callPlugin, loadManifest, relay, type ManifestAction, type PluginAnswer, type PluginManifest } from "../plugin";
+import { ACTION_CONFIRM, ActionDraft, ActionShape, actionPage, actionsPage, confirmActionPage } from "./actions";
 import { DEFAULT_TENANT } from "../seed";
 import type { HostRecord, ScanWithNotes } from "../state";
 import { convictScan, ensureSeeded, sendEnablement, setBundle, tenantStub, type EnablementOutcome } from "../tenants";
@@ -251,7 +252,7 @@ ui.get("/tenants/:tenantId/security/scans/:scanId", async (c) => {
   c.header("cache-control", "no-store");
   if (scan === undefined) return c.html(scanNotFoundPage(info, c.req.param("scanId")), 404);
   const flash = takeNotice(c);
-  return c.html(scanPage(info, scan, requests, flash === null ? null : { tone: flash.tone, text: flash.text }));
+  return c.html(scanPage(info, scan, requests, flash === null ? null : { tone: flash.tone, text: flash.text }, await manifestActions(c)));
 });
 
 /** The scan page's "Convict" button: the dev host's scanner convicts the file, and the plugin is sent the finding. */
@@ -278,7 +279,82 @@ ui.post("/tenants/:tenantId/security/scans/:scanId/convict", async (c) => {
 ui.get("/tenants/:tenantId/security/ir-requests", async (c) => {
   const info = await tenantInfo(c);
   c.header("cache-control", "no-store");
-  return c.html(irRequestsPage(info, await tenantStub(c.env, info.tenantId).irRequests()));
+  return c.html(irRequestsPage(info, await tenantStub(c.env, info.tenantId).irRequests(), await manifestActions(c)));
+});
+
+/** The response actions the plugin's manifest declares (none when it cannot be read). */
+async function manifestActions(c: Ctx): Promise<ManifestAction[]> {
+  const manifest = await loadManifest(c.env);
+  return manifest.ok ? manifest.manifest.actions : [];
+}
+
+/** The draft of an action from a query or a form: repeated `host` fields, empty optional ones dropped. */
+function draftOf(fields: Record<string, string | string[] | File | (string | File)[]>) {
+  const one = (name: string) => {
+    const v = fields[name];
+    const s = Array.isArray(v) ? v[0] : v;
+    return typeof s === "string" && s.trim() !== "" ? s.trim() : undefined;
+  };
+  const hosts = fields.host;
+  const host = (Array.isArray(hosts) ? hosts : hosts === undefined ? [] : [hosts]).filter((h): h is string => typeof h === "string" && h !== "");
+  return ActionDraft.safeParse({ action: one("action"), host, sha256: one("sha256"), scanId: one("scanId"), irRequestId: one("irRequestId"), reason: one("reason") });
+}
+
+ui.get("/tenants/:tenantId/security/actions", async (c) => {
+  const info = await tenantInfo(c);
+  const answer = await callPlugin(c.env, "GET", tenantPath(info.tenantId, "/actions?limit=50"));
+  const list = z.object({ actions: z.array(ActionShape) }).safeParse(answer.json);
+  c.header("cache-control", "no-store");
+  return c.html(actionsPage(info, list.success ? list.data.actions : null, ok(answer) ? null : `The plugin did not list the actions: ${answerMessage(answer)}`));
+});
+
+ui.get("/tenants/:tenantId/security/actions/new", async (c) => {
+  const info = await tenantInfo(c);
+  const url = new URL(c.req.url);
+  const fields: Record<string, string | string[]> = {};
+  for (const key of new Set(url.searchParams.keys())) fields[key] = url.searchParams.getAll(key);
+  const draft = draftOf(fields);
+  const action = draft.success ? (await manifestActions(c)).find((a) => a.id === draft.data.action) : undefined;
+  c.header("cache-control", "no-store");
+  if (!draft.success || action === undefined) {
+    return c.html(actionsPage(info, null, `That action cannot be asked: ${draft.success ? "the plugin does not offer it" : (draft.error.issues[0]?.message ?? "the form was not understood")}.`), 400);
+  }
+  return c.html(confirmActionPage(info, draft.data, action, null));
+});
+
+ui.post("/tenants/:tenantId/security/actions", async (c) => {
+  const info = await tenantInfo(c);
+  const form = await c.req.parseBody({ all: true });
+  const draft = draftOf(form);
+  const action = draft.success ? (await manifestActions(c)).find((a) => a.id === draft.data.action) : undefined;
+  if (!draft.success || action === undefined) return c.html(actionsPage(info, null, "That action cannot be asked: the form was not understood."), 400);
+  if (action.confirmation && form[ACTION_CONFIRM.name] !== ACTION_CONFIRM.value) {
+    return c.html(confirmActionPage(info, draft.data, action, "Tick the box to confirm, or cancel."), 400);
+  }
+  const key = typeof form.idempotencyKey === "string" && /^[\x21-\x7e]{1,200}$/.test(form.idempotencyKey) ? form.idempotencyKey : crypto.randomUUID();
+  const d = draft.data;
+  const body = JSON.stringify({
+    action: d.action,
+    ...(action.targets === "file" && d.sha256 ? { sha256: d.sha256 } : {}),
+    hosts: d.host,
+    ...(d.scanId ? { scanId: d.scanId } : {}),
+    ...(d.irRequestId ? { irRequestId: d.irRequestId } : {}),
+    ...(d.reason ? { reason: d.reason } : {}),
+    actor: devAdmin(info.tenantId),
+  });
+  const answer = await callPlugin(c.env, "POST", tenantPath(info.tenantId, "/actions"), body, { "idempotency-key": key });
+  const made = z.object({ id: z.string() }).safeParse(answer.json);
+  if (!ok(answer) || !made.success) return c.html(confirmActionPage(info, d, action, `Cynet was not asked: ${answerMessage(answer)}`), 400);
+  return c.redirect(paths.action(info.tenantId, made.data.id), 303);
+});
+
+ui.get("/tenants/:tenantId/security/actions/:actionId", async (c) => {
+  const info = await tenantInfo(c);
+  const answer = await callPlugin(c.env, "GET", tenantPath(info.tenantId, `/actions/${encodeURIComponent(c.req.param("actionId"))}`));
+  const action = ActionShape.safeParse(answer.json);
+  c.header("cache-control", "no-store");
+  if (!ok(answer) || !action.success) return c.html(actionsPage(info, null, `That action cannot be shown: ${answerMessage(answer)}`), answer.status === 404 ? 404 : 502);
+  return c.html(actionPage(info, action.data));
 });
 
 // ---------------------------------------------------------------- JSON for the page's script
