@@ -670,21 +670,34 @@ test("the admin's flow in the dev host: bundle, Activate, Connect, Sync now, eve
       await shot(page, "11-deactivated");
     });
 
-    await step("Settings > Audit Trail: every change above, newest first, by the signed-in admin, never the password", async () => {
+    await step("Settings > Audit Trail: every change above, newest first, by the signed-in admin (findings by the scanner), never the password", async () => {
       await page.getByRole("link", { name: "Audit Trail" }).click();
       await page.waitForURL(/\/settings\/audit$/);
       assert.equal(await text(page.getByRole("heading", { level: 1 })), "Audit Trail");
       const rows = page.locator("table.audit tbody tr[data-audit-id]");
       const actions = await rows.evaluateAll((trs) => trs.map((tr) => `${tr.getAttribute("data-action")}:${tr.getAttribute("data-outcome")}`));
       assert.equal(actions[0], "deactivated:succeeded", "the newest entry is the deactivation");
-      for (const expected of ["sync_requested:accepted", "delivery_retried:accepted", "connected:succeeded", "connect_refused:refused", "enablement_changed:succeeded"]) {
+      const expectedEntries = [
+        "sync_requested:accepted",
+        "delivery_retried:accepted",
+        "connected:succeeded",
+        "connect_refused:refused",
+        "enablement_changed:succeeded",
+        "findings_submitted:accepted",
+        "action_requested:accepted",
+        "action_finished:succeeded",
+      ];
+      for (const expected of expectedEntries) {
         assert.ok(actions.includes(expected), `the trail holds ${expected}: ${actions.join(", ")}`);
       }
       // Newer first: the deactivation after Sync now after the retry after Connect after the refused Connect.
       const order = ["deactivated:succeeded", "sync_requested:accepted", "delivery_retried:accepted", "connected:succeeded", "connect_refused:refused"].map((a) => actions.indexOf(a));
       assert.deepEqual(order, [...order].sort((x, y) => x - y), `newest first: ${actions.join(", ")}`);
       const who = await rows.locator("[data-actor]").evaluateAll((tds) => [...new Set(tds.map((td) => (td as HTMLElement).innerText.replace(/\s+/g, " ").trim()))]);
-      assert.deepEqual(who, ["Dev Host Admin admin@acme.example"], "every change names the admin the dev host signed in");
+      assert.deepEqual(who.sort(), ["Dev Host Admin admin@acme.example", "Dev host attachment scanner dev-host-scanner"], "the admin the dev host signed in, and its scanner");
+      // The scanner submits the findings; every change a person made names the admin.
+      const scanner = await page.locator('table.audit tbody tr[data-action="findings_submitted"] [data-actor]').allInnerTexts();
+      assert.ok(scanner.length > 0 && scanner.every((a) => /dev-host-scanner/.test(a)), `findings are the scanner's: ${scanner.join(", ")}`);
       const refused = page.locator('table.audit tbody tr[data-action="connect_refused"]');
       assert.match(await text(refused), /Connect refused https:\/\/acme\.api\.cynet\.com Refused Cynet rejected the username or password/);
       assert.doesNotMatch(await text(page.locator("main")), /Not-The-Password-1|Operator-Pass-1/, "no password on the page");
