@@ -135,7 +135,7 @@ export interface SeededTenants {
 }
 
 /**
- * Writes the tenants, their sync state (a cursor, nothing in progress, due at nextRunAt) and
+ * Writes the tenants, their sync state (both cursors, nothing in progress, due at nextRunAt) and
  * their sealed password and cached token, as Connect and a finished sync leave them.
  */
 export async function seedTenants(db: DatabaseSync, t: SeededTenants, now = new Date()): Promise<void> {
@@ -156,7 +156,9 @@ export async function seedTenants(db: DatabaseSync, t: SeededTenants, now = new 
   insertRows(
     db,
     syncState,
-    t.ids.map((tenantId) => ({ tenantId, cursor: t.cursor, lookbackDays: t.lookbackDays, nextRunAt: t.nextRunAt, lastRunAt: now, lastSuccessAt: now })),
+    // Both cursors where a finished sync leaves them: the change read starts there too (a tenant seeded
+    // without a change cursor would read its look-back's changes once, as one upgraded from before them does).
+    t.ids.map((tenantId) => ({ tenantId, cursor: t.cursor, changeCursor: t.cursor, lookbackDays: t.lookbackDays, nextRunAt: t.nextRunAt, lastRunAt: now, lastSuccessAt: now })),
   );
   insertRows(db, secrets, sealedSecrets);
   db.exec("COMMIT");

@@ -58,6 +58,20 @@ export async function changesThatApply(db: Database, tenantId: string, changes: 
 }
 
 /**
+ * Of `sha256s`, the files Cynet listed as whitelisted when they were looked up, in one read: a
+ * new detection of one is stored not counting (it does not make the file malicious again until a
+ * lookup finds it off the list, dispatch/correlate.ts).
+ */
+export async function whitelistedFiles(db: Database, tenantId: string, sha256s: readonly string[]): Promise<Set<string>> {
+  if (sha256s.length === 0) return new Set();
+  const rows = await db
+    .select({ sha256: fileHashes.sha256 })
+    .from(fileHashes)
+    .where(and(eq(fileHashes.tenantId, tenantId), inArray(fileHashes.sha256, jsonList([...new Set(sha256s)])), eq(fileHashes.whitelisted, true)));
+  return new Set(rows.map((r) => r.sha256));
+}
+
+/**
  * The changes as one JSON parameter unpacked into rows (alert_id, status, changed_at), and the
  * condition under which one applies to a stored detection: a different status, decided after
  * the one held (a change read late, but made earlier, never overrides a later one).
@@ -142,8 +156,13 @@ export function revokeWhitelistedStatement(db: Database, tenantId: string, sha25
  * of) whose live state now differs from its last recorded verdict (none recorded: malicious since
  * first detected). A revocation names the last detection that stopped counting, why and when.
  */
-export function recordVerdictChangesStatement(db: Database, tenantId: string, sha256s: readonly string[], now: Date): BatchItem<"sqlite"> {
+export function recordVerdictChangesStatement(db: Database, tenantId: string, sha256s: readonly string[], now: Date, onlyWithHistory = false): BatchItem<"sqlite"> {
   const at = now.getTime();
+  // New detections change a verdict only for a file that was revoked before (it has a history): the
+  // first detection of a file needs no row, and a primary-key probe skips the rest of the work.
+  const history = onlyWithHistory
+    ? sql`and exists (select 1 from ${verdictChanges} where ${verdictChanges.tenantId} = ${tenantId} and ${verdictChanges.sha256} = hash.value)`
+    : sql``;
   // The selection names every column in the table's order.
   return db.insert(verdictChanges).select(sql`select ${tenantId}, h.sha256, coalesce(h.last_seq, 0) + 1, h.live,
       case when h.live then null else last_revoked.revoked_reason end,
@@ -155,7 +174,7 @@ export function recordVerdictChangesStatement(db: Database, tenantId: string, sh
         exists (select 1 from ${detections} where ${detections.tenantId} = ${tenantId} and ${detections.sha256} = hash.value and ${detections.revokedAt} is null) as live,
         (select max(${verdictChanges.seq}) from ${verdictChanges} where ${verdictChanges.tenantId} = ${tenantId} and ${verdictChanges.sha256} = hash.value) as last_seq
       from json_each(${JSON.stringify([...new Set(sha256s)])}) as hash
-      where exists (select 1 from ${detections} where ${detections.tenantId} = ${tenantId} and ${detections.sha256} = hash.value)
+      where exists (select 1 from ${detections} where ${detections.tenantId} = ${tenantId} and ${detections.sha256} = hash.value) ${history}
     ) as h
     left join ${verdictChanges} as last on last.tenant_id = ${tenantId} and last.sha256 = h.sha256 and last.seq = h.last_seq
     left join ${detections} as last_revoked on last_revoked.rowid = (
@@ -167,12 +186,13 @@ export function recordVerdictChangesStatement(db: Database, tenantId: string, sh
 /**
  * What a decision on `sha256s` adds to its batch, after the statements that changed detections:
  * the verdict changes it made, then the notes to every scan each changed hash was matched in
- * (returning their outbox rows, for the dispatch queue).
+ * (returning their outbox rows, for the dispatch queue). `onlyWithHistory`: the batch only added
+ * detections, so only files revoked before can change.
  */
-export function verdictChangeStatements(db: Database, tenantId: string, sha256s: readonly string[], now: Date) {
+export function verdictChangeStatements(db: Database, tenantId: string, sha256s: readonly string[], now: Date, onlyWithHistory = false) {
   if (sha256s.length === 0) return { verdicts: [], notes: [] };
   return {
-    verdicts: [recordVerdictChangesStatement(db, tenantId, sha256s, now)],
+    verdicts: [recordVerdictChangesStatement(db, tenantId, sha256s, now, onlyWithHistory)],
     notes: [insertDecisionNotesStatement(db, tenantId, sha256s, now)],
   };
 }

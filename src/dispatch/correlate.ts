@@ -335,6 +335,9 @@ export async function correlate(env: Env, db: Database, group: OutboxRow[], now:
     (d) => !listed.has(d.sha256) && (d.revokedAt === null || (restored.has(d.sha256) && d.revokedReason === "whitelisted" && d.cynetStatus !== CYNET_STATUS.Ignored)),
   );
   const liveHashes = [...new Set(live.map((d) => d.sha256))];
+  // A detection stored live while its file's whitelisting was being recorded: it stops counting now.
+  const raced = [...new Set(found.filter((d) => d.revokedAt === null && listed.has(d.sha256)).map((d) => d.sha256))];
+  const racedDecision = raced.length ? verdictChangeStatements(db, tenantId, raced, now) : { verdicts: [], notes: [] };
   const matches = liveHashes.length ? await searchHostScans(env, tenantId, correlation, hashesToAsk(liveHashes, files)) : [];
   const done = await namedBatch(db, {
     // A deactivated channel has no Cynet to ask: no follow-ups, or they would chain forever.
@@ -343,6 +346,9 @@ export async function correlate(env: Env, db: Database, group: OutboxRow[], now:
     // A file revoked while this correlation ran (its scans were searched meanwhile): the scans
     // just matched get that decision's note too, in the batch that wrote their IR requests.
     lateDecisions: liveHashes.length ? [insertDecisionNotesStatement(db, tenantId, liveHashes, now)] : [],
+    racedRevoked: raced.length ? [revokeWhitelistedStatement(db, tenantId, raced, now)] : [],
+    racedVerdicts: racedDecision.verdicts,
+    racedNotes: racedDecision.notes,
   });
-  return [...decisionNotes, ...[...done.effects, ...done.lateDecisions].flatMap((r) => rowsOf<OutboxRef>(r))];
+  return [...decisionNotes, ...[...done.effects, ...done.lateDecisions, ...done.racedNotes].flatMap((r) => rowsOf<OutboxRef>(r))];
 }

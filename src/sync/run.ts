@@ -16,7 +16,7 @@ import { withCynetRetries } from "../cynet/retry";
 import type { AlertsPage } from "../cynet/schemas";
 import { loginWithStoredPassword, openSession, type SessionTenant } from "../cynet/session";
 import { CynetError, cynetTarget, type CynetTarget } from "../cynet/transport";
-import { applyStatusChangesStatements, changesThatApply, verdictChangeStatements, type StatusChange } from "../decisions/apply";
+import { applyStatusChangesStatements, changesThatApply, verdictChangeStatements, whitelistedFiles, type StatusChange } from "../decisions/apply";
 import { enqueueDispatch } from "../dispatch/enqueue";
 import { insertNewDetectionsRowStatement, newDetectionsOf, type OutboxRef } from "../dispatch/outbox";
 import { outboxKeys, type PageBatchRef } from "../dispatch/keys";
@@ -641,7 +641,7 @@ class PageBatchStore {
   private async store(batch: PageBatch, progress: RunProgress, totals: RunTotals, lastOfInvocation: boolean, storedAt: Date): Promise<boolean> {
     if (!batch.syncTime && !batch.changesUnavailable) throw new Error("a batch was stored before any page was read");
     // Only changes not applied yet (the overlap re-reads the last minutes' every tick): a batch of none is quiet.
-    batch = { ...batch, changes: await changesThatApply(this.db, this.tenantId, batch.changes) };
+    batch = { ...batch, changes: await changesThatApply(this.db, this.tenantId, batch.changes), found: await this.markWhitelisted(batch.found, storedAt) };
     const decisions = this.decisionParts(batch, storedAt);
     if (progress.runId === null) {
       // A run gets its row once it has news to record, or when it goes on in another invocation
@@ -704,8 +704,15 @@ class PageBatchStore {
     const statuses = applyStatusChangesStatements(this.db, this.tenantId, batch.changes, storedAt);
     // The files whose verdict may have changed: those of the applied changes and of the batch's detections.
     const hashes = new Set([...batch.changes.map((c) => c.sha256), ...[...batch.found.values()].map((d) => d.sha256)]);
-    const { verdicts, notes } = verdictChangeStatements(this.db, this.tenantId, [...hashes], storedAt);
+    const { verdicts, notes } = verdictChangeStatements(this.db, this.tenantId, [...hashes], storedAt, batch.changes.length === 0);
     return { statuses, verdicts, notes };
+  }
+
+  /** The batch's detections, those of files Cynet whitelisted stored as not counting (one read, when there are any). */
+  private async markWhitelisted(found: Map<number, DetectionInput>, storedAt: Date): Promise<Map<number, DetectionInput>> {
+    const listed = await whitelistedFiles(this.db, this.tenantId, [...found.values()].map((d) => d.sha256));
+    if (listed.size === 0) return found;
+    return new Map([...found].map(([id, d]) => [id, listed.has(d.sha256) ? { ...d, revokedAt: d.revokedAt ?? storedAt, revokedReason: d.revokedReason ?? "whitelisted" } : d]));
   }
 
   /** After a committed batch: the lease was written, and the outbox rows it added go to the queue. */

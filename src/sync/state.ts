@@ -156,14 +156,7 @@ export function insertDetectionsStatements(db: Database, tenantId: string, runId
     })),
   );
   // Drizzle lists every column of the table in schema order; the SELECT yields them in that order.
-  // A file Cynet whitelisted (its lookup said so) gets detections that do not count: a new alert
-  // on it does not make it malicious again until a lookup finds it off the list (dispatch/correlate.ts).
-  const whitelisted = `exists (select 1 from file_hashes as f where f.tenant_id = r.v ->> '$.tenantId' and f.sha256 = r.v ->> '$.sha256' and f.whitelisted)`;
-  const computed: Record<string, string> = {
-    revokedAt: `case when ${whitelisted} then r.v ->> '$.storedAt' end`,
-    revokedReason: `case when ${whitelisted} then 'whitelisted' end`,
-  };
-  const values = sql.raw(DETECTION_COLUMNS.map((c) => computed[c.key] ?? `r.v ->> '$.${c.key}'`).join(", "));
+  const values = sql.raw(DETECTION_COLUMNS.map((c) => `r.v ->> '$.${c.key}'`).join(", "));
   // Each row is turned into JSONB once (materialized), so reading its 20 fields is a binary
   // lookup; reading them from json_each's text value would parse the row again for every field.
   // "where true" lets SQLite tell the upsert clause from a join condition (INSERT ... SELECT).

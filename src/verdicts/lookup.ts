@@ -14,7 +14,7 @@ import { detections, fileHashes, REVOCATION_REASONS, verdictChanges } from "../s
  * detection its last verdict change: when (ms), why, which alert].
  */
 export const FoundHashes = z.array(
-  z.tuple([z.string(), z.number().nullable(), z.number(), z.number().nullable(), z.enum(REVOCATION_REASONS).nullable(), z.number().nullable()]),
+  z.tuple([z.string(), z.number().nullable(), z.number(), z.tuple([z.number(), z.enum(REVOCATION_REASONS).nullable(), z.number().nullable()]).nullable()]),
 );
 
 /** The asked hashes (lower case, validated), by type. */
@@ -30,7 +30,7 @@ export interface AskedHashes {
  * through file_hashes; the detections of each SHA-256 are aggregated per asked hash from the
  * covering (tenant, sha256, detected_at, host, revoked_at) index, live ones (not revoked) only
  * for the first detection and the endpoints. A hash none of whose detections is live is looked
- * up in verdict_changes for when and why it was revoked: a primary-key probe, for those hashes
+ * up in verdict_changes for when and why it was revoked: a primary-key probe, for those hashes (in a CASE, so a malicious hash never pays for it)
  * only. The answer is one JSON value (column
  * `found`) rather than a row per hash, so carrying results out of D1 costs the same however
  * many are found. CROSS JOIN fixes the join order: the asked hashes drive the index whatever
@@ -49,7 +49,8 @@ export function verdictLookup(tenantId: string, asked: AskedHashes) {
         count(distinct case when ${detections.revokedAt} is null then coalesce(${detections.hostName}, ${detections.hostIp}, '') end)
       from target cross join ${detections} on ${detections.tenantId} = ${tenantId} and ${detections.sha256} = target.sha256
       group by target.h)
-    select json_group_array(json_array(found.h, found.first, found.endpoints, change.at, change.reason, change.alert_id)) as found
-    from found left join ${verdictChanges} as change on found.first is null and change.tenant_id = ${tenantId} and change.sha256 = found.sha256
-      and change.seq = (select max(seq) from ${verdictChanges} where tenant_id = ${tenantId} and sha256 = found.sha256)`;
+    select json_group_array(json_array(found.h, found.first, found.endpoints,
+      case when found.first is null then (select json_array(${verdictChanges.at}, ${verdictChanges.reason}, ${verdictChanges.alertId}) from ${verdictChanges}
+        where ${verdictChanges.tenantId} = ${tenantId} and ${verdictChanges.sha256} = found.sha256 order by ${verdictChanges.seq} desc limit 1) end)) as found
+    from found`;
 }

@@ -78,8 +78,9 @@ async function verdicts(c: AppContext, request: DeclaredRequest<typeof VerdictRe
   const results: Verdict[] = [...sorted.byType].map(([hash, hashType]): Verdict => {
     const hit = found.get(hash);
     if (!hit) return { hash, hashType, malicious: false };
-    const [first, endpoints, revokedAt, reason, alertId] = hit;
+    const [first, endpoints, change] = hit;
     if (first !== null) return { hash, hashType, malicious: true, firstDetectedAt: new Date(first).toISOString(), endpoints };
+    const [revokedAt, reason, alertId] = change ?? [null, null, null];
     return { hash, hashType, malicious: false, ...(revokedAt !== null && reason !== null ? { revoked: { at: new Date(revokedAt).toISOString(), reason, alertId } } : {}) };
   });
   const seen = read.bookmark();

@@ -3,6 +3,7 @@
  * actions queue played on an injected clock against the Cynet simulator, the remediation items
  * polled to final, the note on the scan at the dev host, and the audit rows.
  */
+import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { createExecutionContext, createScheduledController } from "cloudflare:test";
 import { ACTION_SWEEP_GRACE_MS, REMEDIATION_POLL_INTERVAL_SECONDS, REMEDIATION_STABLE_POLLS, SEND_CLAIM_MS } from "../../src/actions/consumer";
@@ -223,6 +224,21 @@ describe("response actions", () => {
       ["WS-CHARLIE", "failed", ISOLATION_UNSUPPORTED_MESSAGE],
     ]);
     expect(ISOLATION_UNSUPPORTED_MESSAGE).toMatch(/does not support host isolation/);
+  });
+
+  it("acts on a host Cynet reported only for one of the host's convicted attachments (a finding), as Cynet spells it", async () => {
+    const t = await tenantWithFileOnTwoHosts();
+    // Cynet found a convicted attachment on WS-DELTA (findings → endpoints); no detection names it.
+    await env.DB.prepare("INSERT INTO finding_endpoints (tenant_id, sha256, hostname, ran_as_process, found_at, found_by) VALUES (?, ?, 'WS-DELTA', 1, ?, 'test')")
+      .bind(t.tenantId, OTHER_FILE, Date.now())
+      .run();
+    const r = await requestAction(t.env, t.tenantId, { action: "isolate_host", hosts: ["ws-delta"], actor: ANALYST });
+    expect(r.status, r.text).toBe(202);
+    await playActions(t);
+    expect((await t.world.remediation()).calls.map((c) => [c.action, c.host])).toEqual([["isolate", "WS-DELTA"]]);
+    const unknown = await requestAction(t.env, t.tenantId, { action: "isolate_host", hosts: ["WS-ECHO"], actor: ANALYST });
+    expect(unknown.status).toBe(400);
+    expect(unknown.body).toMatchObject({ error: "unknown_host", field: "hosts.0" });
   });
 
   it("Cynet answering 503 then 200: asked again later with backoff, one successful call per host, and 503 forever ends failed", async () => {
