@@ -8,7 +8,7 @@
  * whose message was lost (see sweepActions).
  */
 import type { Env } from "../env";
-import { auditStatementWhen } from "../audit/trail";
+import { auditStatementIf } from "../audit/trail";
 import { fetchRemediationStatus, requestRemediation, type CynetSession } from "../cynet/client";
 import { isTransientCynetFailure } from "../cynet/retry";
 import { loginWithStoredPassword, openSession } from "../cynet/session";
@@ -222,7 +222,7 @@ function finishStatements(db: Database, action: ActionRow, step: number, parts: 
   // The entry and the note land only if this invocation's UPDATE ended the action (a duplicate's adds neither).
   const endedHere = finishedAt(action, step, now);
   const note = action.scanId ? [insertActionNoteStatement(db, action.tenantId, { scanId: action.scanId, actionId: action.id }, outboxKeys.actionNote(action.tenantId, action.id), now, endedHere)] : [];
-  return { finish: [finishStatement(db, action, step, state, now)], audit: [auditStatementWhen(db, entry, endedHere)], note };
+  return { finish: [finishStatement(db, action, step, state, now)], audit: [auditStatementIf(db, entry, endedHere)], note };
 }
 
 /**

@@ -6,7 +6,7 @@
  */
 import { z } from "zod";
 import { Actor } from "../audit/actor";
-import { auditStatement, auditStatementWhen } from "../audit/trail";
+import { auditStatement, auditStatementIf } from "../audit/trail";
 import { keyDigest } from "../dispatch/keys";
 import { ApiError, ErrorBody } from "../http/errors";
 import type { AppContext, Route } from "../http/context";
@@ -159,7 +159,7 @@ async function requestAction(c: AppContext, request: DeclaredRequest<typeof Acti
   await namedBatch(db, {
     action: insertActionStatements(db, action, now),
     audit: [
-      auditStatementWhen(db, {
+      auditStatementIf(db, {
         tenantId,
         actor: body.actor,
         action: "action_requested",

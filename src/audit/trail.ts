@@ -146,33 +146,3 @@ export async function listAuditEntries(
   const entries = rows.slice(0, page.limit);
   return { entries, nextBefore: rows.length > page.limit ? (entries.at(-1)?.id ?? null) : null };
 }
-
-/**
- * The INSERT of one audit entry that lands only when `condition` (an SQL boolean) holds as the
- * statement runs: for a change made by a guarded UPDATE earlier in the same batch, so the entry
- * is written exactly when that UPDATE changed something, and a duplicate invocation adds none.
- */
-export function auditStatementWhen(db: Database, entry: AuditEntry, condition: SQL): BatchItem<"sqlite"> {
-  const v = {
-    tenantId: entry.tenantId,
-    at: entry.at.getTime(),
-    actorId: entry.actor?.id ?? null,
-    actorName: entry.actor?.name ?? null,
-    subject: entry.subject?.slice(0, MAX_AUDIT_SUBJECT_LENGTH) ?? null,
-    detail: JSON.stringify(entry.detail ?? {}),
-  };
-  // Every column in the table's order (Drizzle refuses an INSERT … SELECT otherwise); "where" carries the condition.
-  const row: Record<keyof typeof auditLog.$inferSelect, SQL> = {
-    id: sql`null`,
-    tenantId: sql`${v.tenantId}`,
-    at: sql`${v.at}`,
-    actorId: sql`${v.actorId}`,
-    actorName: sql`${v.actorName}`,
-    action: sql`${entry.action}`,
-    outcome: sql`${entry.outcome}`,
-    subject: sql`${v.subject}`,
-    detail: sql`${v.detail}`,
-  };
-  const ordered = Object.fromEntries(Object.keys(getTableColumns(auditLog)).map((key) => [key, row[key as keyof typeof row]]));
-  return db.insert(auditLog).select(db.select(ordered).from(sql`(select 1)`).where(condition) as never);
-}

@@ -3,6 +3,7 @@
  * tenant's endpoints at Cynet at once and on a schedule (./schedule.ts), and their check state.
  */
 import { z } from "zod";
+import { pagedListQuery } from "../http/paging";
 import { WithActor } from "../audit/actor";
 import { auditStatement } from "../audit/trail";
 import { ErrorBody } from "../http/errors";
@@ -91,10 +92,9 @@ const FindingView = z
   .meta({ id: "FindingView" });
 const FindingsPage = z.object({ findings: z.array(FindingView), nextBefore: z.number().int().nullable() }).meta({ id: "FindingsPage" });
 
-const hint = { error: `limit is 1 to ${MAX_FINDINGS_LISTED}, before a finding id` };
-const FindingsQuery = z.object({
-  limit: z.coerce.number(hint).int().min(1).max(MAX_FINDINGS_LISTED).default(DEFAULT_FINDINGS_LISTED).describe(`Most findings in the page, 1 to ${MAX_FINDINGS_LISTED}`),
-  before: z.coerce.number(hint).int().positive().optional().describe("Only findings with a smaller id than this (the previous page's nextBefore)"),
+const FindingsQuery = pagedListQuery("a finding id", "Only findings with a smaller id than this (the previous page's nextBefore)", {
+  max: MAX_FINDINGS_LISTED,
+  byDefault: DEFAULT_FINDINGS_LISTED,
 });
 
 /** An ISO 8601 duration for a schedule offset (whole minutes or hours). */

@@ -13,14 +13,15 @@ export const MAX_LIST_LIMIT = 200;
 export const DEFAULT_LIST_LIMIT = 50;
 
 /**
- * The query of a newest-first list paged by id. Whatever is wrong with a parameter (not a
- * number, not whole, out of range), the 400 says what both take.
+ * The query of a newest-first list paged by id (a list with rows heavier than most names its own
+ * `bounds`). Whatever is wrong with a parameter (not a number, not whole, out of range), the 400
+ * says what both take.
  */
-export function pagedListQuery(idName: string, before: string) {
-  const hint = { error: `limit is 1 to ${MAX_LIST_LIMIT}, before ${idName}` };
+export function pagedListQuery(idName: string, before: string, bounds: { max: number; byDefault: number } = { max: MAX_LIST_LIMIT, byDefault: DEFAULT_LIST_LIMIT }) {
+  const hint = { error: `limit is 1 to ${bounds.max}, before ${idName}` };
   return z.object({
     // A schema's own error message is also its checks' (zod 4): one sentence for every way it fails.
-    limit: z.coerce.number(hint).int().min(1).max(MAX_LIST_LIMIT).default(DEFAULT_LIST_LIMIT).describe(`Most items in the page, 1 to ${MAX_LIST_LIMIT}`),
+    limit: z.coerce.number(hint).int().min(1).max(bounds.max).default(bounds.byDefault).describe(`Most items in the page, 1 to ${bounds.max}`),
     before: z.coerce.number(hint).int().positive().optional().describe(before),
   });
 }

@@ -641,7 +641,7 @@ class PageBatchStore {
   private async store(batch: PageBatch, progress: RunProgress, totals: RunTotals, lastOfInvocation: boolean, storedAt: Date): Promise<boolean> {
     if (!batch.syncTime && !batch.changesUnavailable) throw new Error("a batch was stored before any page was read");
     // Only changes not applied yet (the overlap re-reads the last minutes' every tick): a batch of none is quiet.
-    batch = { ...batch, changes: await changesThatApply(this.db, this.tenantId, batch.changes), found: await this.markWhitelisted(batch.found, storedAt) };
+    batch = { ...batch, changes: await changesThatApply(this.db, this.tenantId, batch.changes) };
     const decisions = this.decisionParts(batch, storedAt);
     if (progress.runId === null) {
       // A run gets its row once it has news to record, or when it goes on in another invocation
@@ -681,10 +681,12 @@ class PageBatchStore {
     }
     // Matching has no per-call bound (correlation takes a tenant's match rows together): one row a batch.
     const matchRow = alertIds.length ? [insertNewDetectionsRowStatement(this.db, "match", this.tenantId, outboxKeys.matchRow(ref), alertIds, storedAt)] : [];
+    // Only a batch that stores detections asks which of its files are whitelisted (a quiet one stores none).
+    const toStore = await this.markWhitelisted(batch.found, storedAt);
     const done = await namedBatch(this.db, {
       eventsRows,
       matchRow,
-      detections: insertDetectionsStatements(this.db, this.tenantId, progress.runId, [...batch.found.values()], storedAt),
+      detections: insertDetectionsStatements(this.db, this.tenantId, progress.runId, [...toStore.values()], storedAt),
       ...decisions,
       totals: [this.totalsStatement(batch, totals, ref.runId, eventKeys, storedAt)],
       state: [updateStateStatement(this.db, this.tenantId, this.leaseId, this.stateUpdate(batch, progress, lastOfInvocation, storedAt))],

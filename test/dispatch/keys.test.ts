@@ -1,7 +1,10 @@
 /** The idempotency key formats (a contract with the host) against their documentation. */
 import { describe, expect, it } from "vitest";
 import storageSchema from "../../docs/storage-schema.md?raw";
-import { keyDigest, outboxKeys } from "../../src/dispatch/keys";
+import { env } from "cloudflare:workers";
+import { sql } from "drizzle-orm";
+import { decisionNoteKeySql, keyDigest, outboxKeys } from "../../src/dispatch/keys";
+import { database } from "../../src/storage/db";
 
 /** The key column of docs/storage-schema.md's "Keys that make effects happen once" table, as its prefixes. */
 function documentedPrefixes(): Set<string> {
@@ -65,5 +68,12 @@ describe("idempotency keys", () => {
   it("digests host- and Cynet-supplied strings into 24 hex characters", async () => {
     expect(await keyDigest("scan\nwith: odd chars")).toMatch(/^[0-9a-f]{24}$/);
     expect(await keyDigest("a")).not.toBe(await keyDigest("b"));
+  });
+
+  it("builds a decision note's key in SQL exactly as outboxKeys.decisionNote spells it", async () => {
+    const irKey = outboxKeys.irRequest(scan);
+    // The seq as the statement reads it: an INTEGER column (a bound JS number would arrive as REAL, "7.0").
+    const [row] = await database(env.DB).all<{ key: string }>(sql`select ${decisionNoteKeySql(sql`${irKey}`, sql`cast(${7} as integer)`)} as key`);
+    expect(row!.key).toBe(outboxKeys.decisionNote(scan, 7));
   });
 });
